@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluice-dev/sluice/enrich"
+	"github.com/sluice-dev/sluice/gateway"
+	"github.com/sluice-dev/sluice/ops"
+	"github.com/sluice-dev/sluice/schemas"
+	"github.com/sluice-dev/sluice/workers"
+)
+
+func runDev(args []string) int {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	var c commonFlags
+	var cfg devConfig
+	c.register(fs, false)
+	cfg.gateway.register(fs)
+	cfg.worker.register(fs)
+	fs.StringVar(&cfg.opsAddr, "ops-listen", ops.DefaultOpsAddr, "ops listener: /metrics, /healthz, /readyz, /debug/pprof/")
+	fs.StringVar(&cfg.natsListen, "nats-listen", "127.0.0.1:4222", "embedded NATS server address (port 0 picks a free one)")
+	fs.StringVar(&cfg.dataDir, "data", "", "JetStream store folder (default: a temporary folder removed at exit)")
+	refdata := fs.String("refdata", "", "reference data file to load (default: the built-in sample data)")
+	if ok, code := parse(fs, "dev", "One process with an embedded NATS server, the sample reference data, the gateway and one worker per default group.", args); !ok {
+		return code
+	}
+	log, err := c.logger()
+	if err != nil {
+		fs.Usage()
+		return 2
+	}
+	if cfg.subjects, err = schemas.NewSubjects(c.prefix); err != nil {
+		return fatal(log, "bad --prefix", err)
+	}
+	cfg.refdata = enrich.Sample()
+	if *refdata != "" {
+		if cfg.refdata, err = enrich.LoadFile(*refdata); err != nil {
+			return fatal(log, "loading reference data", err)
+		}
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	st, err := startStack(ctx, cfg, log)
+	if err != nil {
+		return fatal(log, "sluice dev", err)
+	}
+	printBanner(st.gw.Addr(), st.ops.Addr(), st.nats.ClientURL(), cfg.subjects)
+	<-ctx.Done()
+	log.Info("draining: finishing in-flight requests, then workers, then NATS")
+	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := st.shutdown(sctx); err != nil {
+		log.Error("shutdown", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// devConfig is what `sluice dev` starts.
+type devConfig struct {
+	gateway    gatewayFlags
+	worker     workerFlags
+	opsAddr    string
+	natsListen string
+	dataDir    string
+	subjects   schemas.Subjects
+	refdata    *enrich.RefData
+	groups     []string // default quotes, trades
+}
+
+// devStack is a running `sluice dev`: embedded NATS, a worker per group, the
+// gateway and the ops listener.
+type devStack struct {
+	nats     *server.Server
+	tmpDir   string
+	conns    []*nats.Conn
+	watchers []*enrich.Watcher
+	workers  []*workers.Worker
+	gw       *gateway.Server
+	ops      *ops.Server
+	metrics  *metrics.Set
+}
+
+// startStack starts everything of cfg; on error it stops what it started.
+func startStack(ctx context.Context, cfg devConfig, log *slog.Logger) (st *devStack, err error) {
+	st = &devStack{metrics: metrics.NewSet()}
+	defer func() {
+		if err != nil {
+			_ = st.shutdown(context.Background())
+		}
+	}()
+	host, portStr, err := net.SplitHostPort(cfg.natsListen)
+	port, perr := strconv.Atoi(portStr)
+	if err != nil || perr != nil {
+		return nil, fmt.Errorf("--nats-listen %q is not host:port", cfg.natsListen)
+	}
+	if port == 0 {
+		port = -1
+	}
+	store := cfg.dataDir
+	if store == "" {
+		if st.tmpDir, err = os.MkdirTemp("", "sluice-dev-"); err != nil {
+			return st, err
+		}
+		store = st.tmpDir
+	}
+	st.nats, err = ops.RunNATS(ops.NATSOptions{Host: host, Port: port, JetStream: true, StoreDir: store,
+		ServerName: "sluice-dev", Logger: log.With("component", "nats-server")})
+	if err != nil {
+		return st, fmt.Errorf("starting embedded NATS: %w", err)
+	}
+	url := st.nats.ClientURL()
+	if err := uploadRefdata(ctx, url, cfg.subjects, cfg.refdata, log); err != nil {
+		return st, fmt.Errorf("loading reference data: %w", err)
+	}
+	groups := cfg.groups
+	if len(groups) == 0 {
+		groups = []string{"quotes", "trades"}
+	}
+	for _, group := range groups {
+		nc, err := st.connect(url, "sluice-dev-worker-"+group, log)
+		if err != nil {
+			return st, err
+		}
+		wk, watcher, err := startWorker(ctx, nc, cfg.subjects, group, &cfg.worker, log.With("group", group), st.metrics)
+		if err != nil {
+			return st, fmt.Errorf("starting worker %s: %w", group, err)
+		}
+		st.watchers = append(st.watchers, watcher)
+		st.workers = append(st.workers, wk)
+	}
+	gnc, err := st.connect(url, "sluice-dev-gateway", log)
+	if err != nil {
+		return st, err
+	}
+	o := cfg.gateway.opts
+	o.Conn, o.Subjects, o.Logger, o.Metrics = gnc, cfg.subjects, log, st.metrics
+	if st.gw, err = gateway.New(o); err != nil {
+		return st, err
+	}
+	if err := st.gw.Start(); err != nil {
+		return st, err
+	}
+	st.ops, err = startOps(cfg.opsAddr, log, gnc, st.metrics)
+	return st, err
+}
+
+func (st *devStack) connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
+	nc, err := connectNATS(url, name, log)
+	if err != nil {
+		return nil, err
+	}
+	st.conns = append(st.conns, nc)
+	return nc, nil
+}
+
+// shutdown drains in order: the gateway (in-flight requests finish), the
+// workers (received batches finish), the reference data watchers, the
+// connections, then the NATS server.
+func (st *devStack) shutdown(ctx context.Context) error {
+	var errs []error
+	if st.gw != nil {
+		errs = append(errs, st.gw.Shutdown(ctx))
+	}
+	for _, wk := range st.workers {
+		errs = append(errs, wk.Shutdown(ctx))
+	}
+	for _, w := range st.watchers {
+		_ = w.Stop()
+	}
+	if st.ops != nil {
+		errs = append(errs, st.ops.Shutdown(ctx))
+	}
+	for _, nc := range st.conns {
+		nc.Close()
+	}
+	if st.nats != nil {
+		st.nats.Shutdown()
+		st.nats.WaitForShutdown()
+	}
+	if st.tmpDir != "" {
+		_ = os.RemoveAll(st.tmpDir)
+	}
+	return errors.Join(errs...)
+}
+
+func uploadRefdata(ctx context.Context, url string, subjects schemas.Subjects, rd *enrich.RefData, log *slog.Logger) error {
+	nc, err := nats.Connect(url, nats.Name("sluice-refdata"))
+	if err != nil {
+		return fmt.Errorf("connecting to NATS at %s: %w", url, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	bucket := enrich.BucketName(subjects.Prefix())
+	n, err := enrich.Upload(ctx, js, bucket, rd)
+	if err != nil {
+		return err
+	}
+	log.Info("reference data loaded", "bucket", bucket, "keys", n)
+	return nil
+}
+
+func printBanner(data, opsAddr, natsURL string, subjects schemas.Subjects) {
+	fmt.Printf(`
+sluice dev is running
+  data API   http://%[1]s   (HTTP/1.1 and h2c)
+  ops        http://%[2]s/metrics  /healthz  /readyz  /debug/pprof/
+  NATS       %[3]s   (enriched events on %[4]s)
+
+Try:
+  curl -s -H 'Prefer: return=representation' -H 'Content-Type: application/json' \
+    -d '{"symbol":"AAPL","bid":189.52,"ask":189.55,"bid_size":300,"ask_size":200,"venue":"XNAS"}' \
+    http://%[1]s/v1/events/quote
+
+Ctrl-C drains in-flight work and exits.
+`, data, opsAddr, natsURL, subjects.EnrichedAll())
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/sluice-dev/sluice/gateway"
+	"github.com/sluice-dev/sluice/ops"
+	"github.com/sluice-dev/sluice/schemas"
+	"github.com/sluice-dev/sluice/workers"
+)
+
+// parse parses args into fs, applies SLUICE_* variables and reports a
+// usage error as exit code 2.
+func parse(fs *flag.FlagSet, name, summary string, args []string) (ok bool, code int) {
+	fs.Usage = ops.Usage(fs, name, summary)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return false, 0
+		}
+		return false, 2
+	}
+	if err := ops.ApplyEnv(fs); err != nil {
+		fmt.Fprintf(os.Stderr, "sluice %s: %v\n", name, err)
+		return false, 2
+	}
+	return true, 0
+}
+
+// commonFlags are shared by every command that talks to NATS.
+type commonFlags struct {
+	nats      string
+	prefix    string
+	logLevel  string
+	logFormat string
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet, withNATS bool) {
+	if withNATS {
+		fs.StringVar(&c.nats, "nats", "nats://127.0.0.1:4222", "NATS server URLs, comma separated (the client rides out the loss of any one)")
+	}
+	fs.StringVar(&c.prefix, "prefix", schemas.DefaultPrefix, "subject prefix: pipelines with different prefixes share a NATS cluster without meeting")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+}
+
+func (c *commonFlags) logger() (*slog.Logger, error) {
+	return ops.NewLogger(os.Stderr, c.logLevel, c.logFormat)
+}
+
+// gatewayFlags are the data listener's bounds.
+type gatewayFlags struct {
+	opts gateway.Options
+}
+
+func (g *gatewayFlags) register(fs *flag.FlagSet) {
+	o := &g.opts
+	fs.StringVar(&o.Listen, "listen", gateway.DefaultListen, "data listener address: HTTP/1.1 and h2c on one port (h2 by ALPN with TLS)")
+	fs.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves TLS instead of cleartext")
+	fs.StringVar(&o.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.Int64Var(&o.MaxBodyBytes, "max-body", gateway.DefaultMaxBodyBytes, "largest request body in bytes; larger bodies get 413")
+	fs.IntVar(&o.MaxEvents, "max-events", gateway.DefaultMaxEvents, "most events in one request; more get 413")
+	fs.DurationVar(&o.ReadHeaderTimeout, "read-header-timeout", gateway.DefaultReadHeaderTimeout, "time allowed to read a request's headers (protects against slow clients)")
+	fs.DurationVar(&o.IdleTimeout, "idle-timeout", gateway.DefaultIdleTimeout, "idle connections are closed after this")
+	fs.IntVar(&o.MaxConcurrentStreams, "max-streams", gateway.DefaultMaxConcurrentStreams, "HTTP/2 concurrent streams per connection")
+	fs.DurationVar(&o.RequestTimeout, "request-timeout", gateway.DefaultRequestTimeout, "deadline for a result with Prefer: return=representation; past it 504")
+	fs.IntVar(&o.MaxWaiting, "max-waiting", gateway.DefaultMaxWaiting, "requests waiting for results at once; more get 503 (watch sluice_gateway_waiting_requests)")
+	fs.IntVar(&o.ReadBufferSize, "read-buffer", gateway.DefaultReadBufferSize, "buffered reader per connection in bytes, -1 to disable")
+	fs.IntVar(&o.Batch.MaxEvents, "batch-max-events", gateway.DefaultBatchMaxEvents, "a batch is flushed at this many events")
+	fs.IntVar(&o.Batch.MaxBytes, "batch-max-bytes", gateway.DefaultBatchMaxBytes, "a batch is flushed before it grows past this many bytes (below the NATS max_payload)")
+	fs.DurationVar(&o.Batch.Linger, "batch-linger", gateway.DefaultBatchLinger, "longest an event waits for its batch to fill")
+	fs.Int64Var(&o.Batch.MaxPendingBytes, "batch-max-pending", gateway.DefaultBatchMaxPendingBytes, "bytes of events the batcher of one type holds; past it 503 (NATS not keeping up)")
+	fs.StringVar(&o.Source, "source", "", "CloudEvents source of events sent without one (default sluice/gateway/<hostname>)")
+}
+
+// workerFlags are a worker group's settings.
+type workerFlags struct {
+	concurrency int
+	maxAge      time.Duration
+	maxFuture   time.Duration
+	stageCost   time.Duration
+}
+
+func (w *workerFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&w.concurrency, "concurrency", 0, "batches processed at once by one worker (default GOMAXPROCS)")
+	fs.DurationVar(&w.maxAge, "max-age", schemas.DefaultMaxAge, "events whose ts is older are rejected as stale")
+	fs.DurationVar(&w.maxFuture, "max-future", schemas.DefaultMaxFuture, "events whose ts is further ahead are rejected as future_timestamp")
+}
+
+func (w *workerFlags) apply(o *workers.Options) {
+	o.Concurrency = w.concurrency
+	o.Limits = schemas.Limits{MaxAge: w.maxAge, MaxFuture: w.maxFuture}
+}

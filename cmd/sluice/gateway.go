@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/sluice-dev/sluice/gateway"
+	"github.com/sluice-dev/sluice/ops"
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+func runGateway(args []string) int {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	var c commonFlags
+	var g gatewayFlags
+	c.register(fs, true)
+	g.register(fs)
+	opsAddr := fs.String("ops-listen", ops.DefaultOpsAddr, "ops listener: /metrics, /healthz, /readyz, /debug/pprof/")
+	if ok, code := parse(fs, "gateway", "The HTTP edge: decodes requests into MessagePack CloudEvents and micro-batches them onto NATS.", args); !ok {
+		return code
+	}
+	log, err := c.logger()
+	if err != nil {
+		fs.Usage()
+		return 2
+	}
+	subjects, err := schemas.NewSubjects(c.prefix)
+	if err != nil {
+		return fatal(log, "bad --prefix", err)
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	nc, err := connectNATS(c.nats, "sluice-gateway", log)
+	if err != nil {
+		return fatal(log, "gateway", err)
+	}
+	defer nc.Close()
+	set := metrics.NewSet()
+	o := g.opts
+	o.Conn, o.Subjects, o.Logger, o.Metrics = nc, subjects, log, set
+	gw, err := gateway.New(o)
+	if err != nil {
+		return fatal(log, "gateway", err)
+	}
+	if err := gw.Start(); err != nil {
+		return fatal(log, "gateway", err)
+	}
+	opsSrv, err := startOps(*opsAddr, log, nc, set)
+	if err != nil {
+		return fatal(log, "gateway", err)
+	}
+	log.Info("gateway listening", "data", gw.Addr(), "ops", opsSrv.Addr(), "nats", c.nats, "prefix", subjects.Prefix())
+	<-ctx.Done()
+	log.Info("draining")
+	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	code := 0
+	if err := gw.Shutdown(sctx); err != nil {
+		log.Error("gateway shutdown", "err", err)
+		code = 1
+	}
+	_ = opsSrv.Shutdown(sctx)
+	_ = os.Stderr.Sync()
+	return code
+}

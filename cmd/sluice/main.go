@@ -1,0 +1,63 @@
+// Command sluice is the one binary of sluice: each subcommand wires the
+// packages together and holds no logic of its own.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// commands maps each subcommand to its entry point; each returns the
+// process exit code.
+var commands = map[string]func(args []string) int{
+	"dev":     runDev,
+	"gateway": runGateway,
+	"worker":  runWorker,
+	"refdata": runRefdata,
+	"sub":     runSub,
+	"health":  runHealth,
+	"version": runVersion,
+}
+
+const usage = `sluice: a message-batching HTTP/2 to NATS pipeline gateway for market data
+
+Usage: sluice <command> [flags]
+
+Commands:
+  dev       one process with an embedded NATS server, the sample reference data, the gateway and a worker per group
+  gateway   the HTTP edge: decodes, batches onto NATS, answers with results
+  worker    a worker of one group: validates and enriches events
+  refdata   load reference data into NATS: sluice refdata load --nats URL FILE
+  sub       print enriched events as JSON lines: sluice sub --nats URL FILTER
+  health    probe an HTTP health endpoint and exit 0 if it answers 200
+  version   print the version
+
+Every flag can also be set with an environment variable SLUICE_<FLAG> ('-' as '_').
+Run 'sluice <command> -h' for the flags of a command.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	name := os.Args[1]
+	if name == "-h" || name == "--help" || name == "help" {
+		fmt.Print(usage)
+		return
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "sluice: unknown command %q\n\n%s", name, usage)
+		os.Exit(2)
+	}
+	os.Exit(cmd(os.Args[2:]))
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func runVersion([]string) int {
+	fmt.Println("sluice", version)
+	return 0
+}

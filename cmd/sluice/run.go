@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/nats-io/nats.go"
+
+	"github.com/sluice-dev/sluice/ops"
+)
+
+// drainTimeout bounds a graceful shutdown.
+const drainTimeout = 10 * time.Second
+
+// signalContext is cancelled by SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// connectNATS connects with settings meant for a long-running service:
+// reconnect forever, buffer publishes while reconnecting, log connection
+// changes and asynchronous errors (slow consumers included).
+func connectNATS(url, name string, log *slog.Logger) (*nats.Conn, error) {
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectBufSize(64<<20),
+		nats.RetryOnFailedConnect(true),
+		nats.ConnectHandler(func(c *nats.Conn) { log.Info("nats connected", "url", c.ConnectedUrlRedacted()) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			log.Warn("nats async error", "subject", subj, "err", err)
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
+	}
+	return nc, nil
+}
+
+// natsReady is the /readyz check of a NATS connection.
+func natsReady(nc *nats.Conn) ops.Check {
+	return func() error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("not connected (status %s)", nc.Status())
+		}
+		return nil
+	}
+}
+
+// startOps starts the ops listener with the given metric sets.
+func startOps(addr string, log *slog.Logger, nc *nats.Conn, sets ...*metrics.Set) (*ops.Server, error) {
+	srv, err := ops.NewServer(ops.ServerOptions{Addr: addr, Logger: log, Metrics: sets,
+		Ready: map[string]ops.Check{"nats": natsReady(nc)}})
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("starting the ops listener: %w", err)
+	}
+	return srv, nil
+}
+
+// fatal logs err and returns exit code 1.
+func fatal(log *slog.Logger, msg string, err error) int {
+	log.Error(msg, "err", err)
+	return 1
+}

@@ -1,0 +1,222 @@
+package gateway
+
+import (
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// ErrBatcherFull means the batcher's memory bound (BatchOptions.MaxPendingBytes)
+// would be exceeded: the request is refused with 503 rather than buffered.
+var ErrBatcherFull = errors.New("batcher memory bound reached")
+
+// flush reasons, as counted in sluice_gateway_batches_flushed_total.
+const (
+	flushCount = iota
+	flushBytes
+	flushLinger
+	flushIdle
+	flushShutdown
+	numFlushReasons
+)
+
+var flushReasonNames = [numFlushReasons]string{"count", "bytes", "linger", "idle", "shutdown"}
+
+// batch is one frame being filled, then published. Requests whose events it
+// holds wait on done and then read err.
+type batch struct {
+	buf     []byte
+	n       int
+	waiting bool
+	gen     uint64
+	reason  int
+	done    chan struct{}
+	err     error
+}
+
+// batcher micro-batches the encoded events of one kind onto its ingest
+// subject. A batch is flushed at MaxEvents, at MaxBytes, after Linger, or as
+// soon as no request of this kind is between [batcher.enter] and its
+// [batcher.add] (group commit: nobody else is about to join the batch, so
+// waiting would only add latency). Under light load batches are therefore
+// small and fast; under heavy load they fill up by count or bytes.
+//
+// The lock guards only the current batch; encoding happens before it is
+// taken and publishing after it is released.
+type batcher struct {
+	subject string
+	inbox   string
+	opts    BatchOptions
+	nc      *nats.Conn
+	m       *gatewayMetrics
+
+	active  atomic.Int64 // requests between enter and add
+	pending atomic.Int64 // bytes reserved, not yet published
+
+	mu       sync.Mutex
+	cur      *batch
+	gen      uint64
+	timer    *time.Timer
+	timerGen uint64
+	closed   bool
+
+	bufs sync.Pool
+}
+
+func newBatcher(nc *nats.Conn, subject, inbox string, opts BatchOptions, m *gatewayMetrics) *batcher {
+	b := &batcher{subject: subject, inbox: inbox, opts: opts, nc: nc, m: m}
+	b.timer = time.AfterFunc(time.Hour, b.onTimer)
+	b.timer.Stop()
+	return b
+}
+
+// enter marks a request of this kind as on its way to add.
+func (b *batcher) enter() { b.active.Add(1) }
+
+// leave undoes enter for a request that will not call add.
+func (b *batcher) leave() {
+	if b.active.Add(-1) == 0 {
+		b.flushIdle()
+	}
+}
+
+// reserve claims n bytes of the memory bound; release gives them back.
+func (b *batcher) reserve(n int) error {
+	if b.pending.Add(int64(n)) > b.opts.MaxPendingBytes {
+		b.pending.Add(-int64(n))
+		return ErrBatcherFull
+	}
+	return nil
+}
+
+// add appends the encoded events (enc, split at the offsets in ends) to the
+// current batch, flushing batches that fill up, and returns the batches that
+// hold the events in touched (reused). The caller reserved len(enc) bytes
+// and called enter; add calls leave's counterpart itself.
+func (b *batcher) add(enc []byte, ends []int, waiting bool, touched []*batch) []*batch {
+	var full [8]*batch
+	flush := full[:0]
+	b.mu.Lock()
+	start := 0
+	for _, end := range ends {
+		ev := enc[start:end]
+		start = end
+		if b.cur != nil && b.cur.n > 0 && len(b.cur.buf)+len(ev) > b.opts.MaxBytes {
+			b.cur.reason = flushBytes
+			flush = append(flush, b.cur)
+			b.cur = nil
+		}
+		if b.cur == nil {
+			b.cur = b.newBatchLocked()
+		}
+		cur := b.cur
+		cur.buf = append(cur.buf, ev...)
+		cur.n++
+		cur.waiting = cur.waiting || waiting
+		if len(touched) == 0 || touched[len(touched)-1] != cur {
+			touched = append(touched, cur)
+		}
+		if cur.n >= b.opts.MaxEvents {
+			cur.reason = flushCount
+			flush = append(flush, cur)
+			b.cur = nil
+		}
+	}
+	var idle *batch
+	if b.active.Add(-1) == 0 && b.cur != nil {
+		idle, b.cur = b.cur, nil
+		idle.reason = flushIdle
+	}
+	b.mu.Unlock()
+	for _, f := range flush {
+		b.publish(f)
+	}
+	if idle != nil {
+		b.publish(idle)
+	}
+	return touched
+}
+
+func (b *batcher) newBatchLocked() *batch {
+	b.gen++
+	buf, _ := b.bufs.Get().([]byte)
+	nb := &batch{buf: schemas.BatchFrameHeader(buf[:0]), gen: b.gen, done: make(chan struct{})}
+	if b.opts.Linger > 0 {
+		b.timerGen = b.gen
+		b.timer.Reset(b.opts.Linger)
+	}
+	return nb
+}
+
+func (b *batcher) onTimer() {
+	b.mu.Lock()
+	var f *batch
+	if b.cur != nil && b.cur.gen == b.timerGen {
+		f, b.cur = b.cur, nil
+		f.reason = flushLinger
+	}
+	b.mu.Unlock()
+	if f != nil {
+		b.publish(f)
+	}
+}
+
+func (b *batcher) flushIdle() {
+	b.mu.Lock()
+	f := b.cur
+	if b.active.Load() != 0 {
+		f = nil
+	}
+	if f != nil {
+		b.cur = nil
+		f.reason = flushIdle
+	}
+	b.mu.Unlock()
+	if f != nil {
+		b.publish(f)
+	}
+}
+
+// flushAll publishes the current batch whatever its size (shutdown).
+func (b *batcher) flushAll() {
+	b.mu.Lock()
+	f := b.cur
+	b.cur = nil
+	b.timer.Stop()
+	b.mu.Unlock()
+	if f != nil {
+		f.reason = flushShutdown
+		b.publish(f)
+	}
+}
+
+// publish hands a batch frame to NATS and wakes the requests waiting on it.
+func (b *batcher) publish(f *batch) {
+	schemas.FinishBatchFrame(f.buf, f.n)
+	msg := nats.Msg{
+		Subject: b.subject,
+		Data:    f.buf,
+		Header: nats.Header{
+			schemas.HeaderFrame: {schemas.FrameBatchV1},
+			schemas.HeaderCount: {strconv.Itoa(f.n)},
+		},
+	}
+	if f.waiting {
+		msg.Reply = b.inbox
+	}
+	f.err = b.nc.PublishMsg(&msg)
+	size := len(f.buf) - 5
+	b.pending.Add(-int64(size))
+	b.m.batchFlushed(f.reason, f.n, len(f.buf), f.err)
+	if cap(f.buf) <= 4*b.opts.MaxBytes {
+		b.bufs.Put(f.buf[:0]) //nolint:staticcheck // a slice header per batch is fine
+	}
+	f.buf = nil
+	close(f.done)
+}

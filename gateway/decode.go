@@ -1,0 +1,238 @@
+package gateway
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// Media types the data listener accepts.
+const (
+	mediaJSON         = "application/json"
+	mediaNDJSON       = "application/x-ndjson"
+	mediaMsgpack      = "application/msgpack"
+	mediaXMsgpack     = "application/x-msgpack"
+	mediaCE           = "application/cloudevents+json"
+	mediaCEBatch      = "application/cloudevents-batch+json"
+	mediaProblem      = "application/problem+json"
+	mediaCEMsgpackOut = "application/cloudevents+msgpack"
+)
+
+// decodeError is a request body the gateway refuses, with its status.
+type decodeError struct {
+	status int
+	detail string
+}
+
+func (e *decodeError) Error() string { return e.detail }
+
+func badRequest(format string, args ...any) *decodeError {
+	return &decodeError{status: http.StatusBadRequest, detail: fmt.Sprintf(format, args...)}
+}
+
+// decodeBody decodes a request body of kind into events appended to dst
+// (reused). single reports whether the body held one event rather than a
+// collection, which decides the shape of a representation response.
+// Strings in the events alias body.
+func decodeBody(kind schemas.Kind, h http.Header, body []byte, maxEvents int, dst []schemas.Event) (events []schemas.Event, single bool, err *decodeError) {
+	dst = dst[:0]
+	ct := mediaType(h.Get("Content-Type"))
+	if h.Get("Ce-Specversion") != "" && ct != mediaCE && ct != mediaCEBatch {
+		return decodeBinary(kind, h, ct, body, dst)
+	}
+	switch ct {
+	case mediaJSON, "":
+		return decodeJSONCollection(kind, body, maxEvents, dst, false)
+	case mediaNDJSON, "application/jsonl", "application/json-seq":
+		return decodeNDJSON(kind, body, maxEvents, dst)
+	case mediaMsgpack, mediaXMsgpack:
+		return decodeMsgpackBody(kind, body, maxEvents, dst)
+	case mediaCE:
+		dst, ev := grow(dst)
+		s := scanner{b: body}
+		if e := s.cloudEventJSON(kind, ev); e != nil {
+			return dst, true, badRequest("%v", e)
+		}
+		if e := s.end(); e != nil {
+			return dst, true, e
+		}
+		return dst, true, nil
+	case mediaCEBatch:
+		return decodeJSONCollection(kind, body, maxEvents, dst, true)
+	}
+	return dst, false, &decodeError{status: http.StatusUnsupportedMediaType,
+		detail: fmt.Sprintf("unsupported Content-Type %q: use application/json, application/x-ndjson, application/msgpack, application/cloudevents+json, application/cloudevents-batch+json, or binary mode (ce-* headers)", ct)}
+}
+
+// grow appends a zeroed event to dst and returns a pointer to it.
+func grow(dst []schemas.Event) ([]schemas.Event, *schemas.Event) {
+	if len(dst) < cap(dst) {
+		dst = dst[:len(dst)+1]
+		ev := &dst[len(dst)-1]
+		*ev = schemas.Event{}
+		return dst, ev
+	}
+	dst = append(dst, schemas.Event{})
+	return dst, &dst[len(dst)-1]
+}
+
+func (s *scanner) end() *decodeError {
+	if s.err == nil && s.peek() != 0 {
+		s.fail("trailing data after the value")
+	}
+	if s.err != nil {
+		return badRequest("%v", s.err)
+	}
+	return nil
+}
+
+func tooMany(max int) *decodeError {
+	return &decodeError{status: http.StatusRequestEntityTooLarge,
+		detail: fmt.Sprintf("more than %d events in one request (flag --max-events)", max)}
+}
+
+// decodeJSONCollection decodes one object or an array of objects; ce says
+// the objects are CloudEvents (batched mode, which must be an array).
+func decodeJSONCollection(kind schemas.Kind, body []byte, maxEvents int, dst []schemas.Event, ce bool) ([]schemas.Event, bool, *decodeError) {
+	s := scanner{b: body}
+	switch s.peek() {
+	case '{':
+		if ce {
+			return dst, false, badRequest("application/cloudevents-batch+json takes an array of events")
+		}
+		dst, ev := grow(dst)
+		initPlain(kind, ev)
+		s.payloadJSON(kind, ev)
+		return dst, true, s.end()
+	case '[':
+	default:
+		return dst, false, badRequest("expected a JSON object or array")
+	}
+	s.off++
+	for first := true; s.more(']', first); first = false {
+		if len(dst) >= maxEvents {
+			return dst, false, tooMany(maxEvents)
+		}
+		if s.peek() != '{' {
+			return dst, false, badRequest("element %d is not an object", len(dst))
+		}
+		var ev *schemas.Event
+		dst, ev = grow(dst)
+		if ce {
+			if err := s.cloudEventJSON(kind, ev); err != nil {
+				return dst, false, badRequest("event %d: %v", len(dst)-1, err)
+			}
+			continue
+		}
+		initPlain(kind, ev)
+		s.payloadJSON(kind, ev)
+	}
+	return dst, false, s.end()
+}
+
+// decodeNDJSON decodes one JSON object per line; blank lines are skipped.
+func decodeNDJSON(kind schemas.Kind, body []byte, maxEvents int, dst []schemas.Event) ([]schemas.Event, bool, *decodeError) {
+	line := 0
+	for len(body) > 0 {
+		line++
+		var l []byte
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			l, body = body[:i], body[i+1:]
+		} else {
+			l, body = body, nil
+		}
+		s := scanner{b: l}
+		if s.peek() == 0 {
+			continue
+		}
+		if len(dst) >= maxEvents {
+			return dst, false, tooMany(maxEvents)
+		}
+		var ev *schemas.Event
+		dst, ev = grow(dst)
+		initPlain(kind, ev)
+		if s.peek() != '{' {
+			return dst, false, badRequest("line %d: expected a JSON object", line)
+		}
+		s.payloadJSON(kind, ev)
+		if e := s.end(); e != nil {
+			return dst, false, badRequest("line %d: %s", line, e.detail)
+		}
+	}
+	if len(dst) == 0 {
+		return dst, false, badRequest("empty body")
+	}
+	return dst, false, nil
+}
+
+// decodeMsgpackBody decodes one MessagePack payload map or an array of them.
+func decodeMsgpackBody(kind schemas.Kind, body []byte, maxEvents int, dst []schemas.Event) ([]schemas.Event, bool, *decodeError) {
+	r := schemas.NewReader(body)
+	c := r.Peek()
+	single := c&0xf0 == 0x80 || c == 0xde || c == 0xdf
+	n := 1
+	if !single {
+		n = r.ArrayHeader()
+		if r.Err() != nil {
+			return dst, false, badRequest("expected a MessagePack map or array: %v", r.Err())
+		}
+		if n > maxEvents {
+			return dst, false, tooMany(maxEvents)
+		}
+	}
+	for i := 0; i < n; i++ {
+		var ev *schemas.Event
+		dst, ev = grow(dst)
+		initPlain(kind, ev)
+		if err := decodePayloadMsgpack(kind, &r, ev); err != nil {
+			return dst, single, badRequest("event %d: %v", i, err)
+		}
+	}
+	if !r.Done() {
+		return dst, single, badRequest("trailing data after the MessagePack value")
+	}
+	return dst, single, nil
+}
+
+func decodePayloadMsgpack(kind schemas.Kind, r *schemas.Reader, ev *schemas.Event) error {
+	if kind == schemas.KindQuote {
+		return ev.Quote.DecodeMsgpack(r)
+	}
+	return ev.Trade.DecodeMsgpack(r)
+}
+
+// decodeBinary decodes a binary-mode CloudEvent: attributes in ce-*
+// headers, data in the body as JSON or MessagePack.
+func decodeBinary(kind schemas.Kind, h http.Header, ct string, body []byte, dst []schemas.Event) ([]schemas.Event, bool, *decodeError) {
+	dst, ev := grow(dst)
+	if err := binaryAttrs(kind, h, ev); err != nil {
+		return dst, true, badRequest("%v", err)
+	}
+	switch {
+	case ct == mediaMsgpack || ct == mediaXMsgpack:
+		r := schemas.NewReader(body)
+		if err := decodePayloadMsgpack(kind, &r, ev); err != nil {
+			return dst, true, badRequest("%v", err)
+		}
+		if !r.Done() {
+			return dst, true, badRequest("trailing data after the MessagePack value")
+		}
+		return dst, true, nil
+	case ct == "" || isJSONMedia(ct):
+		s := scanner{b: body}
+		if s.peek() != '{' {
+			return dst, true, badRequest("binary-mode data must be a JSON object")
+		}
+		s.payloadJSON(kind, ev)
+		return dst, true, s.end()
+	}
+	return dst, true, &decodeError{status: http.StatusUnsupportedMediaType,
+		detail: fmt.Sprintf("binary-mode Content-Type %q: use application/json or application/msgpack", ct)}
+}
+
+// initPlain sets the type of an event that came without an envelope.
+func initPlain(kind schemas.Kind, ev *schemas.Event) {
+	ev.Kind, ev.Known, ev.Type = kind, true, kind.CEType()
+}

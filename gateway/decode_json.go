@@ -1,0 +1,183 @@
+package gateway
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// quoteJSON reads a JSON quote object into q. A field of the wrong type is
+// marked invalid (the worker rejects it with invalid_field); null is the
+// same as absent; unknown fields are ignored. Only malformed JSON is an
+// error (on s).
+func (s *scanner) quoteJSON(q *schemas.Quote) {
+	s.expect('{')
+	for first := true; s.more('}', first); first = false {
+		key := s.str()
+		s.expect(':')
+		if s.peek() == 'n' {
+			s.literal()
+			continue
+		}
+		var bit uint16
+		var ok bool
+		switch key {
+		case "symbol":
+			bit = schemas.FSymbol
+			q.Symbol, ok = s.jsonString()
+		case "bid":
+			bit = schemas.FBid
+			q.Bid, ok = s.jsonFloat()
+		case "ask":
+			bit = schemas.FAsk
+			q.Ask, ok = s.jsonFloat()
+		case "bid_size":
+			bit = schemas.FBidSize
+			q.BidSize, ok = s.jsonInt()
+		case "ask_size":
+			bit = schemas.FAskSize
+			q.AskSize, ok = s.jsonInt()
+		case "venue":
+			bit = schemas.FVenue
+			q.Venue, ok = s.jsonString()
+		case "ts":
+			bit = schemas.FTS
+			q.TS, ok = s.jsonTime()
+		default:
+			s.skip(1)
+			continue
+		}
+		q.Present |= bit
+		if !ok {
+			q.Invalid |= bit
+		}
+	}
+}
+
+// tradeJSON reads a JSON trade object into t, as [scanner.quoteJSON].
+func (s *scanner) tradeJSON(t *schemas.Trade) {
+	s.expect('{')
+	for first := true; s.more('}', first); first = false {
+		key := s.str()
+		s.expect(':')
+		if s.peek() == 'n' {
+			s.literal()
+			continue
+		}
+		var bit uint16
+		var ok bool
+		switch key {
+		case "symbol":
+			bit = schemas.FSymbol
+			t.Symbol, ok = s.jsonString()
+		case "price":
+			bit = schemas.FPrice
+			t.Price, ok = s.jsonFloat()
+		case "size":
+			bit = schemas.FSize
+			t.Size, ok = s.jsonInt()
+		case "venue":
+			bit = schemas.FVenue
+			t.Venue, ok = s.jsonString()
+		case "ts":
+			bit = schemas.FTS
+			t.TS, ok = s.jsonTime()
+		case "trade_id":
+			bit = schemas.FTradeID
+			t.TradeID, ok = s.jsonString()
+		case "conditions":
+			bit = schemas.FConditions
+			t.Conditions, ok = s.jsonStrings(t.Conditions[:0])
+		default:
+			s.skip(1)
+			continue
+		}
+		t.Present |= bit
+		if !ok {
+			t.Invalid |= bit
+		}
+	}
+}
+
+// jsonString reads a string value; another type is skipped and reported
+// not ok.
+func (s *scanner) jsonString() (string, bool) {
+	if s.peek() != '"' {
+		s.skip(1)
+		return "", false
+	}
+	return s.str(), true
+}
+
+func (s *scanner) jsonFloat() (float64, bool) {
+	if !isNumberStart(s.peek()) {
+		s.skip(1)
+		return 0, false
+	}
+	n := s.number()
+	if s.err != nil {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(bytesString(n), 64)
+	return f, err == nil
+}
+
+func (s *scanner) jsonInt() (int64, bool) {
+	if !isNumberStart(s.peek()) {
+		s.skip(1)
+		return 0, false
+	}
+	n := s.number()
+	if s.err != nil {
+		return 0, false
+	}
+	i, err := strconv.ParseInt(bytesString(n), 10, 64)
+	return i, err == nil
+}
+
+// jsonTime reads an RFC 3339 string (up to nanoseconds) or an integer of
+// Unix nanoseconds.
+func (s *scanner) jsonTime() (int64, bool) {
+	switch c := s.peek(); {
+	case c == '"':
+		return parseTime(s.str())
+	case isNumberStart(c):
+		return s.jsonInt()
+	}
+	s.skip(1)
+	return 0, false
+}
+
+func parseTime(v string) (int64, bool) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return 0, false
+	}
+	return t.UnixNano(), true
+}
+
+func (s *scanner) jsonStrings(dst []string) ([]string, bool) {
+	if s.peek() != '[' {
+		s.skip(1)
+		return dst, false
+	}
+	s.off++
+	ok := true
+	for first := true; s.more(']', first); first = false {
+		v, good := s.jsonString()
+		ok = ok && good
+		dst = append(dst, v)
+	}
+	return dst, ok
+}
+
+// payloadJSON reads one payload object of kind into ev.
+func (s *scanner) payloadJSON(kind schemas.Kind, ev *schemas.Event) {
+	switch kind {
+	case schemas.KindQuote:
+		s.quoteJSON(&ev.Quote)
+	case schemas.KindTrade:
+		s.tradeJSON(&ev.Trade)
+	}
+}

@@ -1,0 +1,232 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// handleEvents serves POST /v1/events/{type}.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	kind, ok := schemas.ParseKind(r.PathValue("type"))
+	st := getState()
+	defer putState(st)
+	if !ok {
+		s.fail(w, st, &problem{Status: http.StatusNotFound,
+			Detail: fmt.Sprintf("unknown event type %q: see GET /v1/types", r.PathValue("type"))})
+		return
+	}
+	bt := s.batchers[kind]
+	bt.enter()
+	status, corr := s.admitAndPublish(w, r, kind, bt, st, start)
+	if status != 0 {
+		return
+	}
+	if corr == 0 {
+		s.respondAccepted(w, st)
+		s.m.latencyAsync.UpdateDuration(start)
+		return
+	}
+	s.respondResults(w, r, st, corr, start)
+	s.m.latencySync.UpdateDuration(start)
+}
+
+// admitAndPublish reads, decodes, encodes and batches the request's events
+// and waits until their batches are handed to NATS. It has answered the
+// request itself when it returns a non-zero status; corr is the reply
+// correlation id when the request waits for results. It balances bt.enter.
+func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind schemas.Kind, bt *batcher, st *reqState, start time.Time) (int, uint64) {
+	entered := true
+	defer func() {
+		if entered {
+			bt.leave()
+		}
+	}()
+	var derr *decodeError
+	st.body, derr = readBody(r, st.body, s.opts.MaxBodyBytes)
+	if derr == nil {
+		st.events, st.single, derr = decodeBody(kind, r.Header, st.body, s.opts.MaxEvents, st.events)
+	}
+	if derr != nil {
+		return s.fail(w, st, &problem{Status: derr.status, Detail: derr.detail}), 0
+	}
+	n := len(st.events)
+	if n == 0 {
+		return s.fail(w, st, &problem{Status: http.StatusBadRequest, Detail: "no events in the body"}), 0
+	}
+	var corr uint64
+	if wantsRepresentation(r.Header) {
+		c, _, err := s.replies.acquire(n)
+		if err != nil {
+			return s.fail(w, st, &problem{Status: http.StatusServiceUnavailable, RetryAfter: 1,
+				Detail: fmt.Sprintf("%v (%d, flag --max-waiting); retry later or publish without Prefer: return=representation", err, s.opts.MaxWaiting)}), 0
+		}
+		corr = c
+	}
+	s.finishEvents(st, start.UnixNano(), corr)
+	st.enc, st.ends = st.enc[:0], st.ends[:0]
+	for i := range st.events {
+		st.enc = st.events[i].AppendMsgpack(st.enc)
+		st.ends = append(st.ends, len(st.enc))
+	}
+	if err := bt.reserve(len(st.enc)); err != nil {
+		s.releaseCorr(corr)
+		return s.fail(w, st, &problem{Status: http.StatusServiceUnavailable, RetryAfter: 1,
+			Detail: fmt.Sprintf("%v (%d bytes of %s events, flag --batch-max-pending): NATS is not keeping up; retry later", err, s.opts.Batch.MaxPendingBytes, kind)}), 0
+	}
+	entered = false
+	st.touched = bt.add(st.enc, st.ends, corr != 0, st.touched[:0])
+	if err := waitBatches(r, st.touched); err != nil {
+		s.releaseCorr(corr)
+		return s.fail(w, st, &problem{Status: http.StatusServiceUnavailable, RetryAfter: 1,
+			Detail: fmt.Sprintf("handing the batch to NATS: %v", err)}), 0
+	}
+	s.m.accepted[kind].Add(n)
+	return 0, corr
+}
+
+func (s *Server) releaseCorr(corr uint64) {
+	if corr != 0 {
+		s.replies.release(corr)
+	}
+}
+
+// waitBatches waits until every batch holding the request's events has been
+// published and returns the first publish error.
+func waitBatches(r *http.Request, touched []*batch) error {
+	for _, b := range touched {
+		select {
+		case <-b.done:
+		case <-r.Context().Done():
+			// The batch still goes out; the client is gone.
+			<-b.done
+		}
+		if b.err != nil {
+			return b.err
+		}
+	}
+	return nil
+}
+
+// finishEvents fills what the client left out: ids, source, subject, time,
+// ts, the receive time and the correlation of waiting events.
+func (s *Server) finishEvents(st *reqState, now int64, corr uint64) {
+	missing := 0
+	for i := range st.events {
+		if st.events[i].ID == "" {
+			missing++
+		}
+	}
+	var seq uint64
+	if missing > 0 {
+		seq = s.ids.reserve(missing)
+		if need := missing * maxIDLen; cap(st.ids) < need {
+			st.ids = make([]byte, 0, need)
+		}
+	}
+	st.ids = st.ids[:0]
+	for i := range st.events {
+		ev := &st.events[i]
+		if ev.ID == "" {
+			start := len(st.ids)
+			st.ids = s.ids.appendID(st.ids, seq)
+			seq++
+			ev.ID = unsafe.String(&st.ids[start], len(st.ids)-start)
+		}
+		if ev.Source == "" {
+			ev.Source = s.opts.Source
+		}
+		ev.ReceivedAt = now
+		fillTime(ev, now)
+		if corr != 0 {
+			ev.Corr, ev.Seq = corr, uint32(i)
+		}
+	}
+}
+
+// fillTime sets subject, time and ts: ts defaults to the CloudEvents time,
+// then to the receive time; time follows ts.
+func fillTime(ev *schemas.Event, now int64) {
+	var sym string
+	var present, invalid *uint16
+	var ts *int64
+	switch ev.Kind {
+	case schemas.KindQuote:
+		sym, present, invalid, ts = ev.Quote.Symbol, &ev.Quote.Present, &ev.Quote.Invalid, &ev.Quote.TS
+	case schemas.KindTrade:
+		sym, present, invalid, ts = ev.Trade.Symbol, &ev.Trade.Present, &ev.Trade.Invalid, &ev.Trade.TS
+	default:
+		return
+	}
+	if *present&schemas.FSymbol != 0 && *invalid&schemas.FSymbol == 0 && sym != "" {
+		ev.Subject = sym
+	}
+	if *present&schemas.FTS == 0 {
+		*present |= schemas.FTS
+		*ts = now
+		if ev.Time != 0 {
+			*ts = ev.Time
+		}
+	}
+	if *invalid&schemas.FTS == 0 {
+		ev.Time = *ts
+	} else if ev.Time == 0 {
+		ev.Time = now
+	}
+}
+
+// wantsRepresentation reports whether the Prefer header asks for the result.
+func wantsRepresentation(h http.Header) bool {
+	for _, v := range h.Values("Prefer") {
+		for _, p := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(p), "return=representation") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func wantsMsgpack(h http.Header) bool {
+	return strings.Contains(h.Get("Accept"), "msgpack")
+}
+
+// respondAccepted answers 202 with the accepted count and ids.
+func (s *Server) respondAccepted(w http.ResponseWriter, st *reqState) {
+	b := append(st.out[:0], `{"accepted":`...)
+	b = strconv.AppendInt(b, int64(len(st.events)), 10)
+	b = append(b, `,"ids":[`...)
+	for i := range st.events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = schemas.AppendJSONString(b, st.events[i].ID)
+	}
+	b = append(b, "]}"...)
+	st.out = b
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write(b)
+	s.m.status(http.StatusAccepted)
+}
+
+var (
+	jsonContentType    = []string{"application/json"}
+	ceJSONContentType  = []string{"application/cloudevents+json"}
+	msgpackContentType = []string{mediaMsgpack}
+	preferenceApplied  = []string{"return=representation"}
+)
+
+// fail answers with a problem and counts it; it returns the status.
+func (s *Server) fail(w http.ResponseWriter, st *reqState, p *problem) int {
+	st.out = writeProblem(w, p, st.out)
+	s.m.status(p.Status)
+	return p.Status
+}

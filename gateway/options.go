@@ -1,0 +1,150 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/nats-io/nats.go"
+
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// Defaults of [Options] and [BatchOptions], chosen by measurement on the
+// 2-core reference machine (see benchmarks/README.md).
+const (
+	DefaultListen               = "127.0.0.1:8080"
+	DefaultMaxBodyBytes         = 4 << 20
+	DefaultMaxEvents            = 10_000
+	DefaultReadHeaderTimeout    = 5 * time.Second
+	DefaultIdleTimeout          = 120 * time.Second
+	DefaultMaxConcurrentStreams = 250
+	DefaultRequestTimeout       = 2 * time.Second
+	DefaultMaxWaiting           = 16_384
+	DefaultReadBufferSize       = 16 << 10
+	DefaultBatchMaxEvents       = 128
+	DefaultBatchMaxBytes        = 128 << 10
+	DefaultBatchLinger          = time.Millisecond
+	DefaultBatchMaxPendingBytes = 64 << 20
+)
+
+// BatchOptions bound the micro-batcher of each event type. A batch is
+// flushed at MaxEvents, MaxBytes or Linger, whichever comes first, or at
+// once when no other request of its type is in flight. The zero value means
+// the defaults.
+type BatchOptions struct {
+	// MaxEvents flushes a batch holding this many events.
+	MaxEvents int
+	// MaxBytes flushes a batch before it would grow past this size; it must
+	// stay below the NATS server's max_payload.
+	MaxBytes int
+	// Linger is the longest an event waits for its batch to fill.
+	Linger time.Duration
+	// MaxPendingBytes bounds the encoded events held by the batcher of one
+	// type (filling plus being published); past it requests get 503.
+	MaxPendingBytes int64
+}
+
+// Options configure a [Server]. The zero value of every field means its
+// default; Conn is required.
+type Options struct {
+	// Conn is the NATS connection batches are published on.
+	Conn *nats.Conn
+	// Subjects names the pipeline's subjects (default prefix "sluice").
+	Subjects schemas.Subjects
+	// Listen is the data listener address ("host:port"; port 0 picks one).
+	Listen string
+	// TLSCert and TLSKey, both set, serve TLS with h2 by ALPN instead of
+	// cleartext HTTP/1.1 and h2c.
+	TLSCert, TLSKey string
+	// MaxBodyBytes bounds a request body (413 past it).
+	MaxBodyBytes int64
+	// MaxEvents bounds the events of one request (413 past it).
+	MaxEvents int
+	// ReadHeaderTimeout bounds reading a request's headers.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes connections idle this long.
+	IdleTimeout time.Duration
+	// MaxConcurrentStreams bounds HTTP/2 streams per connection.
+	MaxConcurrentStreams int
+	// RequestTimeout is the deadline of a request waiting for its result
+	// (504 past it).
+	RequestTimeout time.Duration
+	// MaxWaiting bounds requests waiting for results at once (503 past it).
+	MaxWaiting int
+	// ReadBufferSize is the buffered reader put around each accepted
+	// connection (Go's h2c server otherwise reads each frame with its own
+	// syscall); -1 disables it.
+	ReadBufferSize int
+	// Batch bounds the micro-batchers.
+	Batch BatchOptions
+	// Source is the CloudEvents source of events that come without one.
+	Source string
+	// Logger receives the gateway's logs (never per event).
+	Logger *slog.Logger
+	// Metrics receives the gateway's metrics.
+	Metrics *metrics.Set
+}
+
+func (o *Options) setDefaults() {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if o.Listen == "" {
+		o.Listen = DefaultListen
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	def(&o.MaxEvents, DefaultMaxEvents)
+	defDur(&o.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	defDur(&o.IdleTimeout, DefaultIdleTimeout)
+	def(&o.MaxConcurrentStreams, DefaultMaxConcurrentStreams)
+	defDur(&o.RequestTimeout, DefaultRequestTimeout)
+	def(&o.MaxWaiting, DefaultMaxWaiting)
+	def(&o.ReadBufferSize, DefaultReadBufferSize)
+	def(&o.Batch.MaxEvents, DefaultBatchMaxEvents)
+	def(&o.Batch.MaxBytes, DefaultBatchMaxBytes)
+	defDur(&o.Batch.Linger, DefaultBatchLinger)
+	if o.Batch.MaxPendingBytes == 0 {
+		o.Batch.MaxPendingBytes = DefaultBatchMaxPendingBytes
+	}
+	if o.Source == "" {
+		host, _ := os.Hostname()
+		o.Source = "sluice/gateway/" + host
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.NewSet()
+	}
+}
+
+// Validate reports the first option that cannot work.
+func (o *Options) Validate() error {
+	switch {
+	case o.Conn == nil:
+		return errors.New("gateway: a NATS connection is required")
+	case (o.TLSCert == "") != (o.TLSKey == ""):
+		return errors.New("gateway: --tls-cert and --tls-key go together")
+	case o.MaxBodyBytes < 0 || o.MaxEvents < 0 || o.MaxWaiting < 0 || o.MaxConcurrentStreams < 0:
+		return errors.New("gateway: bounds must not be negative")
+	case o.Batch.MaxEvents < 0 || o.Batch.MaxBytes < 0 || o.Batch.Linger < 0 || o.Batch.MaxPendingBytes < 0:
+		return errors.New("gateway: batch bounds must not be negative")
+	}
+	if mp := o.Conn.MaxPayload(); mp > 0 && int64(o.Batch.MaxBytes) > mp {
+		return fmt.Errorf("gateway: batch max bytes %d exceeds the NATS server's max_payload %d", o.Batch.MaxBytes, mp)
+	}
+	return nil
+}

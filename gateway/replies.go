@@ -1,0 +1,133 @@
+package gateway
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// ErrTooManyWaiting means every reply slot is taken (Options.MaxWaiting):
+// the request is refused with 503 rather than queued.
+var ErrTooManyWaiting = errors.New("too many requests waiting for results")
+
+// result is one event's outcome as a waiting request sees it.
+type result struct {
+	status int
+	event  []byte // enriched event, MessagePack, aliasing the reply message
+	errs   []schemas.FieldError
+}
+
+// waiter is a request waiting for the results of its n events.
+type waiter struct {
+	mu      sync.Mutex
+	gen     uint32
+	want    int
+	got     int
+	results []result
+	done    chan struct{} // buffered 1; receives once when got == want
+}
+
+// replyTable matches reply frames to waiting requests. A correlation id is
+// (generation << 32 | slot+1): a fixed table of slots bounds how many
+// requests wait at once, a reply for a slot whose generation moved on (its
+// request timed out) is dropped, and lookups take only the slot's own
+// uncontended lock.
+type replyTable struct {
+	slots []waiter
+	free  chan uint32
+	m     *gatewayMetrics
+}
+
+func newReplyTable(n int, m *gatewayMetrics) *replyTable {
+	t := &replyTable{slots: make([]waiter, n), free: make(chan uint32, n), m: m}
+	for i := range t.slots {
+		t.slots[i].done = make(chan struct{}, 1)
+		t.free <- uint32(i)
+	}
+	return t
+}
+
+// acquire reserves a slot for n results and returns its correlation id.
+func (t *replyTable) acquire(n int) (uint64, *waiter, error) {
+	var i uint32
+	select {
+	case i = <-t.free:
+	default:
+		return 0, nil, ErrTooManyWaiting
+	}
+	w := &t.slots[i]
+	w.mu.Lock()
+	w.want, w.got = n, 0
+	if cap(w.results) < n {
+		w.results = make([]result, n)
+	}
+	w.results = w.results[:n]
+	clear(w.results)
+	gen := w.gen
+	w.mu.Unlock()
+	return uint64(gen)<<32 | uint64(i+1), w, nil
+}
+
+// release ends the wait of corr's request and frees its slot; results that
+// arrive later are dropped.
+func (t *replyTable) release(corr uint64) {
+	i := uint32(corr) - 1
+	w := &t.slots[i]
+	w.mu.Lock()
+	w.gen++
+	w.want = 0
+	clear(w.results)
+	select {
+	case <-w.done:
+	default:
+	}
+	w.mu.Unlock()
+	t.free <- i
+}
+
+// deliver stores one result; it is called from the inbox subscription's
+// goroutine only.
+func (t *replyTable) deliver(res *schemas.Result) {
+	i := uint32(res.Corr) - 1
+	if uint64(i) >= uint64(len(t.slots)) || res.Corr == 0 {
+		t.m.repliesLate.Inc()
+		return
+	}
+	w := &t.slots[i]
+	w.mu.Lock()
+	if w.gen != uint32(res.Corr>>32) || int(res.Seq) >= w.want || w.results[res.Seq].status != 0 {
+		w.mu.Unlock()
+		t.m.repliesLate.Inc()
+		return
+	}
+	r := &w.results[res.Seq]
+	r.status, r.event = res.Status, res.Event
+	if len(res.Errors) > 0 {
+		r.errs = append([]schemas.FieldError(nil), res.Errors...)
+	}
+	w.got++
+	if w.got == w.want {
+		w.done <- struct{}{}
+	}
+	w.mu.Unlock()
+}
+
+// onReply handles one reply frame from a worker.
+func (t *replyTable) onReply(msg *nats.Msg) {
+	r := schemas.NewReader(msg.Data)
+	n := r.ArrayHeader()
+	var res schemas.Result
+	for i := 0; i < n; i++ {
+		if err := res.DecodeMsgpack(&r); err != nil {
+			t.m.replyDecodeErrors.Inc()
+			return
+		}
+		t.deliver(&res)
+	}
+	if r.Err() != nil {
+		t.m.replyDecodeErrors.Inc()
+	}
+}

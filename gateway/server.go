@@ -1,0 +1,184 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// Server is the data listener: the HTTP API of sluice.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	m        *gatewayMetrics
+	ids      *idGen
+	replies  *replyTable
+	batchers [3]*batcher // by schemas.Kind
+	inbox    string
+	sub      *nats.Subscription
+	srv      *http.Server
+	ln       net.Listener
+	serveErr chan error
+	once     sync.Once
+}
+
+// New builds a Server from opts; it does not listen yet.
+func New(opts Options) (*Server, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, log: opts.Logger, m: newGatewayMetrics(opts.Metrics), ids: newIDGen(),
+		serveErr: make(chan error, 1)}
+	s.replies = newReplyTable(opts.MaxWaiting, s.m)
+	s.inbox = opts.Conn.NewInbox()
+	for _, k := range schemas.Kinds {
+		s.batchers[k] = newBatcher(opts.Conn, opts.Subjects.Ingest(k), s.inbox, opts.Batch, s.m)
+	}
+	opts.Metrics.NewGauge(`sluice_gateway_waiting_requests`, func() float64 {
+		return float64(len(s.replies.slots) - len(s.replies.free))
+	})
+	opts.Metrics.NewGauge(`sluice_gateway_batcher_pending_bytes`, func() float64 {
+		var n int64
+		for _, k := range schemas.Kinds {
+			n += s.batchers[k].pending.Load()
+		}
+		return float64(n)
+	})
+	s.srv = s.newHTTPServer()
+	return s, nil
+}
+
+func (s *Server) newHTTPServer() *http.Server {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	if s.tls() {
+		p.SetHTTP2(true)
+	} else {
+		p.SetUnencryptedHTTP2(true)
+	}
+	return &http.Server{
+		Handler:           s.routes(),
+		Protocols:         &p,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: s.opts.MaxConcurrentStreams,
+		},
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+}
+
+func (s *Server) tls() bool { return s.opts.TLSCert != "" }
+
+// routes builds the data listener's mux.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/events/{type}", s.handleEvents)
+	mux.HandleFunc("/v1/events/{type}", s.methodNotAllowed("POST"))
+	mux.HandleFunc("GET /v1/types", s.handleTypes)
+	mux.HandleFunc("/v1/types", s.methodNotAllowed("GET"))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		st := getState()
+		defer putState(st)
+		s.fail(w, st, &problem{Status: http.StatusNotFound,
+			Detail: fmt.Sprintf("no route %s %s: the API is POST /v1/events/{type} and GET /v1/types", r.Method, r.URL.Path)})
+	})
+	return mux
+}
+
+func (s *Server) methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		st := getState()
+		defer putState(st)
+		w.Header().Set("Allow", allow)
+		s.fail(w, st, &problem{Status: http.StatusMethodNotAllowed, Detail: fmt.Sprintf("use %s", allow)})
+	}
+}
+
+// Start subscribes to the gateway's reply inbox, listens and serves in the
+// background; it does not block. Addr reports the bound address.
+func (s *Server) Start() error {
+	sub, err := s.opts.Conn.Subscribe(s.inbox, s.replies.onReply)
+	if err != nil {
+		return fmt.Errorf("subscribing to the reply inbox: %w", err)
+	}
+	// Replies must not be dropped by the client's default pending limits
+	// before the table sees them; the table itself is bounded.
+	if err := sub.SetPendingLimits(1<<20, 512<<20); err != nil {
+		return fmt.Errorf("setting reply inbox limits: %w", err)
+	}
+	s.sub = sub
+	ln, err := net.Listen("tcp", s.opts.Listen)
+	if err != nil {
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("listening on %s: %w", s.opts.Listen, err)
+	}
+	if s.opts.ReadBufferSize > 0 {
+		ln = &bufferedListener{Listener: ln, size: s.opts.ReadBufferSize}
+	}
+	if s.tls() {
+		cert, err := tls.LoadX509KeyPair(s.opts.TLSCert, s.opts.TLSKey)
+		if err != nil {
+			_ = ln.Close()
+			_ = sub.Unsubscribe()
+			return fmt.Errorf("loading TLS key pair: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert},
+			NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
+	}
+	s.ln = ln
+	go func() {
+		err := s.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.serveErr <- err
+	}()
+	return nil
+}
+
+// Addr returns the data listener's address once started.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Inbox returns the subject prefix of this gateway's reply inbox.
+func (s *Server) Inbox() string { return s.inbox }
+
+// Shutdown drains the gateway: it stops accepting connections and lets
+// in-flight requests finish (their batches are published and their results
+// awaited, up to ctx), then publishes any batch still filling, unsubscribes
+// the reply inbox and flushes the NATS connection. The connection itself
+// stays open: it belongs to the caller.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	s.once.Do(func() {
+		err = s.srv.Shutdown(ctx)
+		for _, k := range schemas.Kinds {
+			s.batchers[k].flushAll()
+		}
+		if s.sub != nil {
+			if e := s.sub.Unsubscribe(); e != nil && !errors.Is(e, nats.ErrConnectionClosed) {
+				err = errors.Join(err, e)
+			}
+		}
+		if e := s.opts.Conn.FlushWithContext(ctx); e != nil && !errors.Is(e, nats.ErrConnectionClosed) {
+			err = errors.Join(err, fmt.Errorf("flushing NATS: %w", e))
+		}
+	})
+	return err
+}

@@ -1,0 +1,45 @@
+package gateway
+
+import (
+	"sync"
+
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// reqState is the per-request scratch space, pooled: the body, the decoded
+// events, their encodings, the generated ids and the response.
+type reqState struct {
+	body    []byte
+	events  []schemas.Event
+	enc     []byte
+	ends    []int
+	ids     []byte
+	out     []byte
+	touched []*batch
+	single  bool
+}
+
+// maxPooledBytes keeps unusually large buffers out of the pool.
+const maxPooledBytes = 1 << 20
+
+var statePool = sync.Pool{New: func() any {
+	return &reqState{
+		body:   make([]byte, 0, 1024),
+		events: make([]schemas.Event, 0, 1),
+		enc:    make([]byte, 0, 512),
+		ends:   make([]int, 0, 1),
+		ids:    make([]byte, 0, 64),
+		out:    make([]byte, 0, 512),
+	}
+}}
+
+func getState() *reqState { return statePool.Get().(*reqState) }
+
+func putState(st *reqState) {
+	if cap(st.body) > maxPooledBytes || cap(st.enc) > maxPooledBytes || cap(st.out) > maxPooledBytes || cap(st.events) > 4096 {
+		return
+	}
+	clear(st.touched)
+	st.touched = st.touched[:0]
+	statePool.Put(st)
+}

@@ -1,0 +1,12 @@
+// Package ops holds what every sluice process needs to be run and watched:
+// the ops HTTP listener with Prometheus metrics, liveness and readiness
+// checks and pprof; the slog logger built from flags; configuration through
+// flags backed by SLUICE_* environment variables; and the embedded NATS
+// server used by `sluice dev` and by tests.
+//
+// It stands beside the data flow (schemas → gateway → NATS → workers →
+// enrich), not in it: the subcommands of cmd/sluice wire it next to the
+// packages that move events, and nothing on the hot path calls into it. It
+// depends on no other sluice package. Test helpers built on it live in
+// package [github.com/sluice-dev/sluice/ops/opstest].
+package ops

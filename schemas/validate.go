@@ -1,0 +1,178 @@
+package schemas
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Default validation bounds.
+const (
+	DefaultMaxAge    = time.Hour
+	DefaultMaxFuture = 5 * time.Second
+)
+
+// Limits are the time bounds of validation. The zero value means the
+// defaults.
+type Limits struct {
+	// MaxAge rejects events whose ts is older than now-MaxAge (code stale).
+	MaxAge time.Duration
+	// MaxFuture rejects events whose ts is later than now+MaxFuture (code
+	// future_timestamp).
+	MaxFuture time.Duration
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxAge <= 0 {
+		l.MaxAge = DefaultMaxAge
+	}
+	if l.MaxFuture <= 0 {
+		l.MaxFuture = DefaultMaxFuture
+	}
+	return l
+}
+
+// Validate checks ev against the rules of its type at time now (Unix
+// nanoseconds) and appends one [FieldError] per failure to errs. It does not
+// check reference data (unknown_instrument is the enricher's). It allocates
+// only when it reports a failure.
+func Validate(ev *Event, now int64, lim Limits, errs []FieldError) []FieldError {
+	if !ev.Known {
+		return append(errs, FieldError{Field: "type", Code: CodeUnknownVersion,
+			Detail: fmt.Sprintf("type %q is not one this worker knows (%s, %s)", ev.Type, TypeQuoteV1, TypeTradeV1)})
+	}
+	lim = lim.withDefaults()
+	switch ev.Kind {
+	case KindQuote:
+		return validateQuote(&ev.Quote, now, lim, errs)
+	case KindTrade:
+		return validateTrade(&ev.Trade, now, lim, errs)
+	}
+	return append(errs, FieldError{Field: "type", Code: CodeUnknownVersion, Detail: fmt.Sprintf("unknown type %q", ev.Type)})
+}
+
+// field describes one payload field for the shape checks.
+type field struct {
+	bit      uint16
+	name     string
+	want     string
+	required bool
+}
+
+var quoteFields = []field{
+	{FSymbol, "symbol", "a string", true},
+	{FBid, "bid", "a number", true},
+	{FAsk, "ask", "a number", true},
+	{FBidSize, "bid_size", "an integer", true},
+	{FAskSize, "ask_size", "an integer", true},
+	{FVenue, "venue", "a MIC string", false},
+	{FTS, "ts", "an RFC 3339 time or integer Unix nanoseconds", false},
+}
+
+var tradeFields = []field{
+	{FSymbol, "symbol", "a string", true},
+	{FPrice, "price", "a number", true},
+	{FSize, "size", "an integer", true},
+	{FVenue, "venue", "a MIC string", true},
+	{FTS, "ts", "an RFC 3339 time or integer Unix nanoseconds", false},
+	{FTradeID, "trade_id", "a string", false},
+	{FConditions, "conditions", "an array of strings", false},
+}
+
+func checkShape(fields []field, present, invalid uint16, errs []FieldError) ([]FieldError, uint16) {
+	bad := invalid
+	for _, f := range fields {
+		switch {
+		case present&f.bit == 0 && f.required:
+			errs = append(errs, FieldError{Field: f.name, Code: CodeMissingField, Detail: f.name + " is required"})
+			bad |= f.bit
+		case invalid&f.bit != 0:
+			errs = append(errs, FieldError{Field: f.name, Code: CodeInvalidField, Detail: f.name + " must be " + f.want})
+		}
+	}
+	return errs, bad
+}
+
+func validateQuote(q *Quote, now int64, lim Limits, errs []FieldError) []FieldError {
+	errs, bad := checkShape(quoteFields, q.Present, q.Invalid, errs)
+	errs, bad = checkSymbolVenue(q.Symbol, q.Venue, q.Present, bad, errs)
+	errs, bad = checkPrice("bid", FBid, q.Bid, bad, errs)
+	errs, bad = checkPrice("ask", FAsk, q.Ask, bad, errs)
+	errs = checkSize("bid_size", FBidSize, q.BidSize, bad, errs)
+	errs = checkSize("ask_size", FAskSize, q.AskSize, bad, errs)
+	if bad&(FBid|FAsk) == 0 && q.Bid > q.Ask {
+		errs = append(errs, FieldError{Field: "bid", Code: CodeCrossedQuote,
+			Detail: fmt.Sprintf("bid %g is above ask %g", q.Bid, q.Ask)})
+	}
+	return checkTS(q.TS, q.Present, bad, now, lim, errs)
+}
+
+func validateTrade(t *Trade, now int64, lim Limits, errs []FieldError) []FieldError {
+	errs, bad := checkShape(tradeFields, t.Present, t.Invalid, errs)
+	errs, bad = checkSymbolVenue(t.Symbol, t.Venue, t.Present, bad, errs)
+	errs, bad = checkPrice("price", FPrice, t.Price, bad, errs)
+	errs = checkSize("size", FSize, t.Size, bad, errs)
+	return checkTS(t.TS, t.Present, bad, now, lim, errs)
+}
+
+func checkSymbolVenue(symbol, venue string, present, bad uint16, errs []FieldError) ([]FieldError, uint16) {
+	if bad&FSymbol == 0 && (symbol == "" || len(symbol) > 32) {
+		errs = append(errs, FieldError{Field: "symbol", Code: CodeInvalidField, Detail: "symbol must be 1 to 32 characters"})
+		bad |= FSymbol
+	}
+	if present&FVenue != 0 && bad&FVenue == 0 && !isMIC(venue) {
+		errs = append(errs, FieldError{Field: "venue", Code: CodeInvalidField,
+			Detail: fmt.Sprintf("venue %q is not a MIC (4 characters A-Z, 0-9)", venue)})
+		bad |= FVenue
+	}
+	return errs, bad
+}
+
+func isMIC(s string) bool {
+	if len(s) != 4 {
+		return false
+	}
+	for i := 0; i < 4; i++ {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func checkPrice(name string, bit uint16, v float64, bad uint16, errs []FieldError) ([]FieldError, uint16) {
+	if bad&bit != 0 {
+		return errs, bad
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return append(errs, FieldError{Field: name, Code: CodeInvalidField, Detail: name + " must be a finite number"}), bad | bit
+	}
+	if v <= 0 {
+		return append(errs, FieldError{Field: name, Code: CodeNonPositivePrice,
+			Detail: fmt.Sprintf("%s must be positive, got %g", name, v)}), bad | bit
+	}
+	return errs, bad
+}
+
+func checkSize(name string, bit uint16, v int64, bad uint16, errs []FieldError) []FieldError {
+	if bad&bit == 0 && v < 0 {
+		return append(errs, FieldError{Field: name, Code: CodeNegativeSize,
+			Detail: fmt.Sprintf("%s must not be negative, got %d", name, v)})
+	}
+	return errs
+}
+
+func checkTS(ts int64, present, bad uint16, now int64, lim Limits, errs []FieldError) []FieldError {
+	if present&FTS == 0 || bad&FTS != 0 {
+		return errs
+	}
+	switch {
+	case ts < now-int64(lim.MaxAge):
+		return append(errs, FieldError{Field: "ts", Code: CodeStale,
+			Detail: fmt.Sprintf("ts %s is older than the maximum age %s", time.Unix(0, ts).UTC().Format(time.RFC3339Nano), lim.MaxAge)})
+	case ts > now+int64(lim.MaxFuture):
+		return append(errs, FieldError{Field: "ts", Code: CodeFutureTimestamp,
+			Detail: fmt.Sprintf("ts %s is more than %s ahead of the worker's clock", time.Unix(0, ts).UTC().Format(time.RFC3339Nano), lim.MaxFuture)})
+	}
+	return errs
+}

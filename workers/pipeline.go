@@ -1,0 +1,106 @@
+package workers
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-dev/sluice/enrich"
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// pipeline is what every processing goroutine of a worker shares: read-only
+// configuration, metrics and counters. Nothing in it takes a lock.
+type pipeline struct {
+	group    string
+	subjects schemas.Subjects
+	source   string
+	limits   schemas.Limits
+	enricher *enrich.Enricher
+	now      func() int64
+	log      *slog.Logger
+	// stages are the built-in validate and enrich stages, then
+	// Options.Stages.
+	stages []Stage
+	kinds  map[schemas.Kind]*kindState
+	m      workerMetrics
+
+	// Counters for Stats, kept apart from the metrics because a metrics.Set
+	// may be shared by several workers.
+	batches, enriched, rejected, replies, decodeErrors atomic.Uint64
+
+	decodeLog, publishLog, stageLog logLimiter
+}
+
+// kindState is the per-kind configuration of a pipeline.
+type kindState struct {
+	kind schemas.Kind
+	dlq  string
+	m    *kindMetrics
+}
+
+// newPipeline builds the pipeline of o, whose defaults are set.
+func newPipeline(o *Options) *pipeline {
+	p := &pipeline{
+		group:    o.Group,
+		subjects: o.Subjects,
+		source:   o.Source,
+		limits:   o.Limits,
+		enricher: o.Enricher,
+		now:      o.Now,
+		log:      o.Logger,
+		kinds:    make(map[schemas.Kind]*kindState, len(o.Kinds)),
+		m:        newWorkerMetrics(o.Metrics, o.Group),
+	}
+	for _, k := range o.Kinds {
+		p.kinds[k] = &kindState{kind: k, dlq: o.Subjects.DLQ(k), m: newKindMetrics(o.Metrics, o.Group, k)}
+	}
+	p.stages = append([]Stage{StageFunc(p.validate), StageFunc(p.enrich)}, o.Stages...)
+	return p
+}
+
+// validate is the built-in validation stage: it records the failures of
+// every event not rejected yet.
+func (p *pipeline) validate(_ context.Context, b *Batch) error {
+	for i := 0; i < b.n; i++ {
+		if len(b.errs[i]) == 0 {
+			b.errs[i] = schemas.Validate(&b.events[i], b.Now, p.limits, b.errs[i])
+		}
+	}
+	return nil
+}
+
+// enrich is the built-in enrichment stage: it fills the enriched form of
+// every valid event, or rejects it (unknown_instrument).
+func (p *pipeline) enrich(_ context.Context, b *Batch) error {
+	for i := 0; i < b.n; i++ {
+		if len(b.errs[i]) != 0 {
+			continue
+		}
+		b.errs[i] = p.enricher.Enrich(&b.events[i], b.Now, &b.out[i], b.errs[i])
+		if len(b.errs[i]) == 0 {
+			b.out[i].Source = p.source
+		}
+	}
+	return nil
+}
+
+// logLimiter lets through at most one log line a second and counts the
+// others, so that a flood of bad batches cannot flood the logs.
+type logLimiter struct {
+	last       atomic.Int64
+	suppressed atomic.Uint64
+}
+
+// allow reports whether to log now, and how many lines it suppressed since
+// the last one it allowed.
+func (l *logLimiter) allow() (bool, uint64) {
+	now := time.Now().UnixNano()
+	last := l.last.Load()
+	if now-last < int64(time.Second) || !l.last.CompareAndSwap(last, now) {
+		l.suppressed.Add(1)
+		return false, 0
+	}
+	return true, l.suppressed.Swap(0)
+}

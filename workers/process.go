@@ -1,0 +1,267 @@
+package workers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// publisher is the part of *nats.Conn that processing uses.
+type publisher interface {
+	Publish(subj string, data []byte) error
+	PublishMsg(m *nats.Msg) error
+	MaxPayload() int64
+}
+
+var _ publisher = (*nats.Conn)(nil)
+
+// maxCachedSubjects bounds each goroutine's cache of enriched subject names;
+// when it is full the cache starts over.
+const maxCachedSubjects = 8192
+
+// replyHeadroom is kept free under the connection's maximum payload for the
+// reply frame's headers.
+const replyHeadroom = 256
+
+// subjectKey keys the enriched subject cache.
+type subjectKey struct {
+	kind   schemas.Kind
+	symbol string
+}
+
+// processor is the state of one processing goroutine, reused from batch to
+// batch so that a warm goroutine does not allocate per valid event.
+type processor struct {
+	pl    *pipeline
+	pub   publisher
+	ctx   context.Context
+	batch Batch
+	r     schemas.Reader
+
+	buf      []byte // the enriched event or dead letter being published
+	reply    []byte // the reply frame being built
+	scratch  []byte // a result moved to the next reply frame
+	nres     int    // results in reply
+	subjects map[subjectKey]string
+	dlqMsg   nats.Msg
+	replyMsg nats.Msg
+}
+
+func newProcessor(ctx context.Context, pl *pipeline, pub publisher) *processor {
+	return &processor{
+		pl:       pl,
+		pub:      pub,
+		ctx:      ctx,
+		buf:      make([]byte, 0, 4096),
+		reply:    make([]byte, 0, 4096),
+		subjects: make(map[subjectKey]string),
+		dlqMsg:   nats.Msg{Header: nats.Header{schemas.HeaderReason: {""}}},
+		replyMsg: nats.Msg{Header: nats.Header{schemas.HeaderFrame: {schemas.FrameReplyV1}}},
+	}
+}
+
+// handle processes one batch frame: decode, run the stages, publish.
+func (p *processor) handle(msg *nats.Msg, ks *kindState) {
+	start := time.Now()
+	m := &p.pl.m
+	m.inflight.Inc()
+	defer m.inflight.Dec()
+	m.batches.Inc()
+	p.pl.batches.Add(1)
+
+	b := &p.batch
+	b.reset(ks.kind, p.pl.now())
+	if errs, err := p.decode(msg.Data); errs > 0 {
+		m.decodeErrors.Add(errs)
+		p.pl.decodeErrors.Add(uint64(errs))
+		p.warn(&p.pl.decodeLog, "undecodable batch frame", msg, err)
+	}
+	for _, s := range p.pl.stages {
+		if err := s.Process(p.ctx, b); err != nil {
+			m.stageErrors.Inc()
+			p.warn(&p.pl.stageLog, "stage failed, batch abandoned", msg, err)
+			return
+		}
+	}
+	p.publish(msg.Reply, ks)
+	m.duration.UpdateDuration(start)
+}
+
+// decode reads msg's batch frame into p.batch and returns how many decode
+// errors it met and the first. The events before a break in the frame are
+// kept; an event whose envelope decodes but whose data does not is kept,
+// rejected with invalid_field.
+func (p *processor) decode(data []byte) (int, error) {
+	b, r := &p.batch, &p.r
+	r.Reset(data)
+	n, err := schemas.ReadBatchFrame(r)
+	if err != nil {
+		return 1, err
+	}
+	errs, first := 0, error(nil)
+	for range n {
+		start := r.Offset()
+		i := b.slot()
+		err := b.events[i].DecodeMsgpack(r)
+		if err != nil && r.Err() != nil {
+			// The frame itself is broken: nothing after this is readable.
+			b.n--
+			return errs + 1, cmpErr(first, fmt.Errorf("event %d of %d: %w", i, n, err))
+		}
+		b.raw[i] = data[start:r.Offset()]
+		if err != nil {
+			errs++
+			first = cmpErr(first, err)
+			b.Reject(i, schemas.FieldError{Field: "data", Code: schemas.CodeInvalidField, Detail: err.Error()})
+		}
+	}
+	if rest := len(r.Rest()); rest > 0 {
+		return errs + 1, cmpErr(first, fmt.Errorf("%w: %d bytes after the last of %d events", schemas.ErrFrame, rest, n))
+	}
+	return errs, first
+}
+
+// cmpErr returns first if set, else err.
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+// publish sends the outcome of every event of the batch: enriched events,
+// dead letters and, when the batch names a reply inbox, the results of the
+// events that wait for one.
+func (p *processor) publish(reply string, ks *kindState) {
+	b := &p.batch
+	waiting := reply != ""
+	if waiting {
+		p.startReply()
+	}
+	maxReply := int(p.pub.MaxPayload()) - replyHeadroom
+	var enriched, rejected int
+	for i := 0; i < b.n; i++ {
+		if len(b.errs[i]) > 0 {
+			rejected++
+			ks.m.byCode[codeIndex(b.errs[i][0].Code)].Inc()
+			p.deadLetter(ks, i)
+		} else {
+			enriched++
+			p.publishEnriched(i)
+		}
+		if waiting && b.events[i].Corr != 0 {
+			p.addResult(reply, i, maxReply)
+		}
+	}
+	if waiting && p.nres > 0 {
+		p.sendReply(reply)
+	}
+	ks.m.enriched.Add(enriched)
+	ks.m.rejected.Add(rejected)
+	p.pl.enriched.Add(uint64(enriched))
+	p.pl.rejected.Add(uint64(rejected))
+}
+
+func (p *processor) publishEnriched(i int) {
+	out := &p.batch.out[i]
+	symbol := out.Quote.Symbol
+	if out.Kind == schemas.KindTrade {
+		symbol = out.Trade.Symbol
+	}
+	subj := p.enrichedSubject(out.Kind, symbol)
+	p.buf = out.AppendMsgpack(p.buf[:0])
+	if err := p.pub.Publish(subj, p.buf); err != nil {
+		p.publishFailed(subj, err)
+	}
+}
+
+// enrichedSubject returns the subject of an enriched event, from the cache
+// when it can: a hit does not allocate.
+func (p *processor) enrichedSubject(k schemas.Kind, symbol string) string {
+	if s, ok := p.subjects[subjectKey{k, symbol}]; ok {
+		return s
+	}
+	if len(p.subjects) >= maxCachedSubjects {
+		clear(p.subjects)
+	}
+	s := p.pl.subjects.Enriched(k, symbol)
+	// symbol aliases the message: the key keeps a copy.
+	p.subjects[subjectKey{k, strings.Clone(symbol)}] = s
+	return s
+}
+
+func (p *processor) deadLetter(ks *kindState, i int) {
+	b := &p.batch
+	p.buf = schemas.AppendDeadLetter(p.buf[:0], b.errs[i], b.raw[i])
+	p.dlqMsg.Subject = ks.dlq
+	p.dlqMsg.Data = p.buf
+	p.dlqMsg.Header[schemas.HeaderReason][0] = b.errs[i][0].Code
+	if err := p.pub.PublishMsg(&p.dlqMsg); err != nil {
+		p.publishFailed(ks.dlq, err)
+	}
+}
+
+func (p *processor) startReply() {
+	p.reply = schemas.AppendArrayHeader32(p.reply[:0], 0)
+	p.nres = 0
+}
+
+// addResult appends event i's result to the reply frame. A frame that would
+// outgrow the connection's maximum payload is sent first and the result
+// starts the next one, so a batch gets more than one reply only when its
+// results cannot fit in one message.
+func (p *processor) addResult(reply string, i, maxReply int) {
+	b := &p.batch
+	ev := &b.events[i]
+	before := len(p.reply)
+	if len(b.errs[i]) > 0 {
+		p.reply = schemas.AppendResultInvalid(p.reply, ev.Corr, ev.Seq, b.errs[i])
+	} else {
+		p.reply = schemas.AppendResultOK(p.reply, ev.Corr, ev.Seq, &b.out[i])
+	}
+	p.nres++
+	if len(p.reply) <= maxReply || p.nres == 1 {
+		return
+	}
+	p.scratch = append(p.scratch[:0], p.reply[before:]...)
+	p.reply = p.reply[:before]
+	p.nres--
+	p.sendReply(reply)
+	p.startReply()
+	p.reply = append(p.reply, p.scratch...)
+	p.nres = 1
+}
+
+func (p *processor) sendReply(reply string) {
+	schemas.PatchArrayHeader32(p.reply, p.nres)
+	p.replyMsg.Subject = reply
+	p.replyMsg.Data = p.reply
+	if err := p.pub.PublishMsg(&p.replyMsg); err != nil {
+		p.publishFailed(reply, err)
+		return
+	}
+	p.pl.m.replies.Inc()
+	p.pl.replies.Add(1)
+}
+
+func (p *processor) publishFailed(subject string, err error) {
+	p.pl.m.publishErrors.Inc()
+	if ok, suppressed := p.pl.publishLog.allow(); ok {
+		p.pl.log.Warn("publish failed", "group", p.pl.group, "subject", subject,
+			"err", err, "suppressed", suppressed)
+	}
+}
+
+func (p *processor) warn(l *logLimiter, what string, msg *nats.Msg, err error) {
+	if ok, suppressed := l.allow(); ok {
+		p.pl.log.LogAttrs(p.ctx, slog.LevelWarn, what, slog.String("group", p.pl.group),
+			slog.String("subject", msg.Subject), slog.Int("bytes", len(msg.Data)),
+			slog.Any("err", err), slog.Uint64("suppressed", suppressed))
+	}
+}
