@@ -83,7 +83,11 @@ func appendJSONValue(b []byte, r *Reader, key string, depth int) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			if !r.IsString() {
+			switch {
+			case r.Done():
+				r.fail(ErrShortBuffer)
+				return b
+			case !r.IsString():
 				r.fail(fmt.Errorf("%w: map key is not a string", ErrType))
 				return b
 			}

@@ -1,19 +1,30 @@
 package schemas
 
-import "embed"
+import (
+	"bytes"
+	_ "embed"
+)
 
-//go:embed jsonschema/*.json
-var jsonSchemas embed.FS
+// The JSON Schemas (draft 2020-12) of the HTTP API's payloads, one per kind
+// and version, as GET /v1/types serves them.
+var (
+	//go:embed jsonschema/quote.v1.json
+	quoteV1Schema []byte
+	//go:embed jsonschema/trade.v1.json
+	tradeV1Schema []byte
+)
 
-// JSONSchema returns the JSON Schema (draft 2020-12) of the HTTP payload of
-// kind k, version 1, or nil for an unknown kind.
+// JSONSchema returns the JSON Schema of the current (v1) payload of k, or nil
+// for an unknown kind. The schema describes field types and the rules that a
+// schema can state; rules across fields (a crossed quote) and relative to the
+// worker's clock (stale, future_timestamp) are [Validate]'s. Each call
+// returns a new copy that the caller may keep or modify.
 func JSONSchema(k Kind) []byte {
-	if k.CEType() == "" {
-		return nil
+	switch k {
+	case KindQuote:
+		return bytes.Clone(quoteV1Schema)
+	case KindTrade:
+		return bytes.Clone(tradeV1Schema)
 	}
-	b, err := jsonSchemas.ReadFile("jsonschema/" + k.String() + ".v1.json")
-	if err != nil {
-		return nil
-	}
-	return b
+	return nil
 }

@@ -68,7 +68,9 @@ func (r *Reader) Peek() byte {
 // IsNil reports whether the next value is nil.
 func (r *Reader) IsNil() bool { return r.err == nil && r.off < len(r.b) && r.b[r.off] == 0xc0 }
 
-// MapHeader reads a map header and returns its pair count.
+// MapHeader reads a map header and returns its pair count. A count larger
+// than the bytes left fails with [ErrShortBuffer], so that a caller can size
+// storage by it.
 func (r *Reader) MapHeader() int {
 	p := r.take(1)
 	if p == nil {
@@ -76,7 +78,7 @@ func (r *Reader) MapHeader() int {
 	}
 	switch c := p[0]; {
 	case c&0xf0 == 0x80:
-		return int(c & 0x0f)
+		return r.count(int(c & 0x0f))
 	case c == 0xde:
 		return r.len16()
 	case c == 0xdf:
@@ -86,7 +88,9 @@ func (r *Reader) MapHeader() int {
 	return 0
 }
 
-// ArrayHeader reads an array header and returns its element count.
+// ArrayHeader reads an array header and returns its element count. A count
+// larger than the bytes left fails with [ErrShortBuffer], so that a caller can
+// size storage by it.
 func (r *Reader) ArrayHeader() int {
 	p := r.take(1)
 	if p == nil {
@@ -94,7 +98,7 @@ func (r *Reader) ArrayHeader() int {
 	}
 	switch c := p[0]; {
 	case c&0xf0 == 0x90:
-		return int(c & 0x0f)
+		return r.count(int(c & 0x0f))
 	case c == 0xdc:
 		return r.len16()
 	case c == 0xdd:

@@ -467,7 +467,7 @@ func TestReaderState(t *testing.T) {
 	if r.Offset() != 1 || !bytes.Equal(r.Rest(), b[1:]) {
 		t.Fatalf("Offset %d, Rest % x", r.Offset(), r.Rest())
 	}
-	r.String()
+	_ = r.String()
 	if !r.Done() || r.Peek() != 0 || r.IsNil() || r.IsInt() || r.IsNumber() || r.IsString() {
 		t.Fatal("drained reader state")
 	}
@@ -491,7 +491,7 @@ func TestTypeErrors(t *testing.T) {
 		t.Errorf("ArrayHeader of a map: %v", r.Err())
 	}
 	r.Reset([]byte{0x01})
-	if r.String(); !errors.Is(r.Err(), schemas.ErrType) {
+	if _ = r.String(); !errors.Is(r.Err(), schemas.ErrType) {
 		t.Errorf("String of an int: %v", r.Err())
 	}
 	r.Reset([]byte{0xa0})

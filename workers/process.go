@@ -95,8 +95,9 @@ func (p *processor) handle(msg *nats.Msg, ks *kindState) {
 
 // decode reads msg's batch frame into p.batch and returns how many decode
 // errors it met and the first. The events before a break in the frame are
-// kept; an event whose envelope decodes but whose data does not is kept,
-// rejected with invalid_field.
+// kept. An event that is well-formed MessagePack but not a valid event (an
+// attribute or its data of the wrong shape) is kept, rejected with field
+// "event" and code invalid_field, and decoding goes on with the next.
 func (p *processor) decode(data []byte) (int, error) {
 	b, r := &p.batch, &p.r
 	r.Reset(data)
@@ -118,7 +119,7 @@ func (p *processor) decode(data []byte) (int, error) {
 		if err != nil {
 			errs++
 			first = cmpErr(first, err)
-			b.Reject(i, schemas.FieldError{Field: "data", Code: schemas.CodeInvalidField, Detail: err.Error()})
+			b.Reject(i, schemas.FieldError{Field: "event", Code: schemas.CodeInvalidField, Detail: err.Error()})
 		}
 	}
 	if rest := len(r.Rest()); rest > 0 {

@@ -201,8 +201,9 @@ func (w *Worker) run(p *processor) {
 // exit when their current batch is done. Callers waiting for results of the
 // skipped batches time out.
 //
-// Shutdown of a worker never started returns nil. A second call waits for the
-// first to complete (or its own ctx to end) and returns the same result.
+// Shutdown of a worker never started returns nil; after a failed Start it
+// returns Start's error. A second call waits for the first to complete (or
+// its own ctx to end) and returns the same result.
 func (w *Worker) Shutdown(ctx context.Context) error {
 	w.mu.Lock()
 	state := w.state

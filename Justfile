@@ -1,0 +1,15 @@
+# Every recipe is one plain command line that also works typed by hand
+# (the `just` runner is not available on every build machine; CI runs these
+# lines itself).
+
+# Start sluice with an embedded NATS server, sample reference data, the gateway and workers.
+dev:
+    go run ./cmd/sluice dev
+
+# go vet, the tests with the race detector, and each fuzz target for a few seconds.
+test:
+    bash scripts/test.sh
+
+# The benchmark suite (at most 5 minutes); writes benchmarks/RESULTS.md.
+bench:
+    go run ./cmd/sluice bench --out benchmarks/RESULTS.md

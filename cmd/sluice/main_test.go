@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets tests run the sluice binary itself: the test binary re-executes
+// itself with SLUICE_TEST_MAIN=1 and the command's arguments.
+func TestMain(m *testing.M) {
+	if os.Getenv("SLUICE_TEST_MAIN") == "1" {
+		os.Args = append([]string{"sluice"}, os.Args[1:]...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func sluiceCmd(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1")
+	return cmd
+}
+
+// TestDevCommand runs `sluice dev` as a user does: it prints where it
+// listens and a curl line, serves a quote, and exits 0 on SIGTERM after
+// draining.
+func TestDevCommand(t *testing.T) {
+	cmd := sluiceCmd(t, "dev", "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--log-level", "warn")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	dataRe := regexp.MustCompile(`data API\s+http://(\S+)`)
+	var addr string
+	var banner strings.Builder
+	deadline := time.After(20 * time.Second)
+	for addr == "" || !strings.Contains(banner.String(), "curl") {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("sluice dev exited early:\n%s", banner.String())
+			}
+			banner.WriteString(l + "\n")
+			if m := dataRe.FindStringSubmatch(l); m != nil {
+				addr = m[1]
+			}
+		case <-deadline:
+			t.Fatalf("no banner within 20s:\n%s", banner.String())
+		}
+	}
+	resp, body := post(t, clients()["h2c"], "http://"+addr+"/v1/events/quote", "application/json",
+		quoteJSON("AAPL", 1, 1.01), "Prefer", "return=representation")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("sluice dev exited with %v, want 0", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("sluice dev did not exit within 15s of SIGTERM")
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	out, err := sluiceCmd(t, "frobnicate").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), `unknown command "frobnicate"`) {
+		t.Fatalf("err %v output %s", err, out)
+	}
+}
+
+func TestFlagFromEnvironment(t *testing.T) {
+	cmd := sluiceCmd(t, "worker")
+	cmd.Env = append(cmd.Env, "SLUICE_CONCURRENCY=notanumber")
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "SLUICE_CONCURRENCY") {
+		t.Fatalf("err %v output %s", err, out)
+	}
+	fmt.Fprint(os.Stderr, "")
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The README's test command: go vet, every test with the race detector (in
+# random order), then each fuzz target for a few seconds (FUZZTIME, default 2s).
+# Tests that need Docker skip with a message where no engine runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzztime=${FUZZTIME:-2s}
+
+echo "== go vet ./..."
+go vet ./...
+
+echo "== go test -race -shuffle=on ./..."
+go test -race -shuffle=on -timeout 20m ./...
+
+echo "== fuzz targets, ${fuzztime} each"
+for dir in $(go list -f '{{.Dir}}' ./...); do
+  pkg=$(go list "$dir")
+  for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+    printf '   %-55s %s ... ' "$pkg" "$target"
+    if out=$(go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg" 2>&1); then
+      echo ok
+    else
+      echo FAIL
+      echo "$out"
+      exit 1
+    fi
+  done
+done
+echo "== all checks passed"
