@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sluice-dev/sluice/gateway/admit"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -55,6 +56,7 @@ type batcher struct {
 	opts    BatchOptions
 	nc      *nats.Conn
 	m       *gatewayMetrics
+	group   *admit.Group // the group's load: events held here and sent
 
 	active  atomic.Int64 // requests between enter and add
 	pending atomic.Int64 // bytes reserved, not yet published
@@ -201,16 +203,20 @@ func (b *batcher) publish(f *batch) {
 	schemas.FinishBatchFrame(f.buf, f.n)
 	msg := nats.Msg{
 		Subject: b.subject,
+		Reply:   b.inbox,
 		Data:    f.buf,
 		Header: nats.Header{
 			schemas.HeaderFrame: {schemas.FrameBatchV1},
 			schemas.HeaderCount: {strconv.Itoa(f.n)},
 		},
 	}
-	if f.waiting {
-		msg.Reply = b.inbox
-	}
 	f.err = b.nc.PublishMsg(&msg)
+	if b.group != nil {
+		b.group.Local(-f.n)
+		if f.err == nil {
+			b.group.Sent(f.n)
+		}
+	}
 	size := len(f.buf) - 5
 	b.pending.Add(-int64(size))
 	b.m.batchFlushed(f.reason, f.n, len(f.buf), f.err)

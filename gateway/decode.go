@@ -115,8 +115,13 @@ func decodeJSONCollection(kind schemas.Kind, body []byte, maxEvents int, dst []s
 		if len(dst) >= maxEvents {
 			return dst, false, tooMany(maxEvents)
 		}
-		if s.peek() != '{' {
-			return dst, false, badRequest("element %d is not an object", len(dst))
+		switch s.peek() {
+		case '{':
+		case 0:
+			s.fail("unexpected end of input")
+			return dst, false, s.end()
+		default:
+			return dst, false, badRequest("element %d (offset %d) is not an object", len(dst), s.off)
 		}
 		var ev *schemas.Event
 		dst, ev = grow(dst)

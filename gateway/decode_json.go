@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"math"
 	"strconv"
 	"time"
 
@@ -120,7 +121,10 @@ func (s *scanner) jsonFloat() (float64, bool) {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(bytesString(n), 64)
-	return f, err == nil
+	if err != nil {
+		return 0, false // out of range: invalid, and zero as in the msgpack decoder
+	}
+	return f, true
 }
 
 func (s *scanner) jsonInt() (int64, bool) {
@@ -133,7 +137,10 @@ func (s *scanner) jsonInt() (int64, bool) {
 		return 0, false
 	}
 	i, err := strconv.ParseInt(bytesString(n), 10, 64)
-	return i, err == nil
+	if err != nil {
+		return 0, false // a fraction, or out of range: invalid, and zero
+	}
+	return i, true
 }
 
 // jsonTime reads an RFC 3339 string (up to nanoseconds) or an integer of
@@ -149,9 +156,15 @@ func (s *scanner) jsonTime() (int64, bool) {
 	return 0, false
 }
 
+// minTime and maxTime bound the times that Unix nanoseconds in an int64
+// hold (1677 to 2262); past them UnixNano's result is undefined.
+var minTime, maxTime = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+
+// parseTime parses an RFC 3339 time (up to nanoseconds) into Unix
+// nanoseconds; a time outside the int64 range is not ok.
 func parseTime(v string) (int64, bool) {
 	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil {
+	if err != nil || t.Before(minTime) || t.After(maxTime) {
 		return 0, false
 	}
 	return t.UnixNano(), true

@@ -101,9 +101,11 @@ func runDecodeCases(t *testing.T, cases []decodeCase) {
 	}
 }
 
-func TestDecodeJSON(t *testing.T) {
+func TestDecodeJSON(t *testing.T) { runDecodeCases(t, jsonDecodeCases()) }
+
+func jsonDecodeCases() []decodeCase {
 	two := []schemas.Event{plainQuote(aapl), plainQuote(sym("MSFT"))}
-	runDecodeCases(t, []decodeCase{
+	return []decodeCase{
 		{name: "object", ct: "application/json", body: aaplJSON, want: []schemas.Event{plainQuote(aapl)}, single: true},
 		{name: "no content type", body: aaplJSON, want: []schemas.Event{plainQuote(aapl)}, single: true},
 		{name: "params and case", ct: "Application/JSON; charset=utf-8", body: aaplJSON, want: []schemas.Event{plainQuote(aapl)}, single: true},
@@ -178,16 +180,18 @@ func TestDecodeJSON(t *testing.T) {
 		{name: "too deep", ct: "application/json", body: `{"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, status: 400, errSub: "nesting too deep"},
 		{name: "scalar", ct: "application/json", body: `"AAPL"`, status: 400, errSub: "expected a JSON object or array"},
 		{name: "empty", ct: "application/json", body: ``, status: 400, errSub: "expected a JSON object or array"},
-		{name: "element not an object", ct: "application/json", body: `[{},1]`, status: 400, errSub: "element 1 is not an object"},
+		{name: "element not an object", ct: "application/json", body: `[{},1]`, status: 400, errSub: "element 1 (offset 4) is not an object"},
 		{name: "unsupported", ct: "text/plain", body: aaplJSON, status: 415, errSub: `"text/plain"`},
 		{name: "unsupported xml", ct: "application/xml", body: `<quote/>`, status: 415, errSub: "application/x-ndjson"},
-	})
+	}
 }
 
-func TestDecodeNDJSON(t *testing.T) {
+func TestDecodeNDJSON(t *testing.T) { runDecodeCases(t, ndjsonDecodeCases()) }
+
+func ndjsonDecodeCases() []decodeCase {
 	three := []schemas.Event{plainQuote(aapl), plainQuote(sym("B")), plainQuote(sym("C"))}
 	lines := []string{aaplJSON, `{"symbol":"B"}`, `{"symbol":"C"}`}
-	runDecodeCases(t, []decodeCase{
+	return []decodeCase{
 		{name: "trailing newline", ct: "application/x-ndjson", body: strings.Join(lines, "\n") + "\n", want: three},
 		{name: "no trailing newline", ct: "application/x-ndjson", body: strings.Join(lines, "\n"), want: three},
 		{name: "CRLF", ct: "application/x-ndjson", body: strings.Join(lines, "\r\n") + "\r\n", want: three},
@@ -203,7 +207,7 @@ func TestDecodeNDJSON(t *testing.T) {
 		{name: "two objects on a line", ct: "application/x-ndjson", body: "{} {}\n", status: 400, errSub: "line 1: "},
 		{name: "too many", ct: "application/x-ndjson", max: 2, body: strings.Join(lines, "\n"), status: 413, errSub: "more than 2 events"},
 		{name: "max exactly with blanks", ct: "application/x-ndjson", max: 3, body: strings.Join(lines, "\n\n") + "\n\n", want: three},
-	})
+	}
 }
 
 // msgpackQuote encodes aapl with schemas' append functions.
@@ -230,7 +234,7 @@ func msgpackQuote() []byte {
 	return b
 }
 
-func mustMsgpack(t *testing.T, v any) string {
+func mustMsgpack(t testing.TB, v any) string {
 	t.Helper()
 	b, err := msgpack.Marshal(v)
 	if err != nil {
@@ -250,7 +254,9 @@ type vmQuote struct {
 	TS      time.Time `msgpack:"ts"`
 }
 
-func TestDecodeMsgpack(t *testing.T) {
+func TestDecodeMsgpack(t *testing.T) { runDecodeCases(t, msgpackDecodeCases(t)) }
+
+func msgpackDecodeCases(t testing.TB) []decodeCase {
 	one := string(msgpackQuote())
 	arr := string(schemas.AppendArrayHeader(nil, 2)) + one + one
 	arr16 := string(schemas.AppendArrayHeader32(nil, 2)) + one + one
@@ -259,7 +265,7 @@ func TestDecodeMsgpack(t *testing.T) {
 	vmWant := aapl
 	vmWant.AskSize = -3
 	wrong := map[string]any{"symbol": 1, "bid": "x", "ask": nil, "bid_size": 1.5, "ask_size": true, "venue": []byte{1}, "ts": "now"}
-	runDecodeCases(t, []decodeCase{
+	return []decodeCase{
 		{name: "map (schemas)", ct: "application/msgpack", body: one, want: []schemas.Event{plainQuote(aapl)}, single: true},
 		{name: "x-msgpack alias", ct: "application/x-msgpack", body: one, want: []schemas.Event{plainQuote(aapl)}, single: true},
 		{name: "array (schemas)", ct: "application/msgpack", body: arr, want: []schemas.Event{plainQuote(aapl), plainQuote(aapl)}},
@@ -269,7 +275,7 @@ func TestDecodeMsgpack(t *testing.T) {
 			body: mustMsgpack(t, []vmQuote{{Symbol: "AAPL", Bid: 189.5, Ask: 0.5, BidSize: 100, AskSize: 200, Venue: "XNAS", TS: tsTime}, {Symbol: "B", TS: time.Unix(1, 5)}}),
 			want: []schemas.Event{
 				plainQuote(schemas.Quote{Symbol: "AAPL", Bid: 189.5, Ask: 0.5, BidSize: 100, AskSize: 200, Venue: "XNAS", TS: tsNanos, Present: allQuote}),
-				plainQuote(schemas.Quote{Symbol: "B", TS: 1e9 + 5, Present: noTS &^ schemas.FVenue | schemas.FTS}),
+				plainQuote(schemas.Quote{Symbol: "B", TS: 1e9 + 5, Present: noTS&^schemas.FVenue | schemas.FTS}),
 			}},
 		{name: "wrong types are invalid (msgpack/v5)", ct: "application/msgpack", body: mustMsgpack(t, wrong),
 			want: []schemas.Event{plainQuote(schemas.Quote{Present: allQuote, Invalid: allQuote})}, single: true},
@@ -287,7 +293,7 @@ func TestDecodeMsgpack(t *testing.T) {
 		{name: "not a map", ct: "application/msgpack", body: "\xa4AAPL", status: 400, errSub: "expected a MessagePack map or array"},
 		{name: "array of strings", ct: "application/msgpack", body: "\x91\xa1A", status: 400, errSub: "event 0"},
 		{name: "empty", ct: "application/msgpack", body: "", status: 400, errSub: "expected a MessagePack map or array"},
-	})
+	}
 }
 
 // ceJSON is a full structured-mode CloudEvent of a quote.
@@ -299,7 +305,9 @@ func ceQuote(id string, q schemas.Quote) schemas.Event {
 	return schemas.Event{ID: id, Source: "urn:test:feed", Type: schemas.TypeQuoteV1, Kind: schemas.KindQuote, Known: true, Quote: q}
 }
 
-func TestDecodeCloudEvents(t *testing.T) {
+func TestDecodeCloudEvents(t *testing.T) { runDecodeCases(t, ceDecodeCases()) }
+
+func ceDecodeCases() []decodeCase {
 	full := ceQuote("client-1", aapl)
 	full.Subject, full.Time, full.DataSchema = "AAPL", tsNanos, "urn:sluice:jsonschema:marketdata.quote.v1"
 	minimal := func(id, extra string) string {
@@ -309,7 +317,7 @@ func TestDecodeCloudEvents(t *testing.T) {
 	v9.Type, v9.Known = "marketdata.quote.v9", false
 	const ce = "application/cloudevents+json"
 	const batch = "application/cloudevents-batch+json"
-	runDecodeCases(t, []decodeCase{
+	return []decodeCase{
 		{name: "structured", ct: ce, body: ceJSON, want: []schemas.Event{full}, single: true},
 		{name: "structured with charset", ct: "application/cloudevents+json; charset=UTF-8", body: minimal("x", ""), want: []schemas.Event{ceQuote("x", sym("A"))}, single: true},
 		{name: "data first", ct: ce, body: `{"data":{"symbol":"A"},"id":"x","type":"marketdata.quote.v1","source":"urn:test:feed","specversion":"1.0"}`,
@@ -344,10 +352,12 @@ func TestDecodeCloudEvents(t *testing.T) {
 		{name: "batch type of another kind", ct: batch, body: "[" + strings.Replace(minimal("a", ""), "quote", "trade", 1) + "]", status: 400, errSub: "event 0: "},
 		{name: "batch too many", ct: batch, max: 1, body: "[" + minimal("a", "") + "," + minimal("b", "") + "]", status: 413, errSub: "more than 1"},
 		{name: "batch malformed", ct: batch, body: "[" + minimal("a", "") + ",", status: 400, errSub: "offset"},
-	})
+	}
 }
 
-func TestDecodeBinary(t *testing.T) {
+func TestDecodeBinary(t *testing.T) { runDecodeCases(t, binaryDecodeCases(t)) }
+
+func binaryDecodeCases(t testing.TB) []decodeCase {
 	attrs := func(kv ...string) map[string]string {
 		m := map[string]string{"ce-specversion": "1.0", "ce-id": "bin-1", "ce-source": "urn:test:feed",
 			"ce-type": "marketdata.quote.v1", "ce-subject": "AAPL", "ce-time": "2025-01-02T15:04:05.121956789Z"}
@@ -364,7 +374,7 @@ func TestDecodeBinary(t *testing.T) {
 	want.Subject, want.Time = "AAPL", tsNanos
 	v9 := want
 	v9.Type, v9.Known = "marketdata.quote.v9", false
-	runDecodeCases(t, []decodeCase{
+	return []decodeCase{
 		{name: "json data", ct: "application/json", hdr: attrs(), body: aaplJSON, want: []schemas.Event{want}, single: true},
 		{name: "json data no content type", hdr: attrs(), body: aaplJSON, want: []schemas.Event{want}, single: true},
 		{name: "+json data", ct: "application/vnd.quote+json", hdr: attrs(), body: aaplJSON, want: []schemas.Event{want}, single: true},
@@ -390,7 +400,7 @@ func TestDecodeBinary(t *testing.T) {
 		{name: "malformed msgpack data", ct: "application/msgpack", hdr: attrs(), body: "\x81\xa6symbol", status: 400, errSub: "decoding quote"},
 		{name: "msgpack trailing", ct: "application/msgpack", hdr: attrs(), body: string(msgpackQuote()) + "\x00", status: 400, errSub: "trailing data"},
 		{name: "unsupported data", ct: "text/csv", hdr: attrs(), body: "AAPL,1,2", status: 415, errSub: "binary-mode"},
-	})
+	}
 }
 
 // TestDecodeReuse checks that a reused destination carries nothing over

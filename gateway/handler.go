@@ -22,19 +22,32 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			Detail: fmt.Sprintf("unknown event type %q: see GET /v1/types", r.PathValue("type"))})
 		return
 	}
+	ga := s.admitRequest(w, r, kind, st)
+	if ga == nil {
+		return
+	}
 	bt := s.batchers[kind]
 	bt.enter()
 	status, corr := s.admitAndPublish(w, r, kind, bt, st, start)
-	if status != 0 {
-		return
-	}
-	if corr == 0 {
+	switch {
+	case status != 0:
+		s.releaseSlot(ga, start, status == http.StatusServiceUnavailable)
+	case corr == 0:
 		s.respondAccepted(w, st)
+		s.releaseSlot(ga, start, false)
 		s.m.latencyAsync.UpdateDuration(start)
-		return
+	default:
+		timedOut := s.respondResults(w, r, st, corr, start)
+		s.releaseSlot(ga, start, timedOut)
+		s.m.latencySync.UpdateDuration(start)
 	}
-	s.respondResults(w, r, st, corr, start)
-	s.m.latencySync.UpdateDuration(start)
+}
+
+// releaseSlot returns the request's concurrency slot with its latency.
+func (s *Server) releaseSlot(ga *groupAdmission, start time.Time, failed bool) {
+	if !s.adm.opts.Disabled {
+		ga.limit.Release(time.Since(start), failed)
+	}
 }
 
 // admitAndPublish reads, decodes, encodes and batches the request's events
@@ -81,6 +94,9 @@ func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind sc
 			Detail: fmt.Sprintf("%v (%d bytes of %s events, flag --batch-max-pending): NATS is not keeping up; retry later", err, s.opts.Batch.MaxPendingBytes, kind)}), 0
 	}
 	entered = false
+	if bt.group != nil {
+		bt.group.Local(n)
+	}
 	st.touched = bt.add(st.enc, st.ends, corr != 0, st.touched[:0])
 	if err := waitBatches(r, st.touched); err != nil {
 		s.releaseCorr(corr)

@@ -26,15 +26,15 @@ const testSource = "sluice/gateway/test"
 // testEnv is one gateway serving on a free loopback port, publishing on its
 // own embedded NATS server.
 type testEnv struct {
-	t      *testing.T
+	t       *testing.T
 	natsURL string
-	nc     *nats.Conn // the gateway's connection
-	srv    *Server
-	set    *metrics.Set
-	base   string // scheme://host:port
-	mode   string
-	client *http.Client
-	subj   schemas.Subjects
+	nc      *nats.Conn // the gateway's connection
+	srv     *Server
+	set     *metrics.Set
+	base    string // scheme://host:port
+	mode    string
+	client  *http.Client
+	subj    schemas.Subjects
 }
 
 // envOption adjusts the gateway's options before it is built.
@@ -58,6 +58,9 @@ func newTestEnv(t *testing.T, mode string, roots *x509.CertPool, opts ...envOpti
 		Source:         testSource,
 		Metrics:        set,
 		RequestTimeout: 5 * time.Second,
+		// Admission needs workers' load reports; these tests are about
+		// the edge behind it.
+		Admission: AdmissionOptions{Disabled: true},
 	}
 	for _, f := range opts {
 		f(&o)
@@ -205,10 +208,10 @@ func wantAccepted(t *testing.T, resp *http.Response, body []byte, n int) []strin
 
 // problemBody is an RFC 9457 answer as the gateway renders it.
 type problemBody struct {
-	Type   string                `json:"type"`
-	Title  string                `json:"title"`
-	Status int                   `json:"status"`
-	Detail string                `json:"detail"`
+	Type   string               `json:"type"`
+	Title  string               `json:"title"`
+	Status int                  `json:"status"`
+	Detail string               `json:"detail"`
 	Errors []schemas.FieldError `json:"errors"`
 }
 
@@ -407,7 +410,7 @@ func enrichForTest(ev *schemas.Event, now int64) schemas.Enriched {
 		q := ev.Quote
 		en.Type = schemas.TypeQuoteEnrichedV1
 		en.Quote = schemas.EnrichedQuote{Quote: q, Mid: (q.Bid + q.Ask) / 2, Spread: q.Ask - q.Bid,
-			SpreadBps: (q.Ask - q.Bid) / ((q.Bid + q.Ask) / 2) * 1e4,
+			SpreadBps:  (q.Ask - q.Bid) / ((q.Bid + q.Ask) / 2) * 1e4,
 			Instrument: testInstrument(q.Symbol, q.Venue), ReceivedAt: ev.ReceivedAt, EnrichedAt: now}
 	case schemas.KindTrade:
 		tr := ev.Trade
@@ -427,4 +430,18 @@ func testInstrument(sym, mic string) schemas.Instrument {
 // quoteJSONBody is a valid quote without ts, symbol sym.
 func quoteJSONBody(sym string) string {
 	return `{"symbol":"` + sym + `","bid":189.5,"ask":189.52,"bid_size":100,"ask_size":200,"venue":"XNAS"}`
+}
+
+// checkFor polls f until it returns nil, for up to 10 s.
+func checkFor(t testing.TB, f func() error) {
+	t.Helper()
+	opstest.CheckFor(t, 10*time.Second, 2*time.Millisecond, f)
+}
+
+// wantCount is a checkFor condition on a count.
+func wantCount(got, want uint64) error {
+	if got != want {
+		return fmt.Errorf("got %d, want %d", got, want)
+	}
+	return nil
 }

@@ -27,6 +27,7 @@ type gatewayMetrics struct {
 	latencySync       *metrics.Histogram
 	repliesLate       *metrics.Counter
 	replyDecodeErrors *metrics.Counter
+	noResponders      *metrics.Counter
 	timeouts          *metrics.Counter
 }
 
@@ -51,6 +52,7 @@ func newGatewayMetrics(s *metrics.Set) *gatewayMetrics {
 	m.latencySync = s.NewHistogram(`sluice_gateway_request_duration_seconds{mode="result"}`)
 	m.repliesLate = s.NewCounter(`sluice_gateway_replies_dropped_total`)
 	m.replyDecodeErrors = s.NewCounter(`sluice_gateway_reply_decode_errors_total`)
+	m.noResponders = s.NewCounter(`sluice_gateway_no_responders_total`)
 	m.timeouts = s.NewCounter(`sluice_gateway_result_timeouts_total`)
 	return m
 }

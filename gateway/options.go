@@ -81,6 +81,9 @@ type Options struct {
 	ReadBufferSize int
 	// Batch bounds the micro-batchers.
 	Batch BatchOptions
+	// Admission configures who gets in: keys, rate limits, concurrency
+	// limits and queue-depth shedding.
+	Admission AdmissionOptions
 	// Source is the CloudEvents source of events that come without one.
 	Source string
 	// Logger receives the gateway's logs (never per event).

@@ -117,6 +117,13 @@ func (t *replyTable) deliver(res *schemas.Result) {
 
 // onReply handles one reply frame from a worker.
 func (t *replyTable) onReply(msg *nats.Msg) {
+	if isNoResponders(msg) {
+		// The NATS server's notice that no worker subscribed to a batch
+		// that had events waiting: it names no correlation, so the
+		// requests wait for their deadline; count it, it is no frame.
+		t.m.noResponders.Inc()
+		return
+	}
 	r := schemas.NewReader(msg.Data)
 	n := r.ArrayHeader()
 	var res schemas.Result
@@ -130,4 +137,10 @@ func (t *replyTable) onReply(msg *nats.Msg) {
 	if r.Err() != nil {
 		t.m.replyDecodeErrors.Inc()
 	}
+}
+
+// isNoResponders reports whether msg is the NATS server's no-responders
+// status message (an empty message with header Status: 503).
+func isNoResponders(msg *nats.Msg) bool {
+	return len(msg.Data) == 0 && msg.Header != nil && msg.Header.Get("Status") == "503"
 }

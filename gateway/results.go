@@ -19,8 +19,9 @@ var timerPool = sync.Pool{New: func() any {
 // respondResults waits for the results of the request's events and answers
 // with them: one event gets 200 with the enriched CloudEvent or 422 with its
 // validation errors; a collection gets 200 with one result per event, in
-// order (see README.md, "Results"). Past the deadline it answers 504.
-func (s *Server) respondResults(w http.ResponseWriter, r *http.Request, st *reqState, corr uint64, start time.Time) {
+// order (see README.md, "Results"). Past the deadline it answers 504 and
+// reports timedOut.
+func (s *Server) respondResults(w http.ResponseWriter, r *http.Request, st *reqState, corr uint64, start time.Time) (timedOut bool) {
 	defer s.replies.release(corr)
 	wtr := &s.replies.slots[uint32(corr)-1]
 	t := timerPool.Get().(*time.Timer)
@@ -31,11 +32,11 @@ func (s *Server) respondResults(w http.ResponseWriter, r *http.Request, st *reqS
 		s.m.timeouts.Inc()
 		s.timeout(w, st, wtr)
 		timerPool.Put(t)
-		return
+		return true
 	case <-r.Context().Done():
 		t.Stop()
 		timerPool.Put(t)
-		return
+		return false
 	}
 	t.Stop()
 	timerPool.Put(t)
@@ -52,9 +53,10 @@ func (s *Server) respondResults(w http.ResponseWriter, r *http.Request, st *reqS
 	w.Header()["Preference-Applied"] = preferenceApplied
 	if st.single {
 		s.respondOne(w, r, st, &wtr.results[0])
-		return
+		return false
 	}
 	s.respondMany(w, r, st, wtr.results)
+	return false
 }
 
 func (s *Server) timeout(w http.ResponseWriter, st *reqState, wtr *waiter) {

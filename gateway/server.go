@@ -23,6 +23,7 @@ type Server struct {
 	ids      *idGen
 	replies  *replyTable
 	batchers [3]*batcher // by schemas.Kind
+	adm      *admission
 	inbox    string
 	sub      *nats.Subscription
 	srv      *http.Server
@@ -41,8 +42,13 @@ func New(opts Options) (*Server, error) {
 		serveErr: make(chan error, 1)}
 	s.replies = newReplyTable(opts.MaxWaiting, s.m)
 	s.inbox = opts.Conn.NewInbox()
+	s.adm = newAdmission(opts.Admission, opts.Subjects, opts.Metrics)
 	for _, k := range schemas.Kinds {
-		s.batchers[k] = newBatcher(opts.Conn, opts.Subjects.Ingest(k), s.inbox, opts.Batch, s.m)
+		// Every batch carries a reply subject naming its kind, so the
+		// NATS server's no-responders notice tells which group is gone.
+		b := newBatcher(opts.Conn, opts.Subjects.Ingest(k), s.inbox+"."+k.String(), opts.Batch, s.m)
+		b.group = s.adm.groups[k].load
+		s.batchers[k] = b
 	}
 	opts.Metrics.NewGauge(`sluice_gateway_waiting_requests`, func() float64 {
 		return float64(len(s.replies.slots) - len(s.replies.free))
@@ -109,7 +115,7 @@ func (s *Server) methodNotAllowed(allow string) http.HandlerFunc {
 // Start subscribes to the gateway's reply inbox, listens and serves in the
 // background; it does not block. Addr reports the bound address.
 func (s *Server) Start() error {
-	sub, err := s.opts.Conn.Subscribe(s.inbox, s.replies.onReply)
+	sub, err := s.opts.Conn.Subscribe(s.inbox+".*", s.onReply)
 	if err != nil {
 		return fmt.Errorf("subscribing to the reply inbox: %w", err)
 	}
@@ -119,6 +125,12 @@ func (s *Server) Start() error {
 		return fmt.Errorf("setting reply inbox limits: %w", err)
 	}
 	s.sub = sub
+	if !s.opts.Admission.Disabled {
+		if err := s.adm.start(s.opts.Conn, s.opts.Subjects); err != nil {
+			_ = sub.Unsubscribe()
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", s.opts.Listen)
 	if err != nil {
 		_ = sub.Unsubscribe()
@@ -148,6 +160,15 @@ func (s *Server) Start() error {
 	return nil
 }
 
+// onReply handles a message on the reply inbox: a reply frame from a worker,
+// or the NATS server's notice that nobody subscribes to a batch's subject.
+func (s *Server) onReply(msg *nats.Msg) {
+	if isNoResponders(msg) {
+		s.noResponders(msg.Subject)
+	}
+	s.replies.onReply(msg)
+}
+
 // Addr returns the data listener's address once started.
 func (s *Server) Addr() string {
 	if s.ln == nil {
@@ -171,6 +192,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		for _, k := range schemas.Kinds {
 			s.batchers[k].flushAll()
 		}
+		s.adm.close()
 		if s.sub != nil {
 			if e := s.sub.Unsubscribe(); e != nil && !errors.Is(e, nats.ErrConnectionClosed) {
 				err = errors.Join(err, e)

@@ -86,6 +86,7 @@ func (e *Event) DecodeMsgpack(r *Reader) error {
 
 func (e *Event) decode(r *Reader) error {
 	var data []byte
+	parsed := KindUnknown // the kind data was decoded as, in place
 	n := r.MapHeader()
 	for i := 0; i < n && r.err == nil; i++ {
 		switch k := r.StringBytes(); string(k) {
@@ -108,7 +109,9 @@ func (e *Event) decode(r *Reader) error {
 		case "sluiceseq":
 			e.Seq = r.uint32()
 		case "data":
-			data = r.Raw()
+			start := r.off
+			parsed = e.decodeData(r, dataKind(e.Type))
+			data = r.b[start:r.off]
 		default:
 			r.Skip()
 		}
@@ -116,22 +119,42 @@ func (e *Event) decode(r *Reader) error {
 	if r.err != nil {
 		return fmt.Errorf("decoding event: %w", r.err)
 	}
-	var ok bool
-	e.Kind, e.Known, ok = ParseType(e.Type)
-	if !ok || !e.Known || data == nil {
-		return nil
-	}
-	dr := NewReader(data)
-	switch e.Kind {
-	case KindQuote:
-		e.Quote.decodeMsgpack(&dr)
-	case KindTrade:
-		e.Trade.decodeMsgpack(&dr)
-	}
-	if dr.err != nil {
-		return fmt.Errorf("decoding %s data: %w", e.Type, dr.err)
+	e.Kind, e.Known, _ = ParseType(e.Type)
+	if want := dataKind(e.Type); want != parsed && data != nil {
+		// data came before type (or type changed after it): decode it
+		// again, now that the type is known.
+		dr := NewReader(data)
+		e.decodeData(&dr, want)
+		if dr.err != nil {
+			return fmt.Errorf("decoding %s data: %w", e.Type, dr.err)
+		}
 	}
 	return nil
+}
+
+// dataKind returns the kind whose payload the data of an event of type t
+// holds, or KindUnknown when data is not to be decoded (an unknown type or
+// version).
+func dataKind(t string) Kind {
+	if k, known, _ := ParseType(t); known {
+		return k
+	}
+	return KindUnknown
+}
+
+// decodeData reads data into the payload of kind k (resetting both payloads
+// first), or skips it for KindUnknown, and returns k.
+func (e *Event) decodeData(r *Reader, k Kind) Kind {
+	e.Quote, e.Trade = Quote{}, Trade{}
+	switch k {
+	case KindQuote:
+		e.Quote.decodeMsgpack(r)
+	case KindTrade:
+		e.Trade.decodeMsgpack(r)
+	default:
+		r.Skip()
+	}
+	return k
 }
 
 // Payload field bits of each kind: a Present bit outside its kind's set is
@@ -367,6 +390,9 @@ func readStrings(r *Reader, dst []string) []string {
 	}
 	save := r.off
 	n := r.ArrayHeader()
+	if n > 0 && dst == nil {
+		dst = make([]string, 0, n)
+	}
 	for i := 0; i < n && r.err == nil; i++ {
 		if !r.IsString() {
 			r.off = save

@@ -16,7 +16,7 @@ func TestEventRoundTrip(t *testing.T) {
 		{"quote", sampleQuote},
 		{"trade", sampleTrade},
 		{"quote without corr", func() schemas.Event { e := sampleQuote(); e.Corr, e.Seq = 0, 0; return e }},
-		{"trade with corr", func() schemas.Event { e := sampleTrade(); e.Corr, e.Seq = 1<<64 - 1, 1<<32 - 1; return e }},
+		{"trade with corr", func() schemas.Event { e := sampleTrade(); e.Corr, e.Seq = 1<<64-1, 1<<32-1; return e }},
 		{"corr with seq 0", func() schemas.Event { e := sampleQuote(); e.Seq = 0; return e }},
 		{"seq without corr", func() schemas.Event { e := sampleQuote(); e.Corr = 0; return e }},
 		{"dataschema", func() schemas.Event {

@@ -138,6 +138,20 @@ func (r *Reader) count(n int) int {
 // StringBytes reads a str (or bin) value and returns its bytes, aliasing the
 // input.
 func (r *Reader) StringBytes() []byte {
+	// Fast path: a fixstr (up to 31 bytes), which every key and most values
+	// are.
+	if off := r.off; r.err == nil && off < len(r.b) {
+		if c := r.b[off]; c&0xe0 == 0xa0 {
+			if end := off + 1 + int(c&0x1f); end <= len(r.b) {
+				r.off = end
+				return r.b[off+1 : end]
+			}
+		}
+	}
+	return r.stringBytes()
+}
+
+func (r *Reader) stringBytes() []byte {
 	p := r.take(1)
 	if p == nil {
 		return nil

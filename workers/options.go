@@ -71,6 +71,15 @@ type Options struct {
 	// means unlimited. Defaults [DefaultPendingMsgs], [DefaultPendingBytes].
 	PendingMsgs  int
 	PendingBytes int
+	// ReportInterval is how often the worker publishes its load report on
+	// <prefix>.load.<group> (gateways shed load by it and treat a worker
+	// silent for three intervals as gone). Default
+	// [DefaultReportInterval]; negative disables reports.
+	ReportInterval time.Duration
+	// StageCost adds a fixed CPU cost per event (a busy loop): a test knob
+	// that makes workers slow on purpose for capacity tests. Zero in
+	// production.
+	StageCost time.Duration
 	// Source is the CloudEvents source of the enriched events. Default
 	// "sluice/worker/<group>".
 	Source string
@@ -90,6 +99,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Concurrency == 0 {
 		o.Concurrency = runtime.GOMAXPROCS(0)
+	}
+	if o.ReportInterval == 0 {
+		o.ReportInterval = DefaultReportInterval
 	}
 	if o.QueueLen == 0 {
 		o.QueueLen = DefaultQueueLen

@@ -57,6 +57,9 @@ func newPipeline(o *Options) *pipeline {
 		p.kinds[k] = &kindState{kind: k, dlq: o.Subjects.DLQ(k), m: newKindMetrics(o.Metrics, o.Group, k)}
 	}
 	p.stages = append([]Stage{StageFunc(p.validate), StageFunc(p.enrich)}, o.Stages...)
+	if o.StageCost > 0 {
+		p.stages = append(p.stages, stageCost(o.StageCost))
+	}
 	return p
 }
 

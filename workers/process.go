@@ -113,23 +113,23 @@ func (p *processor) decode(data []byte) (int, error) {
 		if err != nil && r.Err() != nil {
 			// The frame itself is broken: nothing after this is readable.
 			b.n--
-			return errs + 1, cmpErr(first, fmt.Errorf("event %d of %d: %w", i, n, err))
+			return errs + 1, firstErr(first, fmt.Errorf("event %d of %d: %w", i, n, err))
 		}
 		b.raw[i] = data[start:r.Offset()]
 		if err != nil {
 			errs++
-			first = cmpErr(first, err)
+			first = firstErr(first, err)
 			b.Reject(i, schemas.FieldError{Field: "event", Code: schemas.CodeInvalidField, Detail: err.Error()})
 		}
 	}
 	if rest := len(r.Rest()); rest > 0 {
-		return errs + 1, cmpErr(first, fmt.Errorf("%w: %d bytes after the last of %d events", schemas.ErrFrame, rest, n))
+		return errs + 1, firstErr(first, fmt.Errorf("%w: %d bytes after the last of %d events", schemas.ErrFrame, rest, n))
 	}
 	return errs, first
 }
 
-// cmpErr returns first if set, else err.
-func cmpErr(first, err error) error {
+// firstErr returns first if it is set, else err.
+func firstErr(first, err error) error {
 	if first != nil {
 		return first
 	}

@@ -13,10 +13,6 @@ import (
 	"github.com/sluice-dev/sluice/schemas"
 )
 
-// statsInterval is how often a worker reads its subscriptions' drop and
-// pending counts into its metrics.
-var statsInterval = time.Second
-
 // Worker is one member of a worker group: it consumes the group's ingest
 // subjects through NATS queue subscriptions and runs every batch through the
 // pipeline on a fixed pool of goroutines. Build it with [New], then
@@ -35,11 +31,13 @@ type Worker struct {
 	gate     sync.RWMutex // read-held by callbacks while they deliver
 	gateShut bool         // set, with queue closed, under gate
 	queue    chan delivery
-	abort   chan struct{} // closed when a Shutdown's context ends
-	aborted atomic.Bool
-	ctx     context.Context // given to stages; cancelled on abort
-	cancel  context.CancelFunc
-	pool    sync.WaitGroup
+	abort    chan struct{} // closed when a Shutdown's context ends
+	aborted  atomic.Bool
+	ctx      context.Context // given to stages; cancelled on abort
+	cancel   context.CancelFunc
+	pool     sync.WaitGroup
+
+	load *load
 
 	statsStop chan struct{}
 	statsDone chan struct{}
@@ -64,13 +62,14 @@ type kindSub struct {
 	subject string
 	sub     *nats.Subscription
 	done    chan struct{} // closed once the subscription delivered its last message
-	dropped int           // last Dropped() read; only the stats goroutine and Shutdown touch it, in turn
+	dropped int           // last Dropped() read; only the stats goroutine touches it
 }
 
 // delivery is one batch handed from a subscription to the pool.
 type delivery struct {
 	msg *nats.Msg
 	ks  *kindState
+	n   int64 // events in the frame
 }
 
 // New checks opts, fills in the defaults and builds a Worker, creating its
@@ -94,6 +93,7 @@ func New(opts Options) (*Worker, error) {
 		statsStop: make(chan struct{}),
 		statsDone: make(chan struct{}),
 		finished:  make(chan struct{}),
+		load:      newLoad(),
 	}
 	for _, k := range opts.Kinds {
 		w.subs = append(w.subs, &kindSub{
@@ -125,6 +125,12 @@ func (w *Worker) Start() error {
 		go w.run(newProcessor(w.ctx, w.pl, w.nc))
 	}
 	go w.pollStats()
+	if w.opts.ReportInterval > 0 {
+		go w.report()
+	} else {
+		close(w.load.stopped)
+		close(w.load.stop)
+	}
 	if err := w.subscribe(); err != nil {
 		w.state = stateStopped
 		w.abortNow()
@@ -164,9 +170,12 @@ func (w *Worker) deliverer(ks *kindState) nats.MsgHandler {
 			w.pl.m.abandoned.Inc()
 			return
 		}
+		n := frameCount(m.Data)
+		w.load.received(n, len(m.Data))
 		select {
-		case w.queue <- delivery{m, ks}:
+		case w.queue <- delivery{m, ks, n}:
 		case <-w.abort:
+			w.load.abandoned(n, len(m.Data))
 			w.pl.m.abandoned.Inc()
 		}
 	}
@@ -177,10 +186,13 @@ func (w *Worker) run(p *processor) {
 	defer w.pool.Done()
 	for d := range w.queue {
 		if w.aborted.Load() {
+			w.load.abandoned(d.n, len(d.msg.Data))
 			w.pl.m.abandoned.Inc()
 			continue
 		}
+		w.load.started(d.n, len(d.msg.Data))
 		p.handle(d.msg, d.ks)
+		w.load.finished(d.n)
 	}
 }
 
@@ -224,6 +236,7 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 	}
 
 	w.stopStats()
+	w.stopReports()
 	var errs []error
 	for _, s := range w.subs {
 		if err := s.sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
@@ -320,86 +333,3 @@ func (w *Worker) finishOnce(err error) {
 	w.finalErr = err
 	close(w.finished)
 }
-
-// pollStats reads the subscriptions' drop and pending counts every
-// statsInterval until stopStats.
-func (w *Worker) pollStats() {
-	defer close(w.statsDone)
-	t := time.NewTicker(statsInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			w.readStats()
-		case <-w.statsStop:
-			w.readStats()
-			return
-		}
-	}
-}
-
-func (w *Worker) stopStats() {
-	select {
-	case <-w.statsStop:
-	default:
-		close(w.statsStop)
-	}
-	<-w.statsDone
-}
-
-// readStats adds the drops since the last read to the metrics and sets the
-// queued gauge. The NATS client counts drops per subscription; a closed
-// subscription reports nothing more.
-func (w *Worker) readStats() {
-	queued := len(w.queue)
-	for _, s := range w.subs {
-		if s.sub == nil {
-			continue
-		}
-		if d, err := s.sub.Dropped(); err == nil && d > s.dropped {
-			w.pl.m.drops.Add(d - s.dropped)
-			w.dropped.Add(uint64(d - s.dropped))
-			s.dropped = d
-		}
-		if n, _, err := s.sub.Pending(); err == nil {
-			queued += n
-		}
-	}
-	w.pl.m.queued.Set(float64(queued))
-}
-
-// Stats are a worker's counts since New.
-type Stats struct {
-	// Batches counts the batch frames received.
-	Batches uint64
-	// Enriched and Rejected count the events published as enriched events
-	// and as dead letters.
-	Enriched, Rejected uint64
-	// Replies counts the reply frames published.
-	Replies uint64
-	// DecodeErrors counts frames cut short and events whose data did not
-	// decode.
-	DecodeErrors uint64
-	// Dropped counts the batches the NATS client dropped past the pending
-	// limits, as of the last stats read (every second, and at Shutdown).
-	Dropped uint64
-	// Queued is the number of batches waiting in the queue now.
-	Queued int
-}
-
-// Stats returns the worker's counts. Safe for concurrent use.
-func (w *Worker) Stats() Stats {
-	return Stats{
-		Batches:      w.pl.batches.Load(),
-		Enriched:     w.pl.enriched.Load(),
-		Rejected:     w.pl.rejected.Load(),
-		Replies:      w.pl.replies.Load(),
-		DecodeErrors: w.pl.decodeErrors.Load(),
-		Dropped:      w.dropped.Load(),
-		Queued:       len(w.queue),
-	}
-}
-
-// Processed returns the number of events processed to the end: published as
-// enriched events or as dead letters.
-func (w *Worker) Processed() uint64 { return w.pl.enriched.Load() + w.pl.rejected.Load() }

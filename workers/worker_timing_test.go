@@ -48,6 +48,11 @@ func benchSymbols(n int) []string {
 // Every rejectEvery-th event is a crossed quote or a negative-price trade
 // (0: none); every event waits for a result when corr is set.
 func benchFrame(kind schemas.Kind, n, rejectEvery int, corr bool) []byte {
+	return benchFrameConds(kind, n, rejectEvery, corr, nil)
+}
+
+// benchFrameConds is benchFrame with trade conditions.
+func benchFrameConds(kind schemas.Kind, n, rejectEvery int, corr bool, conds []string) []byte {
 	syms := benchSymbols(50)
 	b := schemas.BatchFrameHeader(nil)
 	for i := range n {
@@ -72,6 +77,10 @@ func benchFrame(kind schemas.Kind, n, rejectEvery int, corr bool) []byte {
 			ev.Type = schemas.TypeTradeV1
 			ev.Trade = schemas.Trade{Symbol: ev.Subject, Price: 100.02, Size: 200, Venue: "XNAS", TS: benchNow - 2e6,
 				TradeID: fmt.Sprint(i), Present: schemas.FSymbol | schemas.FPrice | schemas.FSize | schemas.FVenue | schemas.FTS | schemas.FTradeID}
+			if conds != nil {
+				ev.Trade.Conditions = conds
+				ev.Trade.Present |= schemas.FConditions
+			}
 			if bad {
 				ev.Trade.Price = -1
 			}
@@ -102,18 +111,20 @@ func BenchmarkProcess(b *testing.B) {
 		kind        schemas.Kind
 		rejectEvery int
 		reply       bool
+		conds       []string
 	}{
-		{"quotes", "quotes", schemas.KindQuote, 0, false},
-		{"trades", "trades", schemas.KindTrade, 0, false},
-		{"quotes-reply", "quotes", schemas.KindQuote, 0, true},
-		{"quotes-10pct-rejected", "quotes", schemas.KindQuote, 10, false},
+		{"quotes", "quotes", schemas.KindQuote, 0, false, nil},
+		{"trades", "trades", schemas.KindTrade, 0, false, nil},
+		{"trades-conditions", "trades", schemas.KindTrade, 0, false, []string{"@", "F"}},
+		{"quotes-reply", "quotes", schemas.KindQuote, 0, true, nil},
+		{"quotes-10pct-rejected", "quotes", schemas.KindQuote, 10, false, nil},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			opts := benchOptions(bc.group)
 			pl := newPipeline(&opts)
 			pub := &discard{}
 			p := newProcessor(context.Background(), pl, pub)
-			msg := &nats.Msg{Subject: opts.Subjects.Ingest(bc.kind), Data: benchFrame(bc.kind, perFrame, bc.rejectEvery, bc.reply)}
+			msg := &nats.Msg{Subject: opts.Subjects.Ingest(bc.kind), Data: benchFrameConds(bc.kind, perFrame, bc.rejectEvery, bc.reply, bc.conds)}
 			if bc.reply {
 				msg.Reply = "_INBOX.bench.1"
 			}

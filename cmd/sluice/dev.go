@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/nats-io/nats-server/v2/server"
@@ -146,7 +147,10 @@ func startStack(ctx context.Context, cfg devConfig, log *slog.Logger) (st *devSt
 	if err != nil {
 		return st, err
 	}
-	o := cfg.gateway.opts
+	o, err := cfg.gateway.build()
+	if err != nil {
+		return st, err
+	}
 	o.Conn, o.Subjects, o.Logger, o.Metrics = gnc, cfg.subjects, log, st.metrics
 	if st.gw, err = gateway.New(o); err != nil {
 		return st, err
@@ -154,8 +158,36 @@ func startStack(ctx context.Context, cfg devConfig, log *slog.Logger) (st *devSt
 	if err := st.gw.Start(); err != nil {
 		return st, err
 	}
-	st.ops, err = startOps(cfg.opsAddr, log, gnc, st.metrics)
-	return st, err
+	if st.ops, err = startOps(cfg.opsAddr, log, gnc, st.metrics); err != nil {
+		return st, err
+	}
+	addGroupChecks(st.ops, st.gw)
+	return st, waitWorkers(ctx, st.gw, len(groups))
+}
+
+// waitWorkers waits until the gateway has heard a load report from a worker
+// of every group, so the first request after start-up is not refused.
+func waitWorkers(ctx context.Context, gw *gateway.Server, groups int) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		live := 0
+		for _, n := range gw.GroupWorkers() {
+			if n > 0 {
+				live++
+			}
+		}
+		if live >= groups {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the workers' first load reports: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
 }
 
 func (st *devStack) connect(url, name string, log *slog.Logger) (*nats.Conn, error) {

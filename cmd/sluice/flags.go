@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/gateway"
+	"github.com/sluice-dev/sluice/gateway/admit"
 	"github.com/sluice-dev/sluice/ops"
 	"github.com/sluice-dev/sluice/schemas"
 	"github.com/sluice-dev/sluice/workers"
@@ -54,7 +55,8 @@ func (c *commonFlags) logger() (*slog.Logger, error) {
 
 // gatewayFlags are the data listener's bounds.
 type gatewayFlags struct {
-	opts gateway.Options
+	opts     gateway.Options
+	keysFile string
 }
 
 func (g *gatewayFlags) register(fs *flag.FlagSet) {
@@ -75,6 +77,28 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Batch.Linger, "batch-linger", gateway.DefaultBatchLinger, "longest an event waits for its batch to fill")
 	fs.Int64Var(&o.Batch.MaxPendingBytes, "batch-max-pending", gateway.DefaultBatchMaxPendingBytes, "bytes of events the batcher of one type holds; past it 503 (NATS not keeping up)")
 	fs.StringVar(&o.Source, "source", "", "CloudEvents source of events sent without one (default sluice/gateway/<hostname>)")
+	a := &o.Admission
+	fs.StringVar(&g.keysFile, "keys-file", "", "API keys file (JSON, keys stored as SHA-256; see 'sluice keys hash'); when set every request needs a key")
+	fs.Float64Var(&a.AddressRate, "client-rate", 0, "requests/s per remote address when no keys file is set (0: unlimited); past it 429")
+	fs.IntVar(&a.AddressBurst, "client-burst", 0, "token bucket size per remote address (default: the rate)")
+	fs.IntVar(&a.Concurrency.Min, "concurrency-min", 0, "lowest adaptive concurrency limit per worker group (default 8)")
+	fs.IntVar(&a.Concurrency.Max, "concurrency-max", 0, "highest adaptive concurrency limit per worker group (default 16384); past the current limit 503")
+	fs.DurationVar(&a.Shed.MaxQueueDelay, "shed-max-queue-delay", 0, "a group's depth bound is its peak drain rate times this (default 250ms); priorities are shed at 25/50/75/100% of it")
+	fs.Int64Var(&a.Shed.MinDepth, "shed-min-depth", 0, "lowest depth bound of a group in events (default 2048)")
+	fs.Int64Var(&a.Shed.MaxDepth, "shed-max-depth", 0, "highest depth bound of a group in events (default 1048576)")
+}
+
+// build loads the keys file, if any, into the options.
+func (g *gatewayFlags) build() (gateway.Options, error) {
+	o := g.opts
+	if g.keysFile != "" {
+		kf, err := admit.LoadKeys(g.keysFile)
+		if err != nil {
+			return o, err
+		}
+		o.Admission.Keys = kf
+	}
+	return o, nil
 }
 
 // workerFlags are a worker group's settings.
@@ -89,9 +113,11 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&w.concurrency, "concurrency", 0, "batches processed at once by one worker (default GOMAXPROCS)")
 	fs.DurationVar(&w.maxAge, "max-age", schemas.DefaultMaxAge, "events whose ts is older are rejected as stale")
 	fs.DurationVar(&w.maxFuture, "max-future", schemas.DefaultMaxFuture, "events whose ts is further ahead are rejected as future_timestamp")
+	fs.DurationVar(&w.stageCost, "stage-cost", 0, "TEST KNOB: burn this much CPU per event to make workers slow on purpose (capacity and shedding tests)")
 }
 
 func (w *workerFlags) apply(o *workers.Options) {
 	o.Concurrency = w.concurrency
 	o.Limits = schemas.Limits{MaxAge: w.maxAge, MaxFuture: w.maxFuture}
+	o.StageCost = w.stageCost
 }

@@ -39,7 +39,10 @@ func runGateway(args []string) int {
 	}
 	defer nc.Close()
 	set := metrics.NewSet()
-	o := g.opts
+	o, err := g.build()
+	if err != nil {
+		return fatal(log, "gateway", err)
+	}
 	o.Conn, o.Subjects, o.Logger, o.Metrics = nc, subjects, log, set
 	gw, err := gateway.New(o)
 	if err != nil {
@@ -49,6 +52,9 @@ func runGateway(args []string) int {
 		return fatal(log, "gateway", err)
 	}
 	opsSrv, err := startOps(*opsAddr, log, nc, set)
+	if err == nil {
+		addGroupChecks(opsSrv, gw)
+	}
 	if err != nil {
 		return fatal(log, "gateway", err)
 	}

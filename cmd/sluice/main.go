@@ -16,6 +16,7 @@ var commands = map[string]func(args []string) int{
 	"refdata": runRefdata,
 	"sub":     runSub,
 	"health":  runHealth,
+	"keys":    runKeys,
 	"version": runVersion,
 }
 
@@ -30,6 +31,7 @@ Commands:
   refdata   load reference data into NATS: sluice refdata load --nats URL FILE
   sub       print enriched events as JSON lines: sluice sub --nats URL FILTER
   health    probe an HTTP health endpoint and exit 0 if it answers 200
+  keys      sluice keys hash KEY: the SHA-256 of an API key for the keys file
   version   print the version
 
 Every flag can also be set with an environment variable SLUICE_<FLAG> ('-' as '_').

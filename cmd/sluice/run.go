@@ -12,6 +12,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/nats-io/nats.go"
 
+	"github.com/sluice-dev/sluice/gateway"
 	"github.com/sluice-dev/sluice/ops"
 )
 
@@ -77,4 +78,17 @@ func startOps(addr string, log *slog.Logger, nc *nats.Conn, sets ...*metrics.Set
 func fatal(log *slog.Logger, msg string, err error) int {
 	log.Error(msg, "err", err)
 	return 1
+}
+
+// addGroupChecks adds one /readyz line per worker group of the gateway,
+// saying how many live workers it has; a group without workers fails.
+func addGroupChecks(srv *ops.Server, gw *gateway.Server) {
+	for name := range gw.GroupWorkers() {
+		srv.AddReady("workers:"+name, func() error {
+			if n := gw.GroupWorkers()[name]; n == 0 {
+				return fmt.Errorf("no live workers in group %s", name)
+			}
+			return nil
+		})
+	}
 }

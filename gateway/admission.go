@@ -1,0 +1,230 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/nats-io/nats.go"
+
+	"github.com/sluice-dev/sluice/gateway/admit"
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// AdmissionOptions configure admission control; the zero value admits
+// everyone (no keys, no per-address limits) with the default concurrency
+// limits and shedding bounds.
+type AdmissionOptions struct {
+	// Keys, when set, requires an API key (Authorization: Bearer or
+	// X-API-Key) on every data request; see admit.KeysFile.
+	Keys *admit.KeysFile
+	// AddressRate and AddressBurst limit each remote address when no keys
+	// file is set; 0 means unlimited.
+	AddressRate  float64
+	AddressBurst int
+	// Concurrency configures the adaptive concurrency limit of each group.
+	Concurrency admit.AIMDOptions
+	// Shed configures queue-depth shedding of each group.
+	Shed admit.ShedOptions
+	// Groups maps each kind to the worker group that processes it; default
+	// quote → quotes, trade → trades.
+	Groups map[schemas.Kind]string
+	// Disabled turns admission control off (benchmarks of the raw path).
+	Disabled bool
+}
+
+// rejection reasons, counted in sluice_gateway_rejected_total.
+const (
+	rejUnauthorized = iota
+	rejForbidden
+	rejRateLimited
+	rejNoWorkers
+	rejConcurrency
+	rejShed
+	numRejections
+)
+
+var rejectionNames = [numRejections]string{"unauthorized", "forbidden", "rate_limited", "no_workers", "concurrency", "shed"}
+
+// groupAdmission is the admission state of one worker group.
+type groupAdmission struct {
+	load     *admit.Group
+	limit    *admit.AIMD
+	rejected [numRejections][4]*metrics.Counter
+}
+
+// admission holds the gateway's admission state.
+type admission struct {
+	opts    AdmissionOptions
+	clients *admit.Clients
+	groups  [3]*groupAdmission // by kind
+	byName  map[string]*groupAdmission
+	sub     *nats.Subscription
+	stop    chan struct{}
+}
+
+const priorityHeader = "Sluice-Priority"
+
+func newAdmission(opts AdmissionOptions, subjects schemas.Subjects, set *metrics.Set) *admission {
+	if opts.Groups == nil {
+		opts.Groups = map[schemas.Kind]string{schemas.KindQuote: "quotes", schemas.KindTrade: "trades"}
+	}
+	a := &admission{opts: opts, byName: map[string]*groupAdmission{}, stop: make(chan struct{}),
+		clients: admit.NewClients(admit.ClientOptions{Keys: opts.Keys, AddressRate: opts.AddressRate, AddressBurst: opts.AddressBurst})}
+	for _, k := range schemas.Kinds {
+		name := opts.Groups[k]
+		ga, ok := a.byName[name]
+		if !ok {
+			ga = &groupAdmission{load: admit.NewGroup(name, opts.Shed), limit: admit.NewAIMD(opts.Concurrency)}
+			for r, rn := range rejectionNames {
+				for _, p := range admit.Priorities {
+					ga.rejected[r][p] = set.NewCounter(fmt.Sprintf(`sluice_gateway_rejected_total{reason=%q,priority=%q,group=%q}`, rn, p, name))
+				}
+			}
+			set.NewGauge(fmt.Sprintf(`sluice_gateway_group_depth{group=%q}`, name), func() float64 { return float64(ga.load.Depth(time.Now())) })
+			set.NewGauge(fmt.Sprintf(`sluice_gateway_group_depth_bound{group=%q}`, name), func() float64 { return float64(ga.load.Bound()) })
+			set.NewGauge(fmt.Sprintf(`sluice_gateway_group_workers{group=%q}`, name), func() float64 { return float64(ga.load.Live()) })
+			set.NewGauge(fmt.Sprintf(`sluice_gateway_group_drain_rate{group=%q}`, name), func() float64 { return ga.load.Rate() })
+			set.NewGauge(fmt.Sprintf(`sluice_gateway_concurrency_limit{group=%q}`, name), func() float64 { return float64(ga.limit.Limit()) })
+			set.NewGauge(fmt.Sprintf(`sluice_gateway_concurrency_in_use{group=%q}`, name), func() float64 { return float64(ga.limit.InFlight()) })
+			a.byName[name] = ga
+		}
+		a.groups[k] = ga
+	}
+	return a
+}
+
+// start subscribes to the workers' load reports and expires silent workers.
+func (a *admission) start(nc *nats.Conn, subjects schemas.Subjects) error {
+	sub, err := nc.Subscribe(subjects.LoadAll(), func(m *nats.Msg) {
+		var lr schemas.LoadReport
+		r := schemas.NewReader(m.Data)
+		if lr.DecodeMsgpack(&r) != nil {
+			return
+		}
+		if ga := a.byName[lr.Group]; ga != nil {
+			ga.load.Observe(&lr, time.Now())
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("subscribing to load reports: %w", err)
+	}
+	a.sub = sub
+	go func() {
+		t := time.NewTicker(25 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-a.stop:
+				return
+			case now := <-t.C:
+				for _, ga := range a.byName {
+					ga.load.Expire(now)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+func (a *admission) close() {
+	close(a.stop)
+	if a.sub != nil {
+		_ = a.sub.Unsubscribe()
+	}
+}
+
+// GroupWorkers returns the live workers of each group, for /readyz.
+func (s *Server) GroupWorkers() map[string]int64 {
+	out := make(map[string]int64, len(s.adm.byName))
+	for name, ga := range s.adm.byName {
+		out[name] = ga.load.Live()
+	}
+	return out
+}
+
+// admitRequest runs the admission checks in order, before the body is
+// read: identity (401/403), the client's token bucket (429), live workers
+// for the group (503 at once), the group's concurrency limit (503) and
+// queue-depth shedding by priority (503). It answers rejected requests
+// itself and returns nil; an admitted request gets its group, holding a
+// concurrency slot that the caller releases.
+func (s *Server) admitRequest(w http.ResponseWriter, r *http.Request, kind schemas.Kind, st *reqState) *groupAdmission {
+	ga := s.adm.groups[kind]
+	if s.adm.opts.Disabled {
+		return ga
+	}
+	var cl *admit.Client
+	if s.adm.clients.KeysRequired() {
+		cl = s.adm.clients.ByKey(admit.KeyFromHeaders(r.Header.Get("Authorization"), r.Header.Get("X-Api-Key")))
+		if cl == nil {
+			ga.rejected[rejUnauthorized][admit.Normal].Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+			s.fail(w, st, &problem{Status: http.StatusUnauthorized,
+				Detail: "a valid API key is required: Authorization: Bearer <key> or X-API-Key: <key>"})
+			return nil
+		}
+	} else {
+		cl = s.adm.clients.ByAddress(r.RemoteAddr)
+	}
+	prio, ok := admit.Effective(r.Header.Get(priorityHeader), cl.MaxPriority)
+	if !ok {
+		s.fail(w, st, &problem{Status: http.StatusBadRequest,
+			Detail: fmt.Sprintf("%s must be low, normal, high or critical", priorityHeader)})
+		return nil
+	}
+	if !cl.Allows(kind) {
+		ga.rejected[rejForbidden][prio].Inc()
+		s.fail(w, st, &problem{Status: http.StatusForbidden,
+			Detail: fmt.Sprintf("client %q may not publish %s events", cl.Name, kind)})
+		return nil
+	}
+	now := time.Now()
+	if ok, retry := cl.Take(now); !ok {
+		ga.rejected[rejRateLimited][prio].Inc()
+		rate, burst := cl.Limits()
+		h := w.Header()
+		h.Set("RateLimit-Policy", fmt.Sprintf(`"client";q=%d;w=%d`, burst, max(int(float64(burst)/rate), 1)))
+		h.Set("RateLimit", fmt.Sprintf(`"client";r=0;t=%d`, retry))
+		s.fail(w, st, &problem{Status: http.StatusTooManyRequests, RetryAfter: retry,
+			Detail: fmt.Sprintf("client %q is over its rate of %g requests/s (burst %d); slow down or ask for a higher rate", cl.Name, rate, burst)})
+		return nil
+	}
+	g := ga.load
+	if g.Live() == 0 {
+		ga.rejected[rejNoWorkers][prio].Inc()
+		s.fail(w, st, &problem{Status: http.StatusServiceUnavailable, RetryAfter: 1,
+			Detail: fmt.Sprintf("no live workers in group %q for %s events: start one with 'sluice worker --group %s'", g.Name(), kind, g.Name())})
+		return nil
+	}
+	if !ga.limit.Acquire() {
+		ga.rejected[rejConcurrency][prio].Inc()
+		s.fail(w, st, &problem{Status: http.StatusServiceUnavailable, RetryAfter: 1,
+			Detail: fmt.Sprintf("group %q is at its adaptive concurrency limit of %d requests (latency rose); retry later", g.Name(), ga.limit.Limit())})
+		return nil
+	}
+	if d := g.Depth(now); g.Shed(prio, d) {
+		ga.limit.Release(0, false)
+		ga.rejected[rejShed][prio].Inc()
+		s.fail(w, st, &problem{Status: http.StatusServiceUnavailable, RetryAfter: g.RetryAfter(prio, d),
+			Detail: fmt.Sprintf("group %q is shedding %s priority: %d events queued of a bound of %d (drain rate %.0f/s). Possible solutions: add workers to the group, send fewer events, or raise --shed-max-queue-delay",
+				g.Name(), prio, d, g.Bound(), g.Rate())})
+		return nil
+	}
+	return ga
+}
+
+// noResponders handles the NATS server's no-responders notice for a batch:
+// nobody subscribes to the group's ingest subject, so the group is dead
+// until its workers report again.
+func (s *Server) noResponders(subject string) {
+	i := strings.LastIndexByte(subject, '.')
+	if k, ok := schemas.ParseKind(subject[i+1:]); ok {
+		s.adm.groups[k].load.NoResponders()
+	}
+}
+
+var _ = strconv.Itoa

@@ -1,0 +1,179 @@
+package admit
+
+import (
+	"crypto/sha256"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// Client is an identified caller with its limits.
+type Client struct {
+	// Name is the client's name: the key's client, or the remote address.
+	Name string
+	// MaxPriority is the highest priority it may use.
+	MaxPriority Priority
+	types       uint8 // bit per schemas.Kind allowed; 0 means all
+	limiter     *rate.Limiter
+	rate        float64
+	burst       int
+}
+
+// Allows reports whether the client may publish events of kind k.
+func (c *Client) Allows(k schemas.Kind) bool { return c.types == 0 || c.types&(1<<k) != 0 }
+
+// Take takes one token from the client's bucket. When the bucket is empty
+// it returns false and the seconds until a token is back (at least 1).
+func (c *Client) Take(now time.Time) (ok bool, retryAfter int) {
+	if c.limiter == nil {
+		return true, 0
+	}
+	if c.limiter.AllowN(now, 1) {
+		return true, 0
+	}
+	missing := 1 - c.limiter.TokensAt(now)
+	return false, int(max(math.Ceil(missing/c.rate), 1))
+}
+
+// Limits returns the client's rate and burst; rate 0 means unlimited.
+func (c *Client) Limits() (float64, int) { return c.rate, c.burst }
+
+// Remaining returns the whole tokens left in the bucket.
+func (c *Client) Remaining(now time.Time) int {
+	if c.limiter == nil {
+		return 0
+	}
+	return int(max(c.limiter.TokensAt(now), 0))
+}
+
+// ClientOptions configure client identification; the zero value means no
+// keys (clients are their remote addresses) and no per-address limits.
+type ClientOptions struct {
+	// Keys, when set, requires an API key on every request.
+	Keys *KeysFile
+	// AddressRate and AddressBurst limit each remote address when no keys
+	// file is used; 0 means unlimited.
+	AddressRate  float64
+	AddressBurst int
+	// AddressPriority is the maximum priority of address clients; default
+	// Critical (no keys: everyone is trusted).
+	AddressPriority *Priority
+	// MaxAddresses bounds the address buckets kept; default 65536.
+	MaxAddresses int
+}
+
+// Clients identifies callers.
+type Clients struct {
+	opts  ClientOptions
+	byKey map[[32]byte]*Client
+	open  *Client // every address client when no per-address limits
+
+	mu    sync.Mutex
+	addrs map[string]*Client
+}
+
+// NewClients builds the identity table.
+func NewClients(opts ClientOptions) *Clients {
+	if opts.MaxAddresses <= 0 {
+		opts.MaxAddresses = 65536
+	}
+	maxAddr := Critical
+	if opts.AddressPriority != nil {
+		maxAddr = *opts.AddressPriority
+	}
+	c := &Clients{opts: opts, addrs: make(map[string]*Client)}
+	c.open = &Client{Name: "anonymous", MaxPriority: maxAddr}
+	if opts.Keys != nil {
+		c.byKey = make(map[[32]byte]*Client, len(opts.Keys.Keys))
+		for _, k := range opts.Keys.Keys {
+			var sum [32]byte
+			for i := range sum {
+				sum[i] = unhex(k.SHA256[2*i])<<4 | unhex(k.SHA256[2*i+1])
+			}
+			cl := &Client{Name: k.Client, MaxPriority: Normal}
+			if k.MaxPriority != "" {
+				cl.MaxPriority, _ = ParsePriority(k.MaxPriority)
+			}
+			for _, t := range k.Types {
+				kind, _ := schemas.ParseKind(t)
+				cl.types |= 1 << kind
+			}
+			cl.setLimit(k.Rate, k.Burst)
+			c.byKey[sum] = cl
+		}
+	}
+	return c
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
+}
+
+func (cl *Client) setLimit(r float64, burst int) {
+	if r <= 0 {
+		return
+	}
+	if burst <= 0 {
+		burst = int(max(1, math.Ceil(r)))
+	}
+	cl.rate, cl.burst = r, burst
+	cl.limiter = rate.NewLimiter(rate.Limit(r), burst)
+}
+
+// KeysRequired reports whether requests must carry an API key.
+func (c *Clients) KeysRequired() bool { return c.byKey != nil }
+
+// ByKey returns the client of an API key, nil if unknown.
+func (c *Clients) ByKey(key string) *Client {
+	if key == "" {
+		return nil
+	}
+	return c.byKey[sha256.Sum256([]byte(key))]
+}
+
+// ByAddress returns the client of a remote address ("ip:port"; the port is
+// ignored).
+func (c *Clients) ByAddress(remote string) *Client {
+	if c.opts.AddressRate <= 0 {
+		return c.open
+	}
+	host := remote
+	if i := strings.LastIndexByte(remote, ':'); i > 0 {
+		host = strings.Trim(remote[:i], "[]")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, ok := c.addrs[host]
+	if !ok {
+		if len(c.addrs) >= c.opts.MaxAddresses {
+			for k := range c.addrs { // drop an arbitrary one: bounded memory
+				delete(c.addrs, k)
+				break
+			}
+		}
+		cl = &Client{Name: host, MaxPriority: c.open.MaxPriority}
+		cl.setLimit(c.opts.AddressRate, c.opts.AddressBurst)
+		c.addrs[host] = cl
+	}
+	return cl
+}
+
+// KeyFromHeaders extracts the API key from "Authorization: Bearer <key>" or
+// "X-API-Key: <key>".
+func KeyFromHeaders(authorization, xAPIKey string) string {
+	if v, ok := strings.CutPrefix(authorization, "Bearer "); ok {
+		return strings.TrimSpace(v)
+	}
+	return strings.TrimSpace(xAPIKey)
+}

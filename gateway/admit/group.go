@@ -1,0 +1,218 @@
+package admit
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// ShedOptions configure queue-depth shedding of one worker group; the zero
+// value means defaults.
+type ShedOptions struct {
+	// MaxQueueDelay sets the group's depth bound from its drain rate:
+	// bound = peak rate × MaxQueueDelay, so an admitted event waits at most
+	// about this long in the workers' queues.
+	MaxQueueDelay time.Duration
+	// MinDepth and MaxDepth clamp the bound, in events.
+	MinDepth, MaxDepth int64
+	// Thresholds are the fractions of the bound at which each priority
+	// (low, normal, high, critical) starts being shed.
+	Thresholds [4]float64
+	// Hysteresis: shedding of a priority stops once depth falls below
+	// threshold × (1 - Hysteresis), so it does not flap.
+	Hysteresis float64
+	// Stale is how long a worker's last report keeps it alive; default
+	// three report intervals.
+	Stale time.Duration
+}
+
+// DefaultThresholds are the shedding thresholds of low, normal, high and
+// critical as fractions of the group's depth bound.
+var DefaultThresholds = [4]float64{0.25, 0.5, 0.75, 1.0}
+
+func (o *ShedOptions) setDefaults() {
+	if o.MaxQueueDelay <= 0 {
+		o.MaxQueueDelay = 250 * time.Millisecond
+	}
+	if o.MinDepth <= 0 {
+		o.MinDepth = 2048
+	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = 1 << 20
+	}
+	o.MaxDepth = max(o.MaxDepth, o.MinDepth)
+	if o.Thresholds == [4]float64{} {
+		o.Thresholds = DefaultThresholds
+	}
+	if o.Hysteresis <= 0 || o.Hysteresis >= 1 {
+		o.Hysteresis = 0.2
+	}
+}
+
+// workerState is the last report of one worker.
+type workerState struct {
+	report schemas.LoadReport
+	at     time.Time
+}
+
+// Group tracks the load of one worker group as its workers report it,
+// plus this gateway's own contribution, and decides shedding.
+type Group struct {
+	name string
+	opts ShedOptions
+
+	mu      sync.Mutex
+	workers map[string]*workerState
+
+	// Aggregates recomputed at each report, read lock-free per request.
+	live       atomic.Int64 // live workers
+	depth      atomic.Int64 // events pending at the workers, as reported
+	rateBits   atomic.Uint64
+	peakBits   atomic.Uint64
+	reportedAt atomic.Int64 // unix ns of the newest report
+	sentAt     atomic.Int64 // this gateway's sent counter at that report
+	sent       atomic.Int64 // events this gateway handed to NATS for the group
+	local      atomic.Int64 // events this gateway holds (batcher)
+	dead       atomic.Bool  // NATS said nobody listens (no responders)
+	shedding   [4]atomic.Bool
+}
+
+// NewGroup returns the tracker of group name.
+func NewGroup(name string, opts ShedOptions) *Group {
+	opts.setDefaults()
+	return &Group{name: name, opts: opts, workers: make(map[string]*workerState)}
+}
+
+// Name returns the group's name.
+func (g *Group) Name() string { return g.name }
+
+// Observe records a worker's load report.
+func (g *Group) Observe(lr *schemas.LoadReport, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	w, ok := g.workers[lr.Worker]
+	if !ok {
+		w = &workerState{}
+		g.workers[string([]byte(lr.Worker))] = w
+	}
+	w.report = *lr
+	w.report.Worker, w.report.Group = "", "" // may alias a message buffer
+	w.at = now
+	if lr.Stopping {
+		delete(g.workers, lr.Worker)
+	}
+	g.recomputeLocked(now)
+	g.dead.Store(false)
+}
+
+// Expire drops workers whose reports stopped; call it periodically.
+func (g *Group) Expire(now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.recomputeLocked(now)
+}
+
+func (g *Group) staleAfter(w *workerState) time.Duration {
+	if g.opts.Stale > 0 {
+		return g.opts.Stale
+	}
+	iv := time.Duration(w.report.IntervalMS) * time.Millisecond
+	if iv <= 0 {
+		iv = 100 * time.Millisecond
+	}
+	return 3 * iv
+}
+
+func (g *Group) recomputeLocked(now time.Time) {
+	var live, depth int64
+	var rate float64
+	for id, w := range g.workers {
+		if now.Sub(w.at) > g.staleAfter(w) {
+			delete(g.workers, id)
+			continue
+		}
+		live++
+		depth += w.report.PendingEvents + w.report.InFlight
+		rate += w.report.Rate
+	}
+	g.live.Store(live)
+	g.depth.Store(depth)
+	g.rateBits.Store(math.Float64bits(rate))
+	peak := math.Float64frombits(g.peakBits.Load()) * 0.995
+	g.peakBits.Store(math.Float64bits(max(peak, rate)))
+	g.reportedAt.Store(now.UnixNano())
+	g.sentAt.Store(g.sent.Load())
+}
+
+// NoResponders marks the group dead at once: NATS reported that nobody
+// subscribes to its ingest subject. The next load report revives it.
+func (g *Group) NoResponders() { g.dead.Store(true) }
+
+// Sent counts n events this gateway handed to NATS for the group.
+func (g *Group) Sent(n int) { g.sent.Add(int64(n)) }
+
+// Local adjusts the events this gateway holds for the group (batcher).
+func (g *Group) Local(delta int) { g.local.Add(int64(delta)) }
+
+// Live returns the number of live workers, 0 when NATS reported no
+// responders since the last report.
+func (g *Group) Live() int64 {
+	if g.dead.Load() {
+		return 0
+	}
+	return g.live.Load()
+}
+
+// Rate returns the group's drain rate in events per second, as reported.
+func (g *Group) Rate() float64 { return math.Float64frombits(g.rateBits.Load()) }
+
+// Bound returns the group's depth bound in events.
+func (g *Group) Bound() int64 {
+	peak := math.Float64frombits(g.peakBits.Load())
+	b := int64(peak * g.opts.MaxQueueDelay.Seconds())
+	return min(max(b, g.opts.MinDepth), g.opts.MaxDepth)
+}
+
+// Depth estimates the events queued for the group now: the workers'
+// reported backlog, plus what this gateway sent since that report, minus
+// what the group drained meanwhile, plus what this gateway still holds.
+func (g *Group) Depth(now time.Time) int64 {
+	d := g.depth.Load()
+	since := time.Duration(now.UnixNano() - g.reportedAt.Load())
+	d += g.sent.Load() - g.sentAt.Load()
+	d -= int64(g.Rate() * since.Seconds())
+	d = max(d, 0)
+	return d + g.local.Load()
+}
+
+// Shed reports whether a request of priority p is shed at depth d, with
+// hysteresis: a priority starts being shed at its threshold and stops below
+// threshold × (1 - Hysteresis).
+func (g *Group) Shed(p Priority, d int64) bool {
+	th := g.opts.Thresholds[p] * float64(g.Bound())
+	on := g.shedding[p].Load()
+	switch {
+	case !on && float64(d) >= th:
+		g.shedding[p].Store(true)
+		return true
+	case on && float64(d) < th*(1-g.opts.Hysteresis):
+		g.shedding[p].Store(false)
+		return false
+	}
+	return on
+}
+
+// RetryAfter is how many seconds the group needs to drain depth d to the
+// threshold of priority p at its current rate: at least 1, at most 60.
+func (g *Group) RetryAfter(p Priority, d int64) int {
+	rate := max(g.Rate(), math.Float64frombits(g.peakBits.Load())/4)
+	target := g.opts.Thresholds[p] * float64(g.Bound()) * (1 - g.opts.Hysteresis)
+	excess := float64(d) - target
+	if rate <= 0 || excess <= 0 {
+		return 1
+	}
+	return int(min(max(math.Ceil(excess/rate), 1), 60))
+}

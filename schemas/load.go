@@ -1,0 +1,90 @@
+package schemas
+
+import "fmt"
+
+// LoadReport is what every worker publishes on <prefix>.load.<group> at a
+// fixed short interval: the depth of its own queue and how fast it drains.
+// Gateways aggregate the reports of a group to decide admission.
+type LoadReport struct {
+	// Worker identifies the reporting process (unique per process).
+	Worker string
+	// Group is the worker group.
+	Group string
+	// PendingEvents are events received and not yet processed: in the
+	// worker's queue and in its subscriptions' pending buffers.
+	PendingEvents int64
+	// PendingBytes are the bytes of the same batches.
+	PendingBytes int64
+	// InFlight are events being processed now.
+	InFlight int64
+	// Rate is the events processed per second over the last interval.
+	Rate float64
+	// Capacity is the most events the worker holds before its subscription
+	// drops batches (its pending bound, in events); 0 if unknown.
+	Capacity int64
+	// IntervalMS is the report interval in milliseconds: a report older than
+	// a few intervals means the worker is gone.
+	IntervalMS int64
+	// Stopping is true in the last report of a worker that is draining.
+	Stopping bool
+}
+
+// AppendMsgpack appends lr as a MessagePack map.
+func (lr *LoadReport) AppendMsgpack(b []byte) []byte {
+	b = AppendMapHeader(b, 9)
+	b = append(b, "\xa6worker"...)
+	b = AppendString(b, lr.Worker)
+	b = append(b, "\xa5group"...)
+	b = AppendString(b, lr.Group)
+	b = append(b, "\xaepending_events"...)
+	b = AppendInt(b, lr.PendingEvents)
+	b = append(b, "\xadpending_bytes"...)
+	b = AppendInt(b, lr.PendingBytes)
+	b = append(b, "\xa9in_flight"...)
+	b = AppendInt(b, lr.InFlight)
+	b = append(b, "\xa4rate"...)
+	b = AppendFloat64(b, lr.Rate)
+	b = append(b, "\xa8capacity"...)
+	b = AppendInt(b, lr.Capacity)
+	b = append(b, "\xabinterval_ms"...)
+	b = AppendInt(b, lr.IntervalMS)
+	b = append(b, "\xa8stopping"...)
+	return AppendBool(b, lr.Stopping)
+}
+
+// DecodeMsgpack reads a load report; strings alias r's input.
+func (lr *LoadReport) DecodeMsgpack(r *Reader) error {
+	*lr = LoadReport{}
+	n := r.MapHeader()
+	for i := 0; i < n && r.err == nil; i++ {
+		switch string(r.StringBytes()) {
+		case "worker":
+			lr.Worker = r.String()
+		case "group":
+			lr.Group = r.String()
+		case "pending_events":
+			lr.PendingEvents = r.Int64()
+		case "pending_bytes":
+			lr.PendingBytes = r.Int64()
+		case "in_flight":
+			lr.InFlight = r.Int64()
+		case "rate":
+			lr.Rate = r.Float64()
+		case "capacity":
+			lr.Capacity = r.Int64()
+		case "interval_ms":
+			lr.IntervalMS = r.Int64()
+		case "stopping":
+			lr.Stopping = r.Bool()
+		default:
+			r.Skip()
+		}
+	}
+	if r.err != nil {
+		return fmt.Errorf("decoding load report: %w", r.err)
+	}
+	return nil
+}
+
+// LoadAll is the wildcard subject of every group's load reports.
+func (s Subjects) LoadAll() string { return s.prefixOrDefault() + ".load.*" }
