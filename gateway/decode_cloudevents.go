@@ -18,20 +18,25 @@ func (s *scanner) cloudEventJSON(kind schemas.Kind, ev *schemas.Event) error {
 	for first := true; s.more('}', first); first = false {
 		key := s.str()
 		s.expect(':')
+		var err error
 		switch key {
 		case "specversion":
-			spec, _ = s.jsonString()
+			spec, err = s.attrString(key)
 		case "id":
-			ev.ID, _ = s.jsonString()
+			ev.ID, err = s.attrString(key)
 		case "source":
-			ev.Source, _ = s.jsonString()
+			ev.Source, err = s.attrString(key)
 		case "type":
-			ev.Type, _ = s.jsonString()
+			ev.Type, err = s.attrString(key)
 		case "subject":
-			ev.Subject, _ = s.jsonString()
+			ev.Subject, err = s.attrString(key)
 		case "dataschema":
-			ev.DataSchema, _ = s.jsonString()
+			ev.DataSchema, err = s.attrString(key)
 		case "time":
+			if s.peek() == 'n' {
+				s.literal()
+				break
+			}
 			v, ok := s.jsonString()
 			if !ok {
 				return fmt.Errorf("cloudevent attribute time must be an RFC 3339 string")
@@ -42,9 +47,9 @@ func (s *scanner) cloudEventJSON(kind schemas.Kind, ev *schemas.Event) error {
 			}
 			ev.Time = t
 		case "datacontenttype":
-			ct, _ := s.jsonString()
-			if ct != "" && !isJSONMedia(ct) {
-				return fmt.Errorf("cloudevent datacontenttype %q: structured mode takes JSON data only", ct)
+			var ct string
+			if ct, err = s.attrString(key); err == nil && ct != "" && !isJSONMedia(ct) {
+				err = fmt.Errorf("cloudevent datacontenttype %q: structured mode takes JSON data only", ct)
 			}
 		case "data":
 			if s.peek() != '{' {
@@ -60,6 +65,9 @@ func (s *scanner) cloudEventJSON(kind schemas.Kind, ev *schemas.Event) error {
 		if s.err != nil {
 			return s.err
 		}
+		if err != nil {
+			return err
+		}
 	}
 	if s.err != nil {
 		return s.err
@@ -68,6 +76,20 @@ func (s *scanner) cloudEventJSON(kind schemas.Kind, ev *schemas.Event) error {
 		return fmt.Errorf("cloudevent has no data")
 	}
 	return checkCloudEvent(kind, ev, spec)
+}
+
+// attrString reads a string attribute; null is absent, another type an
+// error (the CloudEvents JSON format types every context attribute).
+func (s *scanner) attrString(name string) (string, error) {
+	switch s.peek() {
+	case '"':
+		return s.str(), nil
+	case 'n':
+		s.literal()
+		return "", nil
+	}
+	s.skip(1)
+	return "", fmt.Errorf("cloudevent attribute %s must be a string", name)
 }
 
 // checkCloudEvent checks the required attributes and that the event's type

@@ -10,8 +10,9 @@ import (
 
 // quoteJSON reads a JSON quote object into q. A field of the wrong type is
 // marked invalid (the worker rejects it with invalid_field); null is the
-// same as absent; unknown fields are ignored. Only malformed JSON is an
-// error (on s).
+// same as absent; unknown fields are ignored; when a key repeats, the last
+// value wins, as in encoding/json and the MessagePack decoder. Only
+// malformed JSON is an error (on s).
 func (s *scanner) quoteJSON(q *schemas.Quote) {
 	s.expect('{')
 	for first := true; s.more('}', first); first = false {
@@ -19,6 +20,7 @@ func (s *scanner) quoteJSON(q *schemas.Quote) {
 		s.expect(':')
 		if s.peek() == 'n' {
 			s.literal()
+			clearQuoteField(q, key)
 			continue
 		}
 		var bit uint16
@@ -49,11 +51,64 @@ func (s *scanner) quoteJSON(q *schemas.Quote) {
 			s.skip(1)
 			continue
 		}
-		q.Present |= bit
-		if !ok {
-			q.Invalid |= bit
-		}
+		q.Present, q.Invalid = mark(q.Present, q.Invalid, bit, ok)
 	}
+}
+
+// mark records a field read as present, and as invalid unless ok; a valid
+// value clears the invalid mark of an earlier value of the same key.
+func mark(present, invalid, bit uint16, ok bool) (uint16, uint16) {
+	if ok {
+		return present | bit, invalid &^ bit
+	}
+	return present | bit, invalid | bit
+}
+
+// clearQuoteField makes the field of key absent again (a null that follows
+// a value of the same key; nulls are rare, so this is off the hot path).
+func clearQuoteField(q *schemas.Quote, key string) {
+	var bit uint16
+	switch key {
+	case "symbol":
+		bit, q.Symbol = schemas.FSymbol, ""
+	case "bid":
+		bit, q.Bid = schemas.FBid, 0
+	case "ask":
+		bit, q.Ask = schemas.FAsk, 0
+	case "bid_size":
+		bit, q.BidSize = schemas.FBidSize, 0
+	case "ask_size":
+		bit, q.AskSize = schemas.FAskSize, 0
+	case "venue":
+		bit, q.Venue = schemas.FVenue, ""
+	case "ts":
+		bit, q.TS = schemas.FTS, 0
+	}
+	q.Present &^= bit
+	q.Invalid &^= bit
+}
+
+// clearTradeField is clearQuoteField for a trade.
+func clearTradeField(t *schemas.Trade, key string) {
+	var bit uint16
+	switch key {
+	case "symbol":
+		bit, t.Symbol = schemas.FSymbol, ""
+	case "price":
+		bit, t.Price = schemas.FPrice, 0
+	case "size":
+		bit, t.Size = schemas.FSize, 0
+	case "venue":
+		bit, t.Venue = schemas.FVenue, ""
+	case "ts":
+		bit, t.TS = schemas.FTS, 0
+	case "trade_id":
+		bit, t.TradeID = schemas.FTradeID, ""
+	case "conditions":
+		bit, t.Conditions = schemas.FConditions, t.Conditions[:0]
+	}
+	t.Present &^= bit
+	t.Invalid &^= bit
 }
 
 // tradeJSON reads a JSON trade object into t, as [scanner.quoteJSON].
@@ -64,6 +119,7 @@ func (s *scanner) tradeJSON(t *schemas.Trade) {
 		s.expect(':')
 		if s.peek() == 'n' {
 			s.literal()
+			clearTradeField(t, key)
 			continue
 		}
 		var bit uint16
@@ -94,10 +150,7 @@ func (s *scanner) tradeJSON(t *schemas.Trade) {
 			s.skip(1)
 			continue
 		}
-		t.Present |= bit
-		if !ok {
-			t.Invalid |= bit
-		}
+		t.Present, t.Invalid = mark(t.Present, t.Invalid, bit, ok)
 	}
 }
 

@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
+	"strconv"
 	"testing"
 
 	"github.com/sluice-dev/sluice/schemas"
@@ -69,6 +71,108 @@ func fuzzDecode(t *testing.T, ct string, body []byte, trade bool) {
 	for i := range evs {
 		checkRoundTrip(t, &evs[i], kind)
 	}
+	checkAgainstEncodingJSON(t, ct, body, evs)
+}
+
+// checkAgainstEncodingJSON holds the hand-written JSON decoder to
+// encoding/json: a body it accepts is valid JSON, and every string field it
+// read is the string encoding/json reads (escapes, surrogates, invalid
+// UTF-8, repeated keys: the last one wins).
+func checkAgainstEncodingJSON(t *testing.T, ct string, body []byte, evs []schemas.Event) {
+	t.Helper()
+	var objs []map[string]any
+	switch ct {
+	case "application/msgpack":
+		return
+	case "application/x-ndjson":
+		for _, line := range bytes.Split(body, []byte("\n")) {
+			if len(bytes.Trim(line, " \t\r")) == 0 {
+				continue
+			}
+			var m map[string]any
+			if err := unmarshalNumbers(line, &m); err != nil {
+				t.Fatalf("accepted line %q that encoding/json refuses: %v", line, err)
+			}
+			objs = append(objs, m)
+		}
+	default:
+		if !json.Valid(body) {
+			t.Fatalf("accepted %q, which is not valid JSON", body)
+		}
+		if len(evs) == 1 && bytes.TrimLeft(body, " \t\r\n")[0] == '{' {
+			objs = make([]map[string]any, 1)
+			if err := unmarshalNumbers(body, &objs[0]); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := unmarshalNumbers(body, &objs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(objs) != len(evs) {
+		t.Fatalf("%d events from %d objects", len(evs), len(objs))
+	}
+	for i, m := range objs {
+		ev := &evs[i]
+		if ct == "application/cloudevents+json" || ct == "application/cloudevents-batch+json" {
+			agreeString(t, m, "id", ev.ID, ev.ID != "")
+			agreeString(t, m, "source", ev.Source, ev.Source != "")
+			agreeString(t, m, "type", ev.Type, ev.Type != "")
+			agreeString(t, m, "subject", ev.Subject, ev.Subject != "")
+			agreeString(t, m, "dataschema", ev.DataSchema, ev.DataSchema != "")
+			m, _ = m["data"].(map[string]any)
+		}
+		switch ev.Kind {
+		case schemas.KindQuote:
+			q := &ev.Quote
+			agreeString(t, m, "symbol", q.Symbol, q.Present&^q.Invalid&schemas.FSymbol != 0)
+			agreeString(t, m, "venue", q.Venue, q.Present&^q.Invalid&schemas.FVenue != 0)
+			agreeNumber(t, m, "bid", q.Bid, q.Present&^q.Invalid&schemas.FBid != 0)
+			agreeNumber(t, m, "ask", q.Ask, q.Present&^q.Invalid&schemas.FAsk != 0)
+		case schemas.KindTrade:
+			tr := &ev.Trade
+			agreeString(t, m, "symbol", tr.Symbol, tr.Present&^tr.Invalid&schemas.FSymbol != 0)
+			agreeString(t, m, "venue", tr.Venue, tr.Present&^tr.Invalid&schemas.FVenue != 0)
+			agreeString(t, m, "trade_id", tr.TradeID, tr.Present&^tr.Invalid&schemas.FTradeID != 0)
+			agreeNumber(t, m, "price", tr.Price, tr.Present&^tr.Invalid&schemas.FPrice != 0)
+		}
+	}
+}
+
+// unmarshalNumbers is json.Unmarshal keeping numbers as json.Number, so
+// that a number out of float64's range is no error.
+func unmarshalNumbers(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return dec.Decode(v)
+}
+
+// agreeString checks that when encoding/json reads key as a string, the
+// decoder read the same string as a valid field, and the other way round.
+// An empty string and an absent one are the same for attributes.
+func agreeString(t *testing.T, m map[string]any, key, got string, valid bool) {
+	t.Helper()
+	want, isString := m[key].(string)
+	if isString && want == "" && !valid {
+		return
+	}
+	if isString != valid || (valid && want != got) {
+		t.Fatalf("%s: decoder read %q (valid %v), encoding/json %#v", key, got, valid, m[key])
+	}
+}
+
+// agreeNumber checks a float field as agreeString does a string one.
+func agreeNumber(t *testing.T, m map[string]any, key string, got float64, valid bool) {
+	t.Helper()
+	var want float64
+	num, isNumber := m[key].(json.Number)
+	if isNumber {
+		var err error
+		want, err = strconv.ParseFloat(string(num), 64)
+		isNumber = err == nil
+	}
+	if isNumber != valid || (valid && want != got) {
+		t.Fatalf("%s: decoder read %v (valid %v), encoding/json %#v", key, got, valid, m[key])
+	}
 }
 
 // checkRoundTrip encodes ev, decodes it with schemas and re-encodes it.
@@ -125,7 +229,9 @@ func FuzzDecodeMsgpackBody(f *testing.F) {
 
 func FuzzDecodeCloudEventJSON(f *testing.F) {
 	seedFuzz(f, "application/cloudevents+json", ceDecodeCases())
-	f.Fuzz(func(t *testing.T, body []byte, trade bool) { fuzzDecode(t, "application/cloudevents+json", body, trade) })
+	f.Fuzz(func(t *testing.T, body []byte, trade bool) {
+		fuzzDecode(t, "application/cloudevents+json", body, trade)
+	})
 }
 
 func FuzzDecodeCEBatch(f *testing.F) {

@@ -29,6 +29,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	bt := s.batchers[kind]
 	bt.enter()
 	status, corr := s.admitAndPublish(w, r, kind, bt, st, start)
+	if st.est != 0 { // refused after admission: its estimate leaves the depth
+		ga.load.Local(-st.est)
+		st.est = 0
+	}
 	switch {
 	case status != 0:
 		s.releaseSlot(ga, start, status == http.StatusServiceUnavailable)
@@ -95,7 +99,8 @@ func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind sc
 	}
 	entered = false
 	if bt.group != nil {
-		bt.group.Local(n)
+		bt.group.Local(n - st.est)
+		st.est = 0
 	}
 	st.touched = bt.add(st.enc, st.ends, corr != 0, st.touched[:0])
 	if err := waitBatches(r, st.touched); err != nil {

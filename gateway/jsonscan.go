@@ -77,7 +77,8 @@ func (s *scanner) more(close byte, first bool) bool {
 	return s.err == nil
 }
 
-// str reads a string and returns it; strings without escapes alias the input.
+// str reads a string and returns it; strings without escapes alias the
+// input. Invalid UTF-8 becomes U+FFFD, byte by byte, as in encoding/json.
 func (s *scanner) str() string {
 	if s.peek() != '"' {
 		s.fail("expected a string")
@@ -85,14 +86,20 @@ func (s *scanner) str() string {
 	}
 	s.off++
 	start := s.off
+	ascii := true
 	for i := start; i < len(s.b); i++ {
 		switch c := s.b[i]; {
 		case c == '"':
-			s.off = i + 1
 			p := s.b[start:i]
+			if !ascii && !utf8.Valid(p) {
+				return s.strSlow(start)
+			}
+			s.off = i + 1
 			return unsafe.String(unsafe.SliceData(p), len(p))
 		case c == '\\':
 			return s.strSlow(start)
+		case c >= utf8.RuneSelf:
+			ascii = false
 		case c < 0x20:
 			s.off = i
 			s.fail("control character in string")

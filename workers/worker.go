@@ -125,17 +125,21 @@ func (w *Worker) Start() error {
 		go w.run(newProcessor(w.ctx, w.pl, w.nc))
 	}
 	go w.pollStats()
+	if err := w.subscribe(); err != nil {
+		w.state = stateStopped
+		close(w.load.stopped)
+		close(w.load.stop)
+		w.abortNow()
+		w.finish(err)
+		return err
+	}
+	// Reports start once the subscriptions exist: a report means "send me
+	// work", and gateways revive a group on it.
 	if w.opts.ReportInterval > 0 {
 		go w.report()
 	} else {
 		close(w.load.stopped)
 		close(w.load.stop)
-	}
-	if err := w.subscribe(); err != nil {
-		w.state = stateStopped
-		w.abortNow()
-		w.finish(err)
-		return err
 	}
 	return nil
 }

@@ -167,9 +167,13 @@ func TestGroupLivenessAndDepth(t *testing.T) {
 	if g.Live() != 0 {
 		t.Fatal("no responders must make the group dead at once")
 	}
-	g.Observe(report("w1", 0, 1000), now.Add(50*time.Millisecond))
+	g.Observe(report("w1", 0, 1000), time.Now())
+	if g.Live() != 0 {
+		t.Fatal("a report in flight when the workers died must not revive the group")
+	}
+	g.Observe(report("w1", 0, 1000), time.Now().Add(reviveAfter+time.Millisecond))
 	if g.Live() != 2 {
-		t.Fatalf("a report revives the group: live %d", g.Live())
+		t.Fatalf("a later report revives the group: live %d", g.Live())
 	}
 	g.Expire(now.Add(400 * time.Millisecond))
 	if g.Live() != 0 {

@@ -77,6 +77,7 @@ type Group struct {
 	sent       atomic.Int64 // events this gateway handed to NATS for the group
 	local      atomic.Int64 // events this gateway holds (batcher)
 	dead       atomic.Bool  // NATS said nobody listens (no responders)
+	deadAt     atomic.Int64 // unix ns of that notice
 	shedding   [4]atomic.Bool
 }
 
@@ -105,8 +106,16 @@ func (g *Group) Observe(lr *schemas.LoadReport, now time.Time) {
 		delete(g.workers, lr.Worker)
 	}
 	g.recomputeLocked(now)
-	g.dead.Store(false)
+	// A report sent before the workers died can arrive just after the
+	// no-responders notice: only a report well after it revives the group.
+	if g.dead.Load() && now.UnixNano()-g.deadAt.Load() > int64(reviveAfter) {
+		g.dead.Store(false)
+	}
 }
+
+// reviveAfter is how long after a no-responders notice load reports are
+// not trusted to revive the group (reports already in flight).
+const reviveAfter = 50 * time.Millisecond
 
 // Expire drops workers whose reports stopped; call it periodically.
 func (g *Group) Expire(now time.Time) {
@@ -149,7 +158,10 @@ func (g *Group) recomputeLocked(now time.Time) {
 
 // NoResponders marks the group dead at once: NATS reported that nobody
 // subscribes to its ingest subject. The next load report revives it.
-func (g *Group) NoResponders() { g.dead.Store(true) }
+func (g *Group) NoResponders() {
+	g.deadAt.Store(time.Now().UnixNano())
+	g.dead.Store(true)
+}
 
 // Sent counts n events this gateway handed to NATS for the group.
 func (g *Group) Sent(n int) { g.sent.Add(int64(n)) }
