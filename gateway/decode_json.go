@@ -173,7 +173,7 @@ func (s *scanner) jsonFloat() (float64, bool) {
 	if s.err != nil {
 		return 0, false
 	}
-	f, err := strconv.ParseFloat(bytesString(n), 64)
+	f, err := parseFloat(n)
 	if err != nil {
 		return 0, false // out of range: invalid, and zero as in the msgpack decoder
 	}

@@ -35,22 +35,30 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case status != 0:
-		s.releaseSlot(ga, start, status == http.StatusServiceUnavailable)
+		s.releaseSlot(ga, time.Time{}, false)
 	case corr == 0:
 		s.respondAccepted(w, st)
-		s.releaseSlot(ga, start, false)
+		s.releaseSlot(ga, time.Time{}, false)
 		s.m.latencyAsync.UpdateDuration(start)
 	default:
+		published := time.Now()
 		timedOut := s.respondResults(w, r, st, corr, start)
-		s.releaseSlot(ga, start, timedOut)
+		s.releaseSlot(ga, published, timedOut)
 		s.m.latencySync.UpdateDuration(start)
 	}
 }
 
-// releaseSlot returns the request's concurrency slot with its latency.
-func (s *Server) releaseSlot(ga *groupAdmission, start time.Time, failed bool) {
-	if !s.adm.opts.Disabled {
-		ga.limit.Release(time.Since(start), failed)
+// releaseSlot returns the request's concurrency slot. The limit learns
+// from the round trip through the workers (published is when the events
+// were handed to NATS): it is the group's congestion signal. Requests that
+// did not wait for the workers return their slot without a sample.
+func (s *Server) releaseSlot(ga *groupAdmission, published time.Time, timedOut bool) {
+	switch {
+	case s.adm.opts.Disabled:
+	case published.IsZero():
+		ga.limit.Done()
+	default:
+		ga.limit.Release(time.Since(published), timedOut)
 	}
 }
 

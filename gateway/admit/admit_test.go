@@ -175,9 +175,13 @@ func TestGroupLivenessAndDepth(t *testing.T) {
 	if g.Live() != 2 {
 		t.Fatalf("a later report revives the group: live %d", g.Live())
 	}
-	g.Expire(now.Add(400 * time.Millisecond))
+	g.Expire(now.Add(900 * time.Millisecond))
+	if g.Live() != 2 {
+		t.Fatalf("workers silent for less than a second are kept: live %d", g.Live())
+	}
+	g.Expire(now.Add(1100 * time.Millisecond))
 	if g.Live() != 0 {
-		t.Fatalf("workers silent for 3 intervals are gone: live %d", g.Live())
+		t.Fatalf("workers silent for a second are gone: live %d", g.Live())
 	}
 	st := report("w3", 0, 0)
 	g.Observe(st, now)

@@ -36,7 +36,7 @@ func (o *AIMDOptions) setDefaults() {
 		o.Tolerance = 4
 	}
 	if o.Slack <= 0 {
-		o.Slack = 20 * time.Millisecond
+		o.Slack = 100 * time.Millisecond
 	}
 	if o.Backoff <= 0 || o.Backoff >= 1 {
 		o.Backoff = 0.9
@@ -81,6 +81,10 @@ func (a *AIMD) Acquire() bool {
 	}
 	return true
 }
+
+// Done returns a slot without a latency sample: for requests whose latency
+// says nothing about the group's congestion (fire-and-forget publishes).
+func (a *AIMD) Done() { a.inflight.Add(-1) }
 
 // Release returns a slot, feeding the request's latency (and whether it
 // failed by timeout or overload) into the limit.

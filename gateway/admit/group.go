@@ -24,8 +24,9 @@ type ShedOptions struct {
 	// Hysteresis: shedding of a priority stops once depth falls below
 	// threshold × (1 - Hysteresis), so it does not flap.
 	Hysteresis float64
-	// Stale is how long a worker's last report keeps it alive; default
-	// three report intervals.
+	// Stale is how long a worker's last report keeps it alive; default ten
+	// report intervals, at least a second (a CPU-starved worker may report
+	// late; a dead one is caught at once by the no-responders notice).
 	Stale time.Duration
 }
 
@@ -132,7 +133,7 @@ func (g *Group) staleAfter(w *workerState) time.Duration {
 	if iv <= 0 {
 		iv = 100 * time.Millisecond
 	}
-	return 3 * iv
+	return max(10*iv, time.Second)
 }
 
 func (g *Group) recomputeLocked(now time.Time) {
