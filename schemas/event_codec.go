@@ -111,6 +111,9 @@ func (e *Event) decode(r *Reader) error {
 		case "data":
 			start := r.off
 			parsed = e.decodeData(r, dataKind(e.Type))
+			if r.err != nil && parsed != KindUnknown {
+				return fmt.Errorf("decoding %s data: %w", e.Type, r.err)
+			}
 			data = r.b[start:r.off]
 		default:
 			r.Skip()

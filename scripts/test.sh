@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The README's test command: go vet, every test with the race detector (in
-# random order), then each fuzz target for a few seconds (FUZZTIME, default 2s).
+# random order), then each fuzz target for a short budget (FUZZTIME, default
+# 20000 inputs: a count, not a duration, because of a Go race at the end of
+# -fuzztime durations that reports "context deadline exceeded" without any
+# failing input, golang/go#75804; such a run is retried once).
 # Tests that need Docker skip with a message where no engine runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-fuzztime=${FUZZTIME:-2s}
+fuzztime=${FUZZTIME:-20000x}
 
 echo "== go vet ./..."
 go vet ./...
@@ -19,6 +22,9 @@ for dir in $(go list -f '{{.Dir}}' ./...); do
     printf '   %-55s %s ... ' "$pkg" "$target"
     if out=$(go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg" 2>&1); then
       echo ok
+    elif ! grep -q 'Failing input written' <<<"$out" && grep -q 'context deadline exceeded' <<<"$out" &&
+      out=$(go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg" 2>&1); then
+      echo "ok (retried: golang/go#75804)"
     else
       echo FAIL
       echo "$out"
