@@ -60,20 +60,30 @@ type Result struct {
 //
 // AppendResultOK appends the result of an event that was enriched.
 func AppendResultOK(b []byte, corr uint64, seq uint32, ev *Enriched) []byte {
-	b = append(b, "\x84\xa4corr"...)
-	b = AppendUint(b, corr)
-	b = append(b, "\xa3seq"...)
-	b = AppendUint(b, uint64(seq))
+	b = appendResultHead(b, corr, seq)
 	b = append(b, "\xa6status\xcc\xc8\xa5event"...)
 	return ev.AppendMsgpack(b)
 }
 
-// AppendResultInvalid appends the result of an event that failed validation.
-func AppendResultInvalid(b []byte, corr uint64, seq uint32, errs []FieldError) []byte {
+func appendResultHead(b []byte, corr uint64, seq uint32) []byte {
 	b = append(b, "\x84\xa4corr"...)
 	b = AppendUint(b, corr)
 	b = append(b, "\xa3seq"...)
-	b = AppendUint(b, uint64(seq))
+	return AppendUint(b, uint64(seq))
+}
+
+// AppendResultOKRaw is [AppendResultOK] for an enriched event already
+// encoded with [Enriched.AppendMsgpack]: it copies the bytes instead of
+// encoding the event a second time.
+func AppendResultOKRaw(b []byte, corr uint64, seq uint32, enriched []byte) []byte {
+	b = appendResultHead(b, corr, seq)
+	b = append(b, "\xa6status\xcc\xc8\xa5event"...)
+	return append(b, enriched...)
+}
+
+// AppendResultInvalid appends the result of an event that failed validation.
+func AppendResultInvalid(b []byte, corr uint64, seq uint32, errs []FieldError) []byte {
+	b = appendResultHead(b, corr, seq)
 	b = append(b, "\xa6status\xcd\x01\xa6\xa6errors"...)
 	return AppendFieldErrors(b, errs)
 }

@@ -1,6 +1,7 @@
 package schemas_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -177,5 +178,17 @@ func TestDeadLetterRoundTrip(t *testing.T) {
 	r := schemas.NewReader([]byte{0x82, 0xa6, 'e', 'r', 'r', 'o', 'r', 's'})
 	if err := d.DecodeMsgpack(&r); !errors.Is(err, schemas.ErrShortBuffer) {
 		t.Errorf("truncated dead letter: %v", err)
+	}
+}
+
+// TestAppendResultOKRaw checks that copying an encoded enriched event gives
+// the same bytes as encoding it into the result.
+func TestAppendResultOKRaw(t *testing.T) {
+	for _, en := range []schemas.Enriched{sampleEnrichedQuote(), sampleEnrichedTrade()} {
+		want := schemas.AppendResultOK(nil, 1<<32|7, 3, &en)
+		got := schemas.AppendResultOKRaw(nil, 1<<32|7, 3, en.AppendMsgpack(nil))
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s: raw result differs:\n got %x\nwant %x", en.Type, got, want)
+		}
 	}
 }

@@ -154,7 +154,7 @@ func (p *processor) publish(reply string, ks *kindState) {
 			p.deadLetter(ks, i)
 		} else {
 			enriched++
-			p.publishEnriched(i)
+			p.publishEnriched(i) // leaves the encoded event in p.buf
 		}
 		if waiting && b.events[i].Corr != 0 {
 			p.addResult(reply, i, maxReply)
@@ -224,7 +224,8 @@ func (p *processor) addResult(reply string, i, maxReply int) {
 	if len(b.errs[i]) > 0 {
 		p.reply = schemas.AppendResultInvalid(p.reply, ev.Corr, ev.Seq, b.errs[i])
 	} else {
-		p.reply = schemas.AppendResultOK(p.reply, ev.Corr, ev.Seq, &b.out[i])
+		// publishEnriched just encoded this event into p.buf.
+		p.reply = schemas.AppendResultOKRaw(p.reply, ev.Corr, ev.Seq, p.buf)
 	}
 	p.nres++
 	if len(p.reply) <= maxReply || p.nres == 1 {
