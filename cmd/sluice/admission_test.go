@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/enrich"
+	"github.com/sluice-dev/sluice/gateway/admit"
 	"github.com/sluice-dev/sluice/ops/opstest"
 	"github.com/sluice-dev/sluice/schemas"
 )
@@ -205,5 +208,55 @@ func TestGroupWithoutWorkers(t *testing.T) {
 	resp, body := post(t, c, base+"trade", "application/json", `{"symbol":"MSFT","price":411,"size":1,"venue":"XNAS"}`, "Prefer", "return=representation")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("trades must be unaffected: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestKeysAndRateLimits runs a stack with a keys file: no key is 401, a key
+// for another type is 403, a client past its burst gets 429 with
+// Retry-After and the RateLimit headers, and a priority above the key's
+// maximum is lowered, not refused.
+func TestKeysAndRateLimits(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "keys.json")
+	kf := fmt.Sprintf(`{"keys":[
+	  {"client":"feed","sha256":%q,"rate":1,"burst":2,"max_priority":"normal","types":["quote"]},
+	  {"client":"big","sha256":%q}]}`, admit.HashKey("feed-key"), admit.HashKey("big-key"))
+	if err := os.WriteFile(keys, []byte(kf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var cfg devConfig
+	cfg.gateway.opts.Listen = "127.0.0.1:0"
+	cfg.gateway.keysFile = keys
+	cfg.opsAddr, cfg.natsListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.subjects = schemas.MustSubjects("")
+	cfg.refdata = enrich.Sample()
+	st, err := startStack(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.shutdown(context.Background()) })
+	c := clients()["h2c"]
+	base := "http://" + st.gw.Addr() + "/v1/events/"
+	q := quoteJSON("AAPL", 1, 1.01)
+	if resp, body := post(t, c, base+"quote", "application/json", q); resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
+		t.Fatalf("no key: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := post(t, c, base+"quote", "application/json", q, "X-API-Key", "wrong"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong key: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := post(t, c, base+"trade", "application/json", `{}`, "Authorization", "Bearer feed-key"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("type not allowed: %d %s", resp.StatusCode, body)
+	}
+	for i := 0; i < 2; i++ { // the burst; the 403 above was refused before the bucket
+		if resp, body := post(t, c, base+"quote", "application/json", q, "Authorization", "Bearer feed-key", "Sluice-Priority", "critical"); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("request %d of the burst: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	resp, body := post(t, c, base+"quote", "application/json", q, "Authorization", "Bearer feed-key")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" ||
+		!strings.HasPrefix(resp.Header.Get("RateLimit-Policy"), `"client";q=2;w=`) || resp.Header.Get("RateLimit") == "" {
+		t.Fatalf("past the burst: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	if resp, body := post(t, c, base+"trade", "application/json", `{"symbol":"MSFT","price":1,"size":1,"venue":"XNAS"}`, "X-API-Key", "big-key"); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("unlimited key: %d %s", resp.StatusCode, body)
 	}
 }

@@ -17,6 +17,7 @@ var commands = map[string]func(args []string) int{
 	"sub":     runSub,
 	"health":  runHealth,
 	"keys":    runKeys,
+	"bench":   runBench,
 	"version": runVersion,
 }
 

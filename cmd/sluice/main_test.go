@@ -6,11 +6,15 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-dev/sluice/gateway/admit"
+	"github.com/sluice-dev/sluice/ops/opstest"
 )
 
 // TestMain lets tests run the sluice binary itself: the test binary re-executes
@@ -106,4 +110,29 @@ func TestFlagFromEnvironment(t *testing.T) {
 		t.Fatalf("err %v output %s", err, out)
 	}
 	fmt.Fprint(os.Stderr, "")
+}
+
+// TestRefdataLoad loads the sample through the command and rejects a bad
+// file with its reason.
+func TestRefdataLoad(t *testing.T) {
+	_, url := opstest.RunNATS(t)
+	out, err := sluiceCmd(t, "refdata", "load", "--nats", url, "sample").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "keys=224") {
+		t.Fatalf("load sample: %v\n%s", err, out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"instruments":[{"symbol":"X","currency":"US"}],"fx":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = sluiceCmd(t, "refdata", "load", "--nats", url, bad).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "3-letter") {
+		t.Fatalf("bad file: %v\n%s", err, out)
+	}
+}
+
+func TestKeysHash(t *testing.T) {
+	out, err := sluiceCmd(t, "keys", "hash", "secret").Output()
+	if err != nil || strings.TrimSpace(string(out)) != admit.HashKey("secret") {
+		t.Fatalf("%v %s", err, out)
+	}
 }
