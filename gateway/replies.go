@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"net/http"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -12,6 +13,9 @@ import (
 // ErrTooManyWaiting means every reply slot is taken (Options.MaxWaiting):
 // the request is refused with 503 rather than queued.
 var ErrTooManyWaiting = errors.New("too many requests waiting for results")
+
+// maxKeptResults bounds the result storage a free slot keeps for reuse.
+const maxKeptResults = 128
 
 // result is one event's outcome as a waiting request sees it.
 type result struct {
@@ -80,6 +84,11 @@ func (t *replyTable) release(corr uint64) {
 	w.gen++
 	w.want = 0
 	clear(w.results)
+	if cap(w.results) > maxKeptResults {
+		// A large request's results are not kept per slot: MaxWaiting
+		// slots each holding MaxEvents results would be gigabytes.
+		w.results = nil
+	}
 	select {
 	case <-w.done:
 	default:
@@ -91,6 +100,12 @@ func (t *replyTable) release(corr uint64) {
 // deliver stores one result; it is called from the inbox subscription's
 // goroutine only.
 func (t *replyTable) deliver(res *schemas.Result) {
+	if !wellFormed(res) {
+		// A worker bug: taking it would end a wait with no answer to
+		// give (and a status 0 slips past the duplicate check).
+		t.m.replyDecodeErrors.Inc()
+		return
+	}
 	i := uint32(res.Corr) - 1
 	if uint64(i) >= uint64(len(t.slots)) || res.Corr == 0 {
 		t.m.repliesLate.Inc()
@@ -143,4 +158,16 @@ func (t *replyTable) onReply(msg *nats.Msg) {
 // status message (an empty message with header Status: 503).
 func isNoResponders(msg *nats.Msg) bool {
 	return len(msg.Data) == 0 && msg.Header != nil && msg.Header.Get("Status") == "503"
+}
+
+// wellFormed reports whether res is a result the contract allows: 200 with
+// the enriched event, or 422.
+func wellFormed(res *schemas.Result) bool {
+	switch res.Status {
+	case http.StatusOK:
+		return len(res.Event) > 0
+	case http.StatusUnprocessableEntity:
+		return true
+	}
+	return false
 }
