@@ -12,6 +12,7 @@ import (
 const (
 	mediaJSON         = "application/json"
 	mediaNDJSON       = "application/x-ndjson"
+	mediaJSONSeq      = "application/json-seq"
 	mediaMsgpack      = "application/msgpack"
 	mediaXMsgpack     = "application/x-msgpack"
 	mediaCE           = "application/cloudevents+json"
@@ -45,8 +46,10 @@ func decodeBody(kind schemas.Kind, h http.Header, body []byte, maxEvents int, ds
 	switch ct {
 	case mediaJSON, "":
 		return decodeJSONCollection(kind, body, maxEvents, dst, false)
-	case mediaNDJSON, "application/jsonl", "application/json-seq":
-		return decodeNDJSON(kind, body, maxEvents, dst)
+	case mediaNDJSON, "application/jsonl":
+		return decodeNDJSON(kind, body, maxEvents, dst, '\n')
+	case mediaJSONSeq:
+		return decodeNDJSON(kind, body, maxEvents, dst, recordSeparator)
 	case mediaMsgpack, mediaXMsgpack:
 		return decodeMsgpackBody(kind, body, maxEvents, dst)
 	case mediaCE:
@@ -79,7 +82,8 @@ func grow(dst []schemas.Event) ([]schemas.Event, *schemas.Event) {
 }
 
 func (s *scanner) end() *decodeError {
-	if s.err == nil && s.peek() != 0 {
+	s.ws()
+	if s.err == nil && s.off < len(s.b) { // not peek: a NUL byte is no end
 		s.fail("trailing data after the value")
 	}
 	if s.err != nil {
@@ -137,20 +141,32 @@ func decodeJSONCollection(kind schemas.Kind, body []byte, maxEvents int, dst []s
 	return dst, false, s.end()
 }
 
-// decodeNDJSON decodes one JSON object per line; blank lines are skipped.
-func decodeNDJSON(kind schemas.Kind, body []byte, maxEvents int, dst []schemas.Event) ([]schemas.Event, bool, *decodeError) {
+// recordSeparator starts each JSON text of application/json-seq (RFC 7464).
+const recordSeparator = 0x1e
+
+// decodeNDJSON decodes one JSON object per line (sep '\n') or per record
+// (sep recordSeparator, application/json-seq, where a text may span
+// lines); blank lines and empty records are skipped.
+func decodeNDJSON(kind schemas.Kind, body []byte, maxEvents int, dst []schemas.Event, sep byte) ([]schemas.Event, bool, *decodeError) {
+	unit := "line"
+	if sep == recordSeparator {
+		unit = "record"
+	}
 	line := 0
+	if sep == recordSeparator {
+		line = -1 // what comes before the first separator is record 0
+	}
 	for len(body) > 0 {
 		line++
 		var l []byte
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+		if i := bytes.IndexByte(body, sep); i >= 0 {
 			l, body = body[:i], body[i+1:]
 		} else {
 			l, body = body, nil
 		}
 		s := scanner{b: l}
-		if s.peek() == 0 {
-			continue
+		if s.ws(); s.off == len(l) {
+			continue // blank (a NUL byte is not)
 		}
 		if len(dst) >= maxEvents {
 			return dst, false, tooMany(maxEvents)
@@ -159,11 +175,11 @@ func decodeNDJSON(kind schemas.Kind, body []byte, maxEvents int, dst []schemas.E
 		dst, ev = grow(dst)
 		initPlain(kind, ev)
 		if s.peek() != '{' {
-			return dst, false, badRequest("line %d: expected a JSON object", line)
+			return dst, false, badRequest("%s %d: expected a JSON object", unit, line)
 		}
 		s.payloadJSON(kind, ev)
 		if e := s.end(); e != nil {
-			return dst, false, badRequest("line %d: %s", line, e.detail)
+			return dst, false, badRequest("%s %d: %s", unit, line, e.detail)
 		}
 	}
 	if len(dst) == 0 {

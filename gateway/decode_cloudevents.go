@@ -56,6 +56,9 @@ func (s *scanner) cloudEventJSON(kind schemas.Kind, ev *schemas.Event) error {
 				return fmt.Errorf("cloudevent data must be a JSON object")
 			}
 			hasData = true
+			// A repeated data member replaces the one before, as in
+			// encoding/json.
+			ev.Quote, ev.Trade = schemas.Quote{}, schemas.Trade{Conditions: ev.Trade.Conditions[:0]}
 			s.payloadJSON(kind, ev)
 		case "data_base64":
 			return fmt.Errorf("cloudevent data_base64 is not supported: send data as a JSON object")

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -238,5 +240,37 @@ func FuzzDecodeCEBatch(f *testing.F) {
 	seedFuzz(f, "application/cloudevents-batch+json", ceDecodeCases())
 	f.Fuzz(func(t *testing.T, body []byte, trade bool) {
 		fuzzDecode(t, "application/cloudevents-batch+json", body, trade)
+	})
+}
+
+// FuzzReplyFrame feeds arbitrary reply frames to the inbox handler, as a
+// misbehaving worker could: never a panic, and a waiter is signalled only
+// when each of its results arrived.
+func FuzzReplyFrame(f *testing.F) {
+	en := enrichForTest(&schemas.Event{ID: "x", Kind: schemas.KindQuote, Quote: aapl}, tsNanos)
+	for _, corr := range []uint64{1, 2, 1<<32 | 1, 0} {
+		b := schemas.AppendArrayHeader32(nil, 2)
+		b = schemas.AppendResultOK(b, corr, 0, &en)
+		b = schemas.AppendResultInvalid(b, corr, 1, []schemas.FieldError{{Field: "bid", Code: "crossed_quote", Detail: "d"}})
+		f.Add(b)
+	}
+	f.Add([]byte{})
+	f.Add([]byte("\x91\x80"))
+	rt, _ := newTestReplyTable(2) // one table: each input releases its slots
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		c1, w1, _ := rt.acquire(2)
+		c2, w2, _ := rt.acquire(1)
+		rt.onReply(&nats.Msg{Data: frame})
+		for _, w := range []*waiter{w1, w2} {
+			if isDone(w) {
+				for i, r := range w.results {
+					if r.status == 0 {
+						t.Fatalf("done with result %d missing", i)
+					}
+				}
+			}
+		}
+		rt.release(c1)
+		rt.release(c2)
 	})
 }

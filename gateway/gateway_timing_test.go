@@ -12,7 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/sluice-dev/sluice/ops/opstest"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -72,29 +71,15 @@ func (br *benchRequest) serve(b *testing.B, s *Server) {
 }
 
 // newBenchServer builds a gateway (not listening: the handler is called
-// directly) on a real NATS connection to an embedded server, with a
-// subscriber draining the ingest subject as a worker group would.
+// directly) on a real NATS connection to a NATS server in a child process,
+// where a subscriber drains the ingest subjects as a worker group would.
 func newBenchServer(b *testing.B) *Server {
 	b.Helper()
-	_, url := opstest.RunNATS(b)
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(runNATSProcess(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(nc.Close)
-	sink, err := nats.Connect(url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(sink.Close)
-	sub, err := sink.Subscribe(schemas.MustSubjects("").Ingest(schemas.KindQuote), func(*nats.Msg) {})
-	if err != nil {
-		b.Fatal(err)
-	}
-	_ = sub.SetPendingLimits(-1, -1)
-	if err := sink.Flush(); err != nil {
-		b.Fatal(err)
-	}
 	s, err := New(Options{Conn: nc, Source: testSource, Admission: AdmissionOptions{Disabled: true}})
 	if err != nil {
 		b.Fatal(err)

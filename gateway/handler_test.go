@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -494,6 +495,145 @@ func TestMaxWaiting503(t *testing.T) {
 		wantAccepted(t, resp, body, 1)
 		if st := <-done; st != http.StatusGatewayTimeout {
 			t.Errorf("waiting request: %d, want 504", st)
+		}
+	})
+}
+
+// TestRepresentationManyBatches sends one request whose 300 events span
+// several batch frames (MaxEvents 64), answered by several reply frames:
+// every result comes back in request order.
+func TestRepresentationManyBatches(t *testing.T) {
+	forModes(t, func(t *testing.T, mode string) {
+		e := newTestEnv(t, mode, nil, func(o *Options) { o.Batch.MaxEvents = 64 })
+		rs := e.startResponder(schemas.KindQuote, nil)
+		var sb strings.Builder
+		for i := 0; i < 300; i++ {
+			if i%7 == 3 {
+				sb.WriteString(`{"symbol":"X","bid":2,"ask":1,"bid_size":1,"ask_size":1}` + "\n") // crossed
+				continue
+			}
+			sb.WriteString(quoteJSONBody("AAPL") + "\n")
+		}
+		resp, out := e.post("quote", "application/x-ndjson", sb.String(), "Prefer", "return=representation")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%d: %.300s", resp.StatusCode, out)
+		}
+		var got struct {
+			Enriched, Rejected int
+			Results            []struct {
+				ID     string
+				Status int
+				Event  *ceOut
+			}
+		}
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Results) != 300 || got.Rejected != 43 || got.Enriched != 257 {
+			t.Fatalf("%d results, %d enriched, %d rejected", len(got.Results), got.Enriched, got.Rejected)
+		}
+		for i, r := range got.Results {
+			want := http.StatusOK
+			if i%7 == 3 {
+				want = http.StatusUnprocessableEntity
+			}
+			if r.Status != want || (want == 200 && r.Event.ID != r.ID) {
+				t.Fatalf("result %d: %+v, want status %d", i, r, want)
+			}
+		}
+		if rs.frames.Load() < 5 {
+			t.Errorf("%d batch frames for 300 events at 64 per frame", rs.frames.Load())
+		}
+	})
+}
+
+// TestClientGoneReleasesSlot cancels a request that waits for its result:
+// its reply slot is freed, and the result that comes later is dropped.
+func TestClientGoneReleasesSlot(t *testing.T) {
+	forModes(t, func(t *testing.T, mode string) {
+		e := newTestEnv(t, mode, nil)
+		hold := make(chan struct{})
+		rs := e.startResponder(schemas.KindQuote, hold)
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "POST", e.base+"/v1/events/quote", strings.NewReader(quoteJSONBody("A")))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Prefer", "return=representation")
+		errc := make(chan error, 1)
+		go func() {
+			resp, err := e.client.Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			errc <- err
+		}()
+		checkFor(t, func() error { return wantCount(uint64(rs.frames.Load()), 1) })
+		cancel()
+		if err := <-errc; err == nil {
+			t.Fatal("canceled request succeeded")
+		}
+		slots := uint64(len(e.srv.replies.slots))
+		checkFor(t, func() error { return wantCount(uint64(len(e.srv.replies.free)), slots) })
+		close(hold)
+		checkFor(t, func() error { return wantCount(e.counter(`sluice_gateway_replies_dropped_total`), 1) })
+	})
+}
+
+// TestShutdownDrains shuts the gateway down while a request waits for its
+// result: the request still gets it, then Shutdown returns.
+func TestShutdownDrains(t *testing.T) {
+	forModes(t, func(t *testing.T, mode string) {
+		e := newTestEnv(t, mode, nil)
+		hold := make(chan struct{})
+		rs := e.startResponder(schemas.KindQuote, hold)
+		status := make(chan int, 1)
+		go func() {
+			req, _ := http.NewRequest("POST", e.base+"/v1/events/quote", strings.NewReader(quoteJSONBody("A")))
+			req.Header.Set("Prefer", "return=representation")
+			resp, err := e.client.Do(req)
+			if err != nil {
+				status <- 0
+				return
+			}
+			resp.Body.Close()
+			status <- resp.StatusCode
+		}()
+		checkFor(t, func() error { return wantCount(uint64(rs.frames.Load()), 1) })
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			done <- e.srv.Shutdown(ctx)
+		}()
+		select {
+		case err := <-done:
+			t.Fatalf("Shutdown returned (%v) while a request waited", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		close(hold)
+		if st := <-status; st != http.StatusOK {
+			t.Errorf("in-flight request: %d, want 200", st)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+}
+
+// TestAwkwardIDs keeps client ids that need JSON escaping intact in the
+// 202 answer and on NATS.
+func TestAwkwardIDs(t *testing.T) {
+	forModes(t, func(t *testing.T, mode string) {
+		e := newTestEnv(t, mode, nil)
+		frames := e.subscribeFrames(schemas.KindQuote)
+		const id = "q\"uo\\te</script>\u2028é😀\t"
+		idJSON, _ := json.Marshal(id)
+		ce := `{"specversion":"1.0","id":` + string(idJSON) + `,"source":"urn:s","type":"marketdata.quote.v1","data":{"symbol":"A"}}`
+		resp, body := e.post("quote", "application/cloudevents+json", ce)
+		if ids := wantAccepted(t, resp, body, 1); ids[0] != id {
+			t.Errorf("id %q, want %q", ids[0], id)
+		}
+		if _, evs := frames.next(); evs[0].ID != id {
+			t.Errorf("id on NATS %q", evs[0].ID)
 		}
 	})
 }

@@ -41,7 +41,8 @@ func (s *scanner) ws() {
 	}
 }
 
-// peek returns the next non-space byte, 0 at the end.
+// peek returns the next non-space byte, 0 at the end (or at a NUL byte,
+// which no JSON value starts with: check s.off to tell them apart).
 func (s *scanner) peek() byte {
 	s.ws()
 	if s.off >= len(s.b) {

@@ -206,11 +206,27 @@ func TestReplyTableConcurrent(t *testing.T) {
 func TestOnReplyMalformed(t *testing.T) {
 	rt, set := newTestReplyTable(2)
 	corr, w, _ := rt.acquire(1)
-	for _, data := range []string{"", "\xc0", "\x91\xa1x", "\x92\x80", "\xdd\x00\x00\x00\x05"} {
+	for _, data := range []string{"", "\xc0", "\x91\xa1x", "\x91\x80", "\xdd\x00\x00\x00\x05"} {
 		rt.onReply(&nats.Msg{Data: []byte(data)})
 	}
 	if got := set.GetOrCreateCounter(`sluice_gateway_reply_decode_errors_total`).Get(); got != 5 {
 		t.Errorf("decode errors %d, want 5", got)
+	}
+	// Results the contract does not allow: no status, 200 without the
+	// event, another status. Counted, and they do not end the wait.
+	bad := schemas.AppendArrayHeader(nil, 3)
+	bad = append(bad, "\x82\xa4corr"...)
+	bad = schemas.AppendUint(bad, corr)
+	bad = append(bad, "\xa3seq\x00"...)
+	bad = append(bad, "\x83\xa4corr"...)
+	bad = schemas.AppendUint(bad, corr)
+	bad = append(bad, "\xa3seq\x00\xa6status\xcc\xc8"...)
+	bad = append(bad, "\x83\xa4corr"...)
+	bad = schemas.AppendUint(bad, corr)
+	bad = append(bad, "\xa3seq\x00\xa6status\xcd\x01\xf4"...)
+	rt.onReply(&nats.Msg{Data: bad})
+	if got := set.GetOrCreateCounter(`sluice_gateway_reply_decode_errors_total`).Get(); got != 8 || isDone(w) {
+		t.Errorf("decode errors %d, want 8; done %v", got, isDone(w))
 	}
 	good := schemas.AppendArrayHeader32(nil, 0)
 	good = schemas.AppendResultInvalid(good, corr, 0, []schemas.FieldError{{Field: "symbol", Code: schemas.CodeMissingField, Detail: "d"}})

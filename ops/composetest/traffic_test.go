@@ -45,9 +45,10 @@ func quotesJSON(first, n int) []byte {
 
 // reply is a gateway's answer.
 type reply struct {
-	status int
-	proto  int // major HTTP version
-	body   []byte
+	status     int
+	proto      int // major HTTP version
+	body       []byte
+	retryAfter string
 }
 
 // postQuotes posts body to gateway's POST /v1/events/quote; represent asks
@@ -70,7 +71,17 @@ func postQuotes(ctx context.Context, c *http.Client, gateway string, body []byte
 	if err != nil {
 		return reply{}, err
 	}
-	return reply{status: resp.StatusCode, proto: resp.ProtoMajor, body: b}, nil
+	return reply{status: resp.StatusCode, proto: resp.ProtoMajor, body: b, retryAfter: resp.Header.Get("Retry-After")}, nil
+}
+
+// backoff returns how long a polite client waits before it retries an
+// answer of 429 or 503: the Retry-After seconds, at most max.
+func (r reply) backoff(max time.Duration) time.Duration {
+	d := 100 * time.Millisecond
+	if secs, err := strconv.Atoi(r.retryAfter); err == nil && secs > 0 {
+		d = time.Duration(secs) * time.Second
+	}
+	return min(d, max)
 }
 
 // acceptedIDs reads the ids of a 202 answer: {"accepted": n, "ids": [...]}.
