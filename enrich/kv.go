@@ -57,6 +57,16 @@ func FXKey(currency string) string {
 // says how many, and a [Watcher] may apply the first keys before the last are
 // written. Keys in the bucket that rd does not list are left in place.
 func Upload(ctx context.Context, js jetstream.JetStream, bucket string, rd *RefData) (int, error) {
+	return UploadReplicated(ctx, js, bucket, rd, 1)
+}
+
+// UploadReplicated is [Upload] into a bucket kept on replicas JetStream
+// servers (1, or 3 on a three-node cluster, so that workers load reference
+// data while any one node is down).
+func UploadReplicated(ctx context.Context, js jetstream.JetStream, bucket string, rd *RefData, replicas int) (int, error) {
+	if replicas < 1 {
+		replicas = 1
+	}
 	if err := rd.Validate(); err != nil {
 		return 0, fmt.Errorf("uploading reference data: %w", err)
 	}
@@ -67,6 +77,7 @@ func Upload(ctx context.Context, js jetstream.JetStream, bucket string, rd *RefD
 		Bucket:      bucket,
 		Description: bucketDescription,
 		History:     1,
+		Replicas:    replicas,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("creating reference data bucket %q: %w", bucket, err)

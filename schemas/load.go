@@ -19,6 +19,11 @@ type LoadReport struct {
 	InFlight int64
 	// Rate is the events processed per second over the last interval.
 	Rate float64
+	// MaxRate estimates the events per second the worker drains when busy:
+	// events processed per second of processing time, times its
+	// concurrency. It is known before the worker is ever saturated, so
+	// gateways size their queue bounds from it; 0 until the first event.
+	MaxRate float64
 	// Capacity is the most events the worker holds before its subscription
 	// drops batches (its pending bound, in events); 0 if unknown.
 	Capacity int64
@@ -31,7 +36,7 @@ type LoadReport struct {
 
 // AppendMsgpack appends lr as a MessagePack map.
 func (lr *LoadReport) AppendMsgpack(b []byte) []byte {
-	b = AppendMapHeader(b, 9)
+	b = AppendMapHeader(b, 10)
 	b = append(b, "\xa6worker"...)
 	b = AppendString(b, lr.Worker)
 	b = append(b, "\xa5group"...)
@@ -44,6 +49,8 @@ func (lr *LoadReport) AppendMsgpack(b []byte) []byte {
 	b = AppendInt(b, lr.InFlight)
 	b = append(b, "\xa4rate"...)
 	b = AppendFloat64(b, lr.Rate)
+	b = append(b, "\xa8max_rate"...)
+	b = AppendFloat64(b, lr.MaxRate)
 	b = append(b, "\xa8capacity"...)
 	b = AppendInt(b, lr.Capacity)
 	b = append(b, "\xabinterval_ms"...)
@@ -70,6 +77,8 @@ func (lr *LoadReport) DecodeMsgpack(r *Reader) error {
 			lr.InFlight = r.Int64()
 		case "rate":
 			lr.Rate = r.Float64()
+		case "max_rate":
+			lr.MaxRate = r.Float64()
 		case "capacity":
 			lr.Capacity = r.Int64()
 		case "interval_ms":

@@ -21,6 +21,7 @@ type load struct {
 	pendBytes atomic.Int64
 	inflight  atomic.Int64 // events being processed
 	done      atomic.Int64 // events processed since start
+	busy      atomic.Int64 // nanoseconds spent processing since start
 	stop      chan struct{}
 	stopped   chan struct{}
 }
@@ -50,9 +51,10 @@ func (l *load) started(n int64, bytes int) {
 	l.inflight.Add(n)
 }
 
-func (l *load) finished(n int64) {
+func (l *load) finished(n int64, took time.Duration) {
 	l.inflight.Add(-n)
 	l.done.Add(n)
+	l.busy.Add(int64(took))
 }
 
 // abandoned forgets a batch that will not be processed.
@@ -73,14 +75,17 @@ func (w *Worker) report() {
 	lr := schemas.LoadReport{Worker: l.id, Group: w.opts.Group, IntervalMS: iv.Milliseconds(),
 		Capacity: int64(w.opts.QueueLen+w.opts.PendingMsgs) * 128}
 	var buf []byte
-	last, lastAt := l.done.Load(), time.Now()
+	last, lastAt, lastBusy := l.done.Load(), time.Now(), l.busy.Load()
 	send := func(now time.Time) {
-		done := l.done.Load()
+		done, busy := l.done.Load(), l.busy.Load()
 		lr.PendingEvents, lr.PendingBytes, lr.InFlight = l.pending.Load(), l.pendBytes.Load(), l.inflight.Load()
 		if dt := now.Sub(lastAt).Seconds(); dt > 0 {
 			lr.Rate = float64(done-last) / dt
 		}
-		last, lastAt = done, now
+		if b := time.Duration(busy - lastBusy).Seconds(); b > 0 && done > last {
+			lr.MaxRate = float64(done-last) / b * float64(w.opts.Concurrency)
+		}
+		last, lastAt, lastBusy = done, now, busy
 		buf = lr.AppendMsgpack(buf[:0])
 		_ = w.nc.Publish(subject, buf)
 	}

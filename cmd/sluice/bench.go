@@ -28,9 +28,9 @@ benchmarks/README.md). Scenarios: ` + "baseline, naive, publish, request, batch,
 
 // benchFlags are the options of `sluice bench`.
 type benchFlags struct {
-	o                          benchmarks.Options
-	scenarios, proto, out      string
-	jsonOut, workDir, logLevel string
+	o                             benchmarks.Options
+	scenarios, proto, out, format string
+	jsonOut, workDir, logLevel    string
 }
 
 func (f *benchFlags) register(fs *flag.FlagSet) {
@@ -39,11 +39,11 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.out, "out", "benchmarks/RESULTS.md", "markdown report; results.json and sweep.svg are written beside it")
 	fs.StringVar(&f.jsonOut, "json", "", "JSON results (default: results.json beside --out)")
 	fs.BoolVar(&o.Quick, "quick", false, "smoke test: every run lasts a fraction of a second; no figure means anything")
-	fs.DurationVar(&o.Duration, "duration", 0, "measured window of each run (default 5s; 600ms with --quick)")
-	fs.DurationVar(&o.Warmup, "warmup", 0, "unmeasured warm-up before each window (default 500ms; 200ms with --quick)")
+	fs.DurationVar(&o.Duration, "duration", 0, "measured window of each run (default 5s; 400ms with --quick)")
+	fs.DurationVar(&o.Warmup, "warmup", 0, "unmeasured warm-up before each window (default 500ms; 150ms with --quick)")
 	fs.IntVar(&o.Rounds, "rounds", 0, "rounds of each scenario, alternating with its baselines (default 2; 1 with --quick)")
 	fs.DurationVar(&o.SweepDuration, "sweep-duration", 0, "measured window of each sweep step (default half of --duration)")
-	fs.DurationVar(&o.OverloadDuration, "overload-duration", 0, "length of the overload run (default 30s; 1s with --quick)")
+	fs.DurationVar(&o.OverloadDuration, "overload-duration", 0, "length of the overload run (default 30s; 800ms with --quick)")
 	fs.Float64Var(&o.OverloadFactor, "overload-factor", 3, "overload offered rate as a multiple of the measured capacity")
 	fs.IntVar(&o.OverloadStreams, "overload-streams", 250, "streams per connection in the overload run (the gateway's --max-streams)")
 	fs.StringVar(&f.proto, "proto", string(loadgen.ProtoH2C), "protocol: h2c (HTTP/2 prior knowledge), h2 (TLS, self-signed) or h1")
@@ -51,6 +51,8 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.Streams, "streams", loadgen.DefaultStreams, "requests in flight per connection (HTTP/2 streams)")
 	fs.Float64Var(&o.TradeShare, "trade-share", loadgen.DefaultTradeShare, "share of requests carrying trades rather than quotes")
 	fs.Float64Var(&o.InvalidShare, "invalid-share", loadgen.DefaultInvalidShare, "share of events that fail validation or enrichment")
+	fs.StringVar(&f.format, "format", "json", "body of single-event requests: json, msgpack or ce-binary (CloudEvents binary mode); batches are NDJSON and msgpack")
+	fs.StringVar(&o.Priority, "priority", "", "Sluice-Priority header of every request (low, normal, high, critical; default none)")
 	fs.IntVar(&o.SampleEvery, "e2e-sample", loadgen.DefaultSampleEvery, "end to end, match the ids of one symbol in N (1: all; costs NATS fan-out)")
 	fs.StringVar(&o.ProfileDir, "profile", "", "folder for CPU profiles of the gateway and the quotes worker during the first publish run")
 	fs.StringVar(&f.workDir, "workdir", "", "folder for the child processes' logs and the NATS store (default: a temporary folder, kept on failure)")
@@ -110,6 +112,9 @@ func (f *benchFlags) build(args []string) error {
 		return err
 	}
 	if f.o.Proto, err = loadgen.ParseProto(f.proto); err != nil {
+		return err
+	}
+	if f.o.SingleFormat, err = loadgen.ParseFormat(f.format); err != nil {
 		return err
 	}
 	// A share of 0 on the command line means none (0 is the options' default).

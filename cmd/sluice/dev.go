@@ -124,7 +124,7 @@ func startStack(ctx context.Context, cfg devConfig, log *slog.Logger) (st *devSt
 		return st, fmt.Errorf("starting embedded NATS: %w", err)
 	}
 	url := st.nats.ClientURL()
-	if err := uploadRefdata(ctx, url, cfg.subjects, cfg.refdata, log); err != nil {
+	if err := uploadRefdata(ctx, url, cfg.subjects, cfg.refdata, 1, log); err != nil {
 		return st, fmt.Errorf("loading reference data: %w", err)
 	}
 	groups := cfg.groups
@@ -229,7 +229,7 @@ func (st *devStack) shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func uploadRefdata(ctx context.Context, url string, subjects schemas.Subjects, rd *enrich.RefData, log *slog.Logger) error {
+func uploadRefdata(ctx context.Context, url string, subjects schemas.Subjects, rd *enrich.RefData, replicas int, log *slog.Logger) error {
 	nc, err := nats.Connect(url, nats.Name("sluice-refdata"))
 	if err != nil {
 		return fmt.Errorf("connecting to NATS at %s: %w", url, err)
@@ -240,7 +240,7 @@ func uploadRefdata(ctx context.Context, url string, subjects schemas.Subjects, r
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	bucket := enrich.BucketName(subjects.Prefix())
-	n, err := enrich.Upload(ctx, js, bucket, rd)
+	n, err := enrich.UploadReplicated(ctx, js, bucket, rd, replicas)
 	if err != nil {
 		return err
 	}

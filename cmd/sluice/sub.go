@@ -68,7 +68,9 @@ func runSub(args []string) int {
 		if *count > 0 && seen == *count {
 			close(done)
 		}
-		if n, _, _ := m.Sub.Pending(); n == 0 {
+		// The client counts the message being handled as pending until
+		// the callback returns: flush when nothing else waits.
+		if n, _, _ := m.Sub.Pending(); n <= 1 {
 			_ = out.Flush()
 		}
 	})

@@ -275,3 +275,19 @@ func TestAddressClients(t *testing.T) {
 		t.Fatal("KeyFromHeaders")
 	}
 }
+
+// TestBoundFromWorkerCapacity: an idle group whose workers estimate their
+// busy drain rate gets a bound from that rate, not from its idle rate, so a
+// first burst is not shed against an idle rate.
+func TestBoundFromWorkerCapacity(t *testing.T) {
+	g := NewGroup("quotes", ShedOptions{MaxQueueDelay: 250 * time.Millisecond})
+	lr := report("w1", 0, 10)
+	lr.MaxRate = 100_000
+	g.Observe(lr, time.Now())
+	if b := g.Bound(); b != 25_000 {
+		t.Fatalf("bound %d, want 100000/s × 250ms = 25000", b)
+	}
+	if g.Shed(Normal, 1100) {
+		t.Fatal("1100 events against a capacity of 100000/s must not be shed")
+	}
+}

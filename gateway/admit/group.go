@@ -138,7 +138,7 @@ func (g *Group) staleAfter(w *workerState) time.Duration {
 
 func (g *Group) recomputeLocked(now time.Time) {
 	var live, depth int64
-	var rate float64
+	var rate, maxRate float64
 	for id, w := range g.workers {
 		if now.Sub(w.at) > g.staleAfter(w) {
 			delete(g.workers, id)
@@ -147,12 +147,17 @@ func (g *Group) recomputeLocked(now time.Time) {
 		live++
 		depth += w.report.PendingEvents + w.report.InFlight
 		rate += w.report.Rate
+		maxRate += w.report.MaxRate
 	}
 	g.live.Store(live)
 	g.depth.Store(depth)
 	g.rateBits.Store(math.Float64bits(rate))
 	peak := math.Float64frombits(g.peakBits.Load()) * 0.995
-	g.peakBits.Store(math.Float64bits(max(peak, rate)))
+	// The drain rate a group reaches when busy: its workers' own estimate
+	// (known before they are ever saturated, so a first burst after an
+	// idle spell is not judged against an idle rate), or the highest rate
+	// seen, decaying slowly.
+	g.peakBits.Store(math.Float64bits(max(peak, rate, maxRate)))
 	g.reportedAt.Store(now.UnixNano())
 	g.sentAt.Store(g.sent.Load())
 }

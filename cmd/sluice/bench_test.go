@@ -1,0 +1,67 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-dev/sluice/benchmarks"
+)
+
+// TestBenchQuick runs `sluice bench --quick` as a user would: every
+// scenario for a fraction of a second against real child processes (the
+// test binary re-executed as sluice), and checks that the reports are
+// written. No figure is asserted: benchmarks are not timed tests.
+func TestBenchQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a dozen processes; skipped with -short")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "RESULTS.md")
+	cmd := sluiceCmd(t, "bench", "--quick", "--out", out, "--workdir", filepath.Join(dir, "work"),
+		"--conns", "4", "--streams", "8", "--overload-streams", "32", "--log-level", "warn")
+	start := time.Now()
+	outb, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sluice bench: %v\n%s", err, outb)
+	}
+	t.Logf("quick suite in %v", time.Since(start).Round(time.Millisecond))
+	md, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Quick run", "### baseline", "### naive", "### publish", "### request", "### batch",
+		"### sweep", "### overload", "sweep.svg", "| publish vs baseline |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("RESULTS.md lacks %q", want)
+		}
+	}
+	var res benchmarks.Results
+	js, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(js, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Scenarios) != len(benchmarks.Scenarios) {
+		t.Fatalf("%d scenarios in results.json", len(res.Scenarios))
+	}
+	// Under the race detector on a busy machine a run of a few hundred
+	// milliseconds may see no answer at all; the suite as a whole must.
+	var answered uint64
+	for _, sc := range res.Scenarios {
+		for _, r := range sc.Runs {
+			answered += r.Load.Answered
+		}
+	}
+	if answered == 0 {
+		t.Fatal("no run got an answer")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sweep.svg")); err != nil {
+		t.Fatal(err)
+	}
+}
