@@ -13,3 +13,11 @@ test:
 # The benchmark suite (at most 5 minutes); writes benchmarks/RESULTS.md.
 bench:
     go run ./cmd/sluice bench --out benchmarks/RESULTS.md
+
+# Build the FROM-scratch images here (needs Go, pulls nothing) and start the local stack.
+up:
+    docker/build.sh && (docker compose version >/dev/null 2>&1 && docker compose up -d || docker-compose up -d)
+
+# Stop the local stack and remove its containers, network and volumes.
+down:
+    (docker compose version >/dev/null 2>&1 && docker compose down -v --remove-orphans || docker-compose down -v --remove-orphans)
