@@ -62,6 +62,8 @@ type batcher struct {
 	pending atomic.Int64 // bytes reserved, not yet published
 
 	mu       sync.Mutex
+	lastAdd  int64 // unix ns of the last add
+	gapEWMA  int64 // smoothed ns between adds: the arrival rate
 	cur      *batch
 	gen      uint64
 	timer    *time.Timer
@@ -72,7 +74,9 @@ type batcher struct {
 }
 
 func newBatcher(nc *nats.Conn, subject, inbox string, opts BatchOptions, m *gatewayMetrics) *batcher {
-	b := &batcher{subject: subject, inbox: inbox, opts: opts, nc: nc, m: m}
+	// Until requests have been seen, treat the batcher as quiet: a lone
+	// request goes out at once.
+	b := &batcher{subject: subject, inbox: inbox, opts: opts, nc: nc, m: m, gapEWMA: 1 << 62}
 	b.timer = time.AfterFunc(time.Hour, b.onTimer)
 	b.timer.Stop()
 	return b
@@ -131,7 +135,8 @@ func (b *batcher) add(enc []byte, ends []int, waiting bool, touched []*batch) []
 		}
 	}
 	var idle *batch
-	if b.active.Add(-1) == 0 && b.cur != nil {
+	b.noteArrivalLocked()
+	if b.active.Add(-1) == 0 && b.cur != nil && b.idleFlushLocked() {
 		idle, b.cur = b.cur, nil
 		idle.reason = flushIdle
 	}
@@ -169,10 +174,30 @@ func (b *batcher) onTimer() {
 	}
 }
 
+// noteArrivalLocked updates the smoothed gap between requests.
+func (b *batcher) noteArrivalLocked() {
+	now := time.Now().UnixNano()
+	if b.lastAdd != 0 {
+		gap := now - b.lastAdd
+		b.gapEWMA += (gap - b.gapEWMA) / 8
+	}
+	b.lastAdd = now
+}
+
+// idleFlushLocked reports whether a batch nobody else is about to join
+// should go out now: when requests arrive further apart than the linger
+// time, waiting would only add latency; when they arrive closer together,
+// the next one is likely within the linger and the batch waits for it (the
+// linger timer bounds the wait). So a lone request is never held back, and
+// under load batches fill up instead of going out one event at a time.
+func (b *batcher) idleFlushLocked() bool {
+	return b.gapEWMA >= int64(b.opts.Linger)
+}
+
 func (b *batcher) flushIdle() {
 	b.mu.Lock()
 	f := b.cur
-	if b.active.Load() != 0 {
+	if b.active.Load() != 0 || !b.idleFlushLocked() {
 		f = nil
 	}
 	if f != nil {

@@ -380,3 +380,26 @@ func TestBatcherConcurrent(t *testing.T) {
 		t.Errorf("pending %d, active %d after the run", p, a)
 	}
 }
+
+// TestBatcherBusyWaitsForLinger: when requests arrive closer together than
+// the linger time, a batch nobody is about to join still waits (up to
+// Linger) for the next one instead of going out with one event.
+func TestBatcherBusyWaitsForLinger(t *testing.T) {
+	t.Parallel()
+	const linger = 150 * time.Millisecond
+	be := newBatcherEnv(t, BatchOptions{Linger: linger})
+	be.b.mu.Lock()
+	be.b.gapEWMA = int64(10 * time.Microsecond) // a busy stream
+	be.b.lastAdd = time.Now().UnixNano()
+	be.b.mu.Unlock()
+	start := time.Now()
+	if err := be.request(t, "busy", 1); err != nil {
+		t.Fatal(err)
+	}
+	if elapsed := time.Since(start); elapsed < linger {
+		t.Errorf("batch out after %v: under load it should wait for the linger %v", elapsed, linger)
+	}
+	if be.flushed(flushLinger) != 1 || be.flushed(flushIdle) != 0 {
+		t.Errorf("flushed by linger %d, idle %d; want 1 and 0", be.flushed(flushLinger), be.flushed(flushIdle))
+	}
+}
