@@ -1,0 +1,78 @@
+package benchmarks
+
+import (
+	"os"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestParseScenarios(t *testing.T) {
+	got, err := ParseScenarios("overload, publish,sweep,publish")
+	if err != nil || !slices.Equal(got, []string{"publish", "sweep", "overload"}) {
+		t.Fatalf("%v %v", got, err)
+	}
+	if all, _ := ParseScenarios("all"); !slices.Equal(all, Scenarios) {
+		t.Fatalf("all: %v", all)
+	}
+	if _, err := ParseScenarios("publish,bogus"); err == nil {
+		t.Fatal("bogus accepted")
+	}
+}
+
+func TestOptionsDefaults(t *testing.T) {
+	o := Options{Quick: true, TradeShare: -1}
+	o.setDefaults()
+	if o.Duration != 400*time.Millisecond || o.Rounds != 1 || o.TradeShare != 0 || o.InvalidShare != 0.01 ||
+		len(o.Scenarios) != len(Scenarios) || o.Conns != 16 || o.Streams != 32 {
+		t.Fatalf("%+v", o)
+	}
+	if err := o.Validate(); err == nil {
+		t.Fatal("options without a launcher accepted")
+	}
+}
+
+// TestCPUTime burns CPU until this process's CPU time has grown by 20 ms,
+// checking that it grows at all (a busy machine gives it fewer time slices,
+// not less time per instruction).
+func TestCPUTime(t *testing.T) {
+	before, err := cpuTime(os.Getpid())
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	x := 0
+	for {
+		for range 1_000_000 {
+			x++
+		}
+		after, err := cpuTime(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after-before >= 20*time.Millisecond {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cpu time %v -> %v in 10 s of spinning (x %d)", before, after, x)
+		}
+	}
+	rss, peak, err := memStatus(os.Getpid())
+	if err != nil || rss <= 0 || peak < rss {
+		t.Fatalf("rss %d peak %d: %v", rss, peak, err)
+	}
+}
+
+func TestRSSBounded(t *testing.T) {
+	if !rssBounded([]int64{100, 120, 125, 128}) || rssBounded([]int64{100, 110, 150, 200}) {
+		t.Fatal("rssBounded")
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for in, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 1234567.6: "1,234,568", -45000: "-45,000"} {
+		if got := thousands(in); got != want {
+			t.Errorf("thousands(%v) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,244 @@
+package benchmarks
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// JSON renders res as indented JSON (results.json).
+func (res *Results) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Markdown renders res as RESULTS.md.
+func (res *Results) Markdown() []byte {
+	var b bytes.Buffer
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# sluice benchmark results\n\n")
+	w("Written by `sluice bench` on %s in %s: do not edit by hand, rerun `just bench`. ",
+		res.Generated.Format("2006-01-02 15:04 MST"), res.WallTime.Round(time.Second))
+	w("How the figures are made and how to read them: [README.md](README.md).\n\n")
+	if res.Settings.Quick {
+		w("> **Quick run** (`--quick`): every run lasts a fraction of a second. This is a smoke test; its figures mean nothing.\n\n")
+	}
+	res.writeMachine(&b)
+	res.writeTargets(&b)
+	w("## Scenarios\n\n")
+	for i := range res.Scenarios {
+		res.Scenarios[i].write(&b)
+	}
+	return b.Bytes()
+}
+
+func (res *Results) writeMachine(b *bytes.Buffer) {
+	m, st := res.Machine, res.Settings
+	fmt.Fprintf(b, "## Machine and command\n\n| | |\n| --- | --- |\n")
+	fmt.Fprintf(b, "| CPUs (nproc) | %d |\n| CPU | %s |\n| memory | %s GiB |\n| kernel | %s |\n| Go | %s %s |\n",
+		m.CPUs, m.CPUModel, m.MemoryGiB, m.Kernel, m.GoVersion, m.OS)
+	fmt.Fprintf(b, "| load average (1, 5, 15 min) | %s before, %s after |\n", m.LoadBefore, m.LoadAfter)
+	fmt.Fprintf(b, "| command | `%s` |\n", res.Command)
+	fmt.Fprintf(b, "| connections | %s, %d connections × %d streams, load generator on the same machine |\n",
+		st.Proto, st.Conns, st.Streams)
+	fmt.Fprintf(b, "| runs | %s warm-up + %s measured each; %s alternating with the baselines (every other round in reverse order) |\n",
+		st.Warmup, st.Duration, plural(st.Rounds, "round"))
+	fmt.Fprintf(b, "| events | %.0f%% trades, %.0f%% invalid", st.TradeShare*100, st.InvalidShare*100)
+	if st.SingleFormat != "" && st.SingleFormat != "json" {
+		fmt.Fprintf(b, "; single events as %s", st.SingleFormat)
+	}
+	if st.Priority != "" {
+		fmt.Fprintf(b, "; Sluice-Priority: %s", st.Priority)
+	}
+	fmt.Fprintf(b, "; end to end, ids matched for every invalid event and one symbol in %d |\n\n", st.SampleEvery)
+}
+
+func (res *Results) writeTargets(b *bytes.Buffer) {
+	fmt.Fprintf(b, "## Targets\n\nFrom `../shared/DESIGN.md`, \"Performance targets\", checked against this run's figures.\n\n")
+	fmt.Fprintf(b, "| target | goal | this run | |\n| --- | --- | --- | --- |\n")
+	for _, t := range res.Targets {
+		mark := t.Status
+		switch t.Status {
+		case Met:
+			mark = "**met**"
+		case NotMet:
+			mark = "**not met**"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", t.Name, t.Goal, t.Figure, mark)
+	}
+	b.WriteString("\n")
+}
+
+func (sc *ScenarioResult) write(b *bytes.Buffer) {
+	fmt.Fprintf(b, "### %s\n\n%s\n\n", sc.Title, sc.Description)
+	switch {
+	case sc.Sweep != nil:
+		sc.Sweep.write(b)
+	case sc.Overload != nil:
+		sc.Overload.write(b)
+	default:
+		writeRows(b, sc.Rows)
+	}
+	for _, n := range sc.Notes {
+		fmt.Fprintf(b, "- %s\n", n)
+	}
+	for _, r := range sc.Rows {
+		if sc.Sweep == nil && sc.Overload == nil {
+			writeRowDetails(b, r)
+		}
+	}
+	b.WriteString("\n")
+}
+
+func writeRows(b *bytes.Buffer, rows []Row) {
+	b.WriteString("| variant | req/s | events/s | p50 ms | p99 ms | p99.9 ms | CPU µs/event: edge | worker | NATS | system | loadgen | × baseline (rounds) | × naive |\n")
+	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n")
+	for _, r := range rows {
+		vs := ""
+		if r.Baseline != "" {
+			vs = fmt.Sprintf("%.2f× %s", r.VsBaseline, r.Baseline)
+			if len(r.RoundRatios) > 1 {
+				vs += " (" + joinRatios(r.RoundRatios) + ")"
+			}
+		}
+		naive := ""
+		if r.Naive != "" {
+			naive = fmt.Sprintf("%.2f×", r.VsNaive)
+		}
+		fmt.Fprintf(b, "| `%s` %s | %s | %s | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.Variant, r.Label, thousands(r.ReqPerSec), thousands(r.EventsPerSec), r.Latency.P50, r.Latency.P99, r.Latency.P999,
+			cpuCell(r, RoleEdge), cpuCell(r, RoleWorker), cpuCell(r, RoleNATS), fmt.Sprintf("%.2f", r.SystemCPU),
+			cpuCell(r, RoleLoadgen), vs, naive)
+	}
+	b.WriteString("\n")
+}
+
+func cpuCell(r Row, role Role) string {
+	v, ok := r.CPU[role]
+	if !ok {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+// writeRowDetails adds what a table cannot hold: answers other than 2xx,
+// errors, and the end-to-end count.
+func writeRowDetails(b *bytes.Buffer, r Row) {
+	if p := statusProblems(r.Status, r.Errors, r.Dropped); p != "" {
+		fmt.Fprintf(b, "- `%s`: %s%s\n", r.Variant, p, errorKinds(r.ErrorKinds))
+	}
+	if e := r.E2E; e != nil {
+		fmt.Fprintf(b, "- `%s` end to end: %s events accepted; of the %s matched by id, %s enriched, %s rejected (%s sent invalid), %s missing",
+			r.Variant, thousands(float64(e.Accepted)), thousands(float64(e.Sampled)), thousands(float64(e.Enriched)),
+			thousands(float64(e.Rejected)), thousands(float64(e.ExpectedRejected)), thousands(float64(e.Missing)))
+		if e.SlowConsumerDrops > 0 {
+			fmt.Fprintf(b, " (the observer dropped %s: missing is overstated)", thousands(float64(e.SlowConsumerDrops)))
+		}
+		b.WriteString("\n")
+	}
+}
+
+// errorKinds formats the most frequent error messages.
+func errorKinds(kinds map[string]uint64) string {
+	if len(kinds) == 0 {
+		return ""
+	}
+	msgs := slices.SortedFunc(maps.Keys(kinds), func(a, b string) int {
+		if kinds[a] != kinds[b] {
+			return cmp.Compare(kinds[b], kinds[a])
+		}
+		return strings.Compare(a, b)
+	})
+	if len(msgs) > 3 {
+		msgs = msgs[:3]
+	}
+	parts := make([]string, len(msgs))
+	for i, m := range msgs {
+		parts[i] = fmt.Sprintf("%q × %s", m, thousands(float64(kinds[m])))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// statusProblems lists the answers that were not 2xx, errors and drops.
+func statusProblems(status map[int]uint64, errs, dropped uint64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(status)) {
+		if k < 200 || k >= 300 {
+			parts = append(parts, fmt.Sprintf("%s × %d %s", thousands(float64(status[k])), k, http.StatusText(k)))
+		}
+	}
+	if errs > 0 {
+		parts = append(parts, fmt.Sprintf("%s without an answer", thousands(float64(errs))))
+	}
+	if dropped > 0 {
+		parts = append(parts, fmt.Sprintf("%s dropped by the generator (in-flight bound reached)", thousands(float64(dropped))))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (sw *Sweep) write(b *bytes.Buffer) {
+	fmt.Fprintf(b, "Capacity (closed-loop publish maximum): %s req/s.\n\n", thousands(sw.Capacity))
+	if sw.Plot != "" {
+		fmt.Fprintf(b, "![p50, p99 and p99.9 latency against offered rate](%s)\n\n", sw.Plot)
+	}
+	b.WriteString("| offered req/s | of capacity | achieved req/s | p50 ms | p99 ms | p99.9 ms | system CPU µs/event | shed | dropped | errors |\n")
+	b.WriteString("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, s := range sw.Steps {
+		fmt.Fprintf(b, "| %s | %.0f%% | %s | %.2f | %.2f | %.2f | %.2f | %s | %s | %s |\n",
+			thousands(s.Offered), s.Fraction*100, thousands(s.Achieved), s.Latency.P50, s.Latency.P99, s.Latency.P999,
+			s.SystemCPU, thousands(float64(s.Shed)), thousands(float64(s.Dropped)), thousands(float64(s.Errors)))
+	}
+	b.WriteString("\n")
+}
+
+func (ov *Overload) write(b *bytes.Buffer) {
+	b.WriteString("| | |\n| --- | --- |\n")
+	fmt.Fprintf(b, "| offered | %s req/s for %s (capacity %s req/s) |\n", thousands(ov.Offered), ov.Duration, thousands(ov.Capacity))
+	fmt.Fprintf(b, "| goodput | %s req/s, %.0f%% of capacity |\n", thousands(ov.Goodput), ov.GoodputRatio*100)
+	fmt.Fprintf(b, "| admitted latency | p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms |\n",
+		ov.Admitted.P50, ov.Admitted.P99, ov.Admitted.P999, ov.Admitted.Max)
+	if ov.UnloadedP99 > 0 {
+		fmt.Fprintf(b, "| unloaded p99 (sweep's lowest rate) | %.2f ms |\n", ov.UnloadedP99)
+	}
+	fmt.Fprintf(b, "| shed (429, 503) | %s; latency p50 %.2f ms, p99 %.2f ms, max %.2f ms |\n",
+		thousands(float64(ov.Shed)), ov.ShedLatency.P50, ov.ShedLatency.P99, ov.ShedLatency.Max)
+	fmt.Fprintf(b, "| dropped by the generator | %s (in-flight bound reached: the excess never reached the gateway) |\n",
+		thousands(float64(ov.Dropped)))
+	other := maps.Clone(ov.Status)
+	delete(other, http.StatusServiceUnavailable)
+	delete(other, http.StatusTooManyRequests)
+	if p := statusProblems(other, ov.Errors, 0); p != "" {
+		fmt.Fprintf(b, "| other answers | %s |\n", p)
+	}
+	rss := make([]string, len(ov.RSS))
+	for i, v := range ov.RSS {
+		rss[i] = fmt.Sprintf("%.0f", float64(v)/(1<<20))
+	}
+	bounded := "no"
+	if ov.RSSBounded {
+		bounded = "yes"
+	}
+	fmt.Fprintf(b, "| gateway memory | peak RSS %s; RSS each second (MiB): %s; bounded: %s |\n", mib(ov.PeakRSS), strings.Join(rss, " "), bounded)
+	if e := ov.E2E; e != nil {
+		fmt.Fprintf(b, "| end to end | %s accepted; of the %s matched by id, %s enriched, %s rejected (%s sent invalid), %s missing |\n",
+			thousands(float64(e.Accepted)), thousands(float64(e.Sampled)), thousands(float64(e.Enriched)),
+			thousands(float64(e.Rejected)), thousands(float64(e.ExpectedRejected)), thousands(float64(e.Missing)))
+	}
+	b.WriteString("\n")
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -1,0 +1,175 @@
+package benchmarks
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-dev/sluice/benchmarks/loadgen"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// measurement makes a run of variant with fixed figures: reqs good answers
+// of perReq events in secs, latencies spread between lo and hi ms, and CPU
+// seconds by process.
+func measurement(variant, system string, round int, reqs, perReq uint64, lo, hi float64, cpu map[string]float64) Measurement {
+	h := loadgen.NewHistogram()
+	for i := range 1000 {
+		ms := lo + (hi-lo)*float64(i)/999
+		_ = h.RecordValue(int64(ms * 1000))
+	}
+	l := &loadgen.Result{Label: variant, Mode: loadgen.Closed, Duration: 5 * time.Second, Answered: reqs,
+		Events: reqs * perReq, Status: map[int]uint64{202: reqs}, Hist: h}
+	l.ReqPerSec, l.EventsPerSec = float64(reqs)/5, float64(reqs*perReq)/5
+	l.Latency = loadgen.Summarize(h)
+	m := Measurement{Variant: variant, System: system, Round: round, Load: l}
+	for _, name := range []string{"gateway", "worker-quotes", "nats", "baseline", "loadgen"} {
+		if sec, ok := cpu[name]; ok {
+			role := map[string]Role{"gateway": RoleEdge, "baseline": RoleEdge, "worker-quotes": RoleWorker,
+				"nats": RoleNATS, "loadgen": RoleLoadgen}[name]
+			m.CPU = append(m.CPU, ProcessCPU{Name: name, Role: role, Seconds: sec})
+		}
+	}
+	return m
+}
+
+// fixtureResults are fixed figures for the report's golden test.
+func fixtureResults() *Results {
+	base := func(r int, reqs uint64) Measurement {
+		return measurement("baseline-plain", "baseline-plain", r, reqs, 1, 1, 9, map[string]float64{"baseline": 2.5, "loadgen": 3})
+	}
+	pub := func(r int, reqs uint64) Measurement {
+		return measurement("publish", "sluice", r, reqs, 1, 1.2, 11, map[string]float64{"gateway": 2.4, "worker-quotes": 0.3, "nats": 0.2, "loadgen": 2.9})
+	}
+	def := scenarioDefs[ScenarioPublish]
+	runs := []Measurement{base(0, 250_000), pub(0, 230_000), pub(1, 225_000), base(1, 248_000)}
+	publish := ScenarioResult{Name: ScenarioPublish, Title: def.title, Description: def.description, Runs: runs,
+		Rows: buildRows(def.order, def.refs, runs)}
+	publish.Notes = scenarioNotes(ScenarioPublish, &publish)
+	naiveRuns := []Measurement{measurement("naive-publish", "naive", 0, 60_000, 1, 5, 40,
+		map[string]float64{"gateway": 3, "worker-quotes": 1.5, "nats": 0.5, "loadgen": 1})}
+	naiveRuns[0].Load.Status[503] = 12
+	naiveRuns[0].Load.Errors = 3
+	naiveRuns[0].Load.ErrorKinds = map[string]uint64{"context canceled": 2, "EOF": 1}
+	naiveRuns[0].Load.E2E = &loadgen.E2E{Accepted: 60_000, Sampled: 7_000, ExpectedRejected: 600, Enriched: 6_400, Rejected: 600}
+	naiveSc := ScenarioResult{Name: ScenarioNaive, Title: "naive", Description: "A conventional pipeline.",
+		Runs: naiveRuns, Rows: buildRows([]string{"naive-publish"}, nil, naiveRuns)}
+	sw := &Sweep{Capacity: 46_000, Plot: SweepPlot}
+	for i, f := range []float64{0.1, 0.5, 0.9, 1.2} {
+		p50 := []float64{0.4, 0.8, 3, 60}[i]
+		sw.Steps = append(sw.Steps, SweepStep{Fraction: f, Offered: f * 46_000, Achieved: min(f, 1) * 46_000,
+			Latency: loadgen.Latency{P50: p50, P99: p50 * 4, P999: p50 * 8}, SystemCPU: 12.5, Dropped: uint64(i * i * 100)})
+	}
+	ov := &Overload{Capacity: 46_000, Offered: 138_000, Duration: 30 * time.Second, Goodput: 44_000, GoodputRatio: 44_000.0 / 46_000,
+		Admitted: loadgen.Latency{P50: 2, P99: 7.5, P999: 12, Max: 30}, UnloadedP99: 1.6, Shed: 2_500_000,
+		ShedLatency: loadgen.Latency{P50: 0.3, P99: 1.2, Max: 4.2}, Status: map[int]uint64{202: 1_320_000, 503: 2_500_000},
+		PeakRSS: 96 << 20, RSS: []int64{80 << 20, 90 << 20, 92 << 20, 91 << 20}, RSSBounded: true}
+	res := &Results{
+		Generated: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC),
+		Command:   "sluice bench --out benchmarks/RESULTS.md",
+		Machine: Machine{CPUs: 2, CPUModel: "AMD EPYC", MemoryGiB: "23.5", Kernel: "6.18", GoVersion: "go1.26.8",
+			OS: "linux/amd64", LoadBefore: "0.50 0.40 0.30", LoadAfter: "1.90 0.90 0.50"},
+		Settings: Settings{Proto: loadgen.ProtoH2C, Conns: 16, Streams: 32, Warmup: 500 * time.Millisecond,
+			Duration: 5 * time.Second, Rounds: 2, TradeShare: 0.2, InvalidShare: 0.01, SampleEvery: 8},
+		WallTime: 4*time.Minute + 31*time.Second,
+		Scenarios: []ScenarioResult{naiveSc, publish,
+			{Name: ScenarioSweep, Title: "sweep", Description: "Open loop.", Sweep: sw},
+			{Name: ScenarioOverload, Title: "overload", Description: "3×.", Overload: ov}},
+	}
+	linkNaive(res)
+	res.Targets = evaluateTargets(res)
+	return res
+}
+
+// TestMarkdownGolden renders fixed figures and compares with
+// testdata/RESULTS.golden.md (go test -update rewrites it).
+func TestMarkdownGolden(t *testing.T) {
+	got := fixtureResults().Markdown()
+	path := filepath.Join("testdata", "RESULTS.golden.md")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("markdown differs from %s (rerun with -update if intended):\n%s", path, got)
+	}
+}
+
+// TestFixtureFigures checks the figures the golden file shows: ratios per
+// round, CPU per event by role, targets.
+func TestFixtureFigures(t *testing.T) {
+	res := fixtureResults()
+	pub := findRow(res.Scenarios[1].Rows, "publish")
+	if pub.Rounds != 2 || pub.ReqPerSec != 45_500 || pub.Baseline != "baseline-plain" || len(pub.RoundRatios) != 2 ||
+		pub.RoundRatios[0] != 0.92 || pub.VsNaive != 45_500.0/12_000 {
+		t.Fatalf("publish row %+v", pub)
+	}
+	// 4.8 s of gateway CPU for 455,000 events.
+	if got := pub.CPU[RoleEdge]; got < 10.54 || got > 10.56 {
+		t.Fatalf("edge CPU %.3f µs/event", got)
+	}
+	status := map[string]string{}
+	for _, tg := range res.Targets {
+		status[tg.Name] = tg.Status
+	}
+	want := map[string]string{"publish vs baseline": Met, "request vs baseline": NA, "cost, single events": Met,
+		"overload goodput": Met, "overload latency": Met, "overload shedding": Met, "overload memory": Met, "allocations": NA}
+	for k, v := range want {
+		if status[k] != v {
+			t.Errorf("target %q: %s, want %s", k, status[k], v)
+		}
+	}
+	if _, err := res.JSON(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSweepSVG checks that the plot is well-formed XML with a line per
+// percentile.
+func TestSweepSVG(t *testing.T) {
+	sw := fixtureResults().Scenarios[2].Sweep
+	b := sw.SVG("latency <against> offered rate")
+	dec := xml.NewDecoder(bytes.NewReader(b))
+	lines := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			if err.Error() != "EOF" {
+				t.Fatalf("invalid SVG: %v\n%s", err, b)
+			}
+			break
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			lines++
+		}
+	}
+	if lines != 3 || !strings.Contains(string(b), "&lt;against&gt;") {
+		t.Fatalf("%d polylines:\n%s", lines, b)
+	}
+}
+
+func TestResultsJSON(t *testing.T) {
+	b, err := fixtureResults().JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Results
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Scenarios) != 4 || back.Scenarios[1].Rows[1].Variant != "publish" {
+		t.Fatalf("round trip: %+v", back.Scenarios)
+	}
+}

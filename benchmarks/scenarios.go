@@ -1,0 +1,385 @@
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/sluice-dev/sluice/benchmarks/loadgen"
+)
+
+// variant is one kind of run: a system and the requests sent to it.
+type variant struct {
+	name    string
+	label   string
+	system  string
+	payload loadgen.PayloadOptions
+	e2e     bool // match accepted ids with what comes out on NATS
+}
+
+// The request shapes.
+var (
+	singleJSON = loadgen.PayloadOptions{Format: loadgen.FormatJSON}
+	singleSync = loadgen.PayloadOptions{Format: loadgen.FormatJSON, Prefer: true}
+	batchNDJ   = loadgen.PayloadOptions{Format: loadgen.FormatNDJSON, Batch: 100}
+	batchMsgp  = loadgen.PayloadOptions{Format: loadgen.FormatMsgpack, Batch: 100}
+)
+
+// variants are every run the scenarios are made of.
+var variants = map[string]variant{
+	"baseline-plain":    {label: "baseline: read body, 202", system: sysBaseline + "plain", payload: singleJSON},
+	"baseline-buffered": {label: "baseline + 16 KiB read buffer", system: sysBaseline + "buffered", payload: singleJSON},
+	"baseline-body":     {label: "baseline: read body, 200 + 700 B", system: sysBaseline + "body", payload: singleSync},
+	"baseline-batch":    {label: "baseline: 100-event NDJSON body, 202", system: sysBaseline + "plain", payload: batchNDJ},
+	"naive-publish":     {label: "naive: 1 event, 202", system: sysNaive, payload: singleJSON, e2e: true},
+	"naive-request":     {label: "naive: 1 event, Prefer", system: sysNaive, payload: singleSync},
+	"naive-batch":       {label: "naive: 100 events NDJSON, 202", system: sysNaive, payload: batchNDJ, e2e: true},
+	"publish":           {label: "sluice: 1 event JSON, 202", system: sysSluice, payload: singleJSON, e2e: true},
+	"request":           {label: "sluice: 1 event JSON, Prefer", system: sysSluice, payload: singleSync},
+	"batch-ndjson":      {label: "sluice: 100 events NDJSON, 202", system: sysSluice, payload: batchNDJ, e2e: true},
+	"batch-msgpack":     {label: "sluice: 100 events msgpack, 202", system: sysSluice, payload: batchMsgp, e2e: true},
+}
+
+func init() {
+	for name, v := range variants {
+		v.name = name
+		variants[name] = v
+	}
+}
+
+// naiveOf maps a sluice variant to the naive variant of the same shape.
+var naiveOf = map[string]string{
+	"publish": "naive-publish", "request": "naive-request",
+	"batch-ndjson": "naive-batch", "batch-msgpack": "naive-batch",
+}
+
+// scenarioDef is a scenario made of variants run in rotation: each round
+// runs them all, every other round in reverse order (ABBA), so that a drift
+// of the machine during the scenario weighs on every variant alike.
+type scenarioDef struct {
+	title       string
+	description string
+	order       []string
+	// refs maps a variant to the variant it is reported against.
+	refs map[string]string
+	// rounds overrides Options.Rounds when positive.
+	rounds int
+}
+
+var scenarioDefs = map[string]scenarioDef{
+	ScenarioBaseline: {
+		title: "baseline: the HTTP layer alone",
+		description: "A trivial Go server that reads the body and answers, over the same protocol and connection shape " +
+			"as every other scenario (closed loop). Its rate and CPU per request are the limit Go's HTTP layer sets on " +
+			"this machine; `buffered` wraps connections in the 16 KiB read buffer the gateway uses, `body` answers " +
+			"200 with an enriched event's 700 bytes (the reference for request-reply).",
+		order: []string{"baseline-plain", "baseline-buffered", "baseline-body"},
+		refs:  map[string]string{"baseline-buffered": "baseline-plain", "baseline-body": "baseline-plain"},
+	},
+	ScenarioNaive: {
+		title: "naive: a conventional gateway and worker",
+		description: "encoding/json, one NATS message per request (nc.Publish, or nc.Request when the caller waits), " +
+			"no micro-batching, a JSON envelope; the worker validates and enriches with sluice's own rules. " +
+			"One round, each shape next to its baseline.",
+		order: []string{"baseline-plain", "naive-publish", "baseline-body", "naive-request", "baseline-batch", "naive-batch"},
+		refs: map[string]string{"naive-publish": "baseline-plain", "naive-request": "baseline-body",
+			"naive-batch": "baseline-batch"},
+		rounds: 1,
+	},
+	ScenarioPublish: {
+		title: "publish: one event per request, fire and forget",
+		description: "Single quotes and trades as JSON, answered 202 once handed to NATS, processed end to end by the " +
+			"workers (closed loop). Compared with the plain baseline (the target's reference) and the buffered one.",
+		order: []string{"baseline-plain", "publish", "baseline-buffered"},
+		refs:  map[string]string{"publish": "baseline-plain", "baseline-buffered": "baseline-plain"},
+	},
+	ScenarioRequest: {
+		title: "request: one event per request, waiting for the result",
+		description: "Prefer: return=representation: the gateway answers 200 with the enriched event (422 for the " +
+			"invalid share) once the worker's reply is back (closed loop), then an open-loop run at half that rate " +
+			"for the latency target.",
+		order: []string{"baseline-body", "request", "baseline-plain"},
+		refs:  map[string]string{"request": "baseline-body", "baseline-plain": "baseline-body"},
+	},
+	ScenarioBatch: {
+		title: "batch: 100 events per request",
+		description: "NDJSON and MessagePack bodies of 100 events, answered 202 (closed loop); the baseline reads the " +
+			"same NDJSON bodies.",
+		order: []string{"baseline-batch", "batch-ndjson", "batch-msgpack"},
+		refs:  map[string]string{"batch-ndjson": "baseline-batch", "batch-msgpack": "baseline-batch"},
+	},
+}
+
+// scenario runs one scenario.
+func (s *suite) scenario(ctx context.Context, name string) (*ScenarioResult, error) {
+	switch name {
+	case ScenarioSweep:
+		return s.sweep(ctx)
+	case ScenarioOverload:
+		return s.overload(ctx)
+	}
+	def := scenarioDefs[name]
+	sr := &ScenarioResult{Name: name, Title: def.title, Description: def.description}
+	runs, err := s.rotate(ctx, name, def)
+	sr.Runs = runs
+	sr.Rows = buildRows(def.order, def.refs, runs)
+	if err != nil {
+		return sr, err
+	}
+	switch name {
+	case ScenarioPublish:
+		s.capacity = findRow(sr.Rows, "publish").ReqPerSec
+	case ScenarioRequest:
+		err = s.halfRate(ctx, sr)
+	}
+	sr.Notes = scenarioNotes(name, sr)
+	return sr, err
+}
+
+// rotate runs the scenario's variants round after round.
+func (s *suite) rotate(ctx context.Context, name string, def scenarioDef) ([]Measurement, error) {
+	rounds := orDefault(def.rounds, s.o.Rounds)
+	var runs []Measurement
+	for r := range rounds {
+		order := slices.Clone(def.order)
+		if r%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, vname := range order {
+			spec := runSpec{v: variants[vname], round: r, mode: loadgen.Closed}
+			var prof *profiler
+			if name == ScenarioPublish && vname == "publish" && r == 0 && s.o.ProfileDir != "" {
+				prof = s.profiler(ctx, "publish")
+				spec.onWindow = prof.hook
+			}
+			run, err := s.measure(ctx, spec)
+			if prof != nil {
+				if perr := prof.wait(); perr != nil {
+					s.log.Warn("profile", "err", perr)
+				}
+			}
+			if err != nil {
+				return runs, err
+			}
+			runs = append(runs, *run)
+		}
+	}
+	return runs, nil
+}
+
+// halfRate runs request-reply open loop at half its measured maximum: the
+// target's p99 is taken there.
+func (s *suite) halfRate(ctx context.Context, sr *ScenarioResult) error {
+	max := findRow(sr.Rows, "request").ReqPerSec
+	if max <= 0 {
+		return nil
+	}
+	v := variants["request"]
+	v.name = "request-half"
+	v.label = "sluice: 1 event JSON, Prefer, open loop at 50%"
+	run, err := s.measure(ctx, runSpec{v: v, mode: loadgen.Open, rate: max / 2, label: "request @ 50%"})
+	if err != nil {
+		return err
+	}
+	sr.Runs = append(sr.Runs, *run)
+	row := aggregate(v, []Measurement{*run})
+	sr.Rows = append(sr.Rows, row)
+	return nil
+}
+
+// buildRows aggregates runs per variant, in order, with their ratios.
+func buildRows(order []string, refs map[string]string, runs []Measurement) []Row {
+	byVariant := map[string][]Measurement{}
+	for _, r := range runs {
+		byVariant[r.Variant] = append(byVariant[r.Variant], r)
+	}
+	var rows []Row
+	for _, name := range order {
+		if len(byVariant[name]) == 0 {
+			continue
+		}
+		rows = append(rows, aggregate(variants[name], byVariant[name]))
+	}
+	for i := range rows {
+		ref, ok := refs[rows[i].Variant]
+		if !ok {
+			continue
+		}
+		base := findRow(rows, ref)
+		if base.EventsPerSec <= 0 {
+			continue
+		}
+		rows[i].Baseline = ref
+		rows[i].VsBaseline = rows[i].EventsPerSec / base.EventsPerSec
+		rows[i].RoundRatios = roundRatios(byVariant[rows[i].Variant], byVariant[ref])
+	}
+	return rows
+}
+
+func roundRatios(runs, refs []Measurement) []float64 {
+	var out []float64
+	for _, r := range runs {
+		for _, b := range refs {
+			if b.Round == r.Round && b.Load.EventsPerSec > 0 {
+				out = append(out, r.Load.EventsPerSec/b.Load.EventsPerSec)
+			}
+		}
+	}
+	return out
+}
+
+// findRow returns the row of variant, or a zero row.
+func findRow(rows []Row, variant string) Row {
+	for _, r := range rows {
+		if r.Variant == variant {
+			return r
+		}
+	}
+	return Row{}
+}
+
+// aggregate sums the runs of one variant into a row.
+func aggregate(v variant, runs []Measurement) Row {
+	row := Row{Variant: v.name, Label: v.label, Kind: kindOf(v.system), Rounds: len(runs),
+		CPU: map[Role]float64{}, Status: map[int]uint64{}}
+	var answered, events uint64
+	var secs, offered float64
+	cpu := map[Role]float64{}
+	hists := make([]*Measurement, 0, len(runs))
+	for i := range runs {
+		l := runs[i].Load
+		answered += l.Answered
+		events += l.Events
+		secs += l.Duration.Seconds()
+		offered += l.OfferedPerSec
+		row.Errors += l.Errors
+		for k, n := range l.ErrorKinds {
+			if row.ErrorKinds == nil {
+				row.ErrorKinds = map[string]uint64{}
+			}
+			row.ErrorKinds[k] += n
+		}
+		row.Dropped += l.Dropped
+		for k, n := range l.Status {
+			row.Status[k] += n
+		}
+		for _, p := range runs[i].CPU {
+			cpu[p.Role] += p.Seconds
+		}
+		if l.E2E != nil {
+			row.E2E = addE2E(row.E2E, l.E2E)
+		}
+		hists = append(hists, &runs[i])
+	}
+	row.hist = loadgen.NewHistogram()
+	for _, r := range hists {
+		if r.Load.Hist != nil {
+			row.hist.Merge(r.Load.Hist)
+		}
+	}
+	row.Latency = loadgen.Summarize(row.hist)
+	if secs > 0 {
+		row.ReqPerSec, row.EventsPerSec = float64(answered)/secs, float64(events)/secs
+	}
+	row.Offered = offered / float64(len(runs))
+	for role, sec := range cpu {
+		if events > 0 {
+			row.CPU[role] = sec * 1e6 / float64(events)
+		}
+		if role != RoleLoadgen {
+			row.SystemCPU += row.CPU[role]
+		}
+	}
+	return row
+}
+
+func kindOf(system string) string {
+	switch system {
+	case sysSluice:
+		return KindSluice
+	case sysNaive:
+		return KindNaive
+	}
+	return KindBaseline
+}
+
+func addE2E(sum, e *loadgen.E2E) *loadgen.E2E {
+	if sum == nil {
+		c := *e
+		return &c
+	}
+	sum.Accepted += e.Accepted
+	sum.Sampled += e.Sampled
+	sum.ExpectedRejected += e.ExpectedRejected
+	sum.Enriched += e.Enriched
+	sum.Rejected += e.Rejected
+	sum.Missing += e.Missing
+	sum.SeenEnriched += e.SeenEnriched
+	sum.SeenRejected += e.SeenRejected
+	sum.Undecodable += e.Undecodable
+	sum.SlowConsumerDrops += e.SlowConsumerDrops
+	return sum
+}
+
+// linkNaive fills the naive ratio of every sluice row whose naive
+// counterpart ran in the same invocation.
+func linkNaive(res *Results) {
+	var naiveRows []Row
+	for _, sc := range res.Scenarios {
+		if sc.Name == ScenarioNaive {
+			naiveRows = sc.Rows
+		}
+	}
+	for i := range res.Scenarios {
+		for j := range res.Scenarios[i].Rows {
+			row := &res.Scenarios[i].Rows[j]
+			n := findRow(naiveRows, naiveOf[row.Variant])
+			if n.EventsPerSec > 0 {
+				row.Naive, row.VsNaive = n.Variant, row.EventsPerSec/n.EventsPerSec
+			}
+		}
+	}
+}
+
+// scenarioNotes are the derived figures printed under a scenario's table.
+func scenarioNotes(name string, sr *ScenarioResult) []string {
+	var notes []string
+	ratio := func(a, b string) (float64, bool) {
+		ra, rb := findRow(sr.Rows, a), findRow(sr.Rows, b)
+		if ra.EventsPerSec <= 0 || rb.EventsPerSec <= 0 {
+			return 0, false
+		}
+		return ra.EventsPerSec / rb.EventsPerSec, true
+	}
+	added := func(sut, base string) (float64, bool) {
+		a, b := findRow(sr.Rows, sut), findRow(sr.Rows, base)
+		if a.Rounds == 0 || b.Rounds == 0 {
+			return 0, false
+		}
+		return a.SystemCPU - b.SystemCPU, true
+	}
+	switch name {
+	case ScenarioPublish:
+		if r, ok := ratio("publish", "baseline-buffered"); ok {
+			notes = append(notes, fmt.Sprintf("publish ÷ baseline-buffered (the same 16 KiB read buffer as the gateway): %.2f×", r))
+		}
+		if d, ok := added("publish", "baseline-plain"); ok {
+			notes = append(notes, fmt.Sprintf("CPU added by gateway + workers + NATS beyond the plain baseline server: %.2f µs per event", d))
+		}
+	case ScenarioRequest:
+		if r, ok := ratio("request", "baseline-plain"); ok {
+			notes = append(notes, fmt.Sprintf("request ÷ baseline-plain: %.2f×", r))
+		}
+		if h := findRow(sr.Rows, "request-half"); h.Rounds > 0 {
+			notes = append(notes, fmt.Sprintf("at half the maximum (%s req/s offered, open loop): p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms",
+				thousands(h.Offered), h.Latency.P50, h.Latency.P99, h.Latency.P999))
+		}
+	case ScenarioBatch:
+		for _, v := range []string{"batch-ndjson", "batch-msgpack"} {
+			if d, ok := added(v, "baseline-batch"); ok {
+				notes = append(notes, fmt.Sprintf("%s: CPU added beyond the baseline reading the same bodies: %.2f µs per event", v, d))
+			}
+		}
+	}
+	return notes
+}

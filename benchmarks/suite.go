@@ -1,0 +1,227 @@
+package benchmarks
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/sluice-dev/sluice/benchmarks/loadgen"
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// suite is a suite run in progress: the processes it started and what it
+// has measured so far.
+type suite struct {
+	o           Options
+	log         *slog.Logger
+	instruments []schemas.Instrument
+	children    []*child
+	nats        *child
+	systems     map[string]*system
+	observers   map[string]*loadgen.Observer
+	certFile    string
+	keyFile     string
+	clientTLS   *tls.Config
+	// capacity is the publish scenario's maximum (req/s), the unit of the
+	// sweep and the overload.
+	capacity float64
+	// unloadedP99 is the sweep's p99 at its lowest offered rate (ms).
+	unloadedP99 float64
+}
+
+// Run runs the scenarios of o and returns what they measured. It starts
+// every process it needs and stops them before it returns. On error the
+// results hold the scenarios that completed.
+func Run(ctx context.Context, o Options) (*Results, error) {
+	o.setDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	s := &suite{o: o, log: o.Logger, instruments: sampleInstruments(), systems: map[string]*system{},
+		observers: map[string]*loadgen.Observer{}}
+	start := time.Now()
+	res := &Results{Generated: start.UTC(), Command: o.Command, Machine: describeMachine(), Settings: o.settings()}
+	err := s.runAll(ctx, res)
+	err = errors.Join(err, s.close())
+	linkNaive(res)
+	res.Targets = evaluateTargets(res)
+	res.WallTime = time.Since(start)
+	res.Machine.LoadAfter = loadAverage()
+	return res, err
+}
+
+func (s *suite) runAll(ctx context.Context, res *Results) error {
+	for _, name := range s.o.Scenarios {
+		s.log.Info("scenario", "name", name)
+		sr, err := s.scenario(ctx, name)
+		if sr != nil {
+			res.Scenarios = append(res.Scenarios, *sr)
+		}
+		if err != nil {
+			return fmt.Errorf("scenario %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (o *Options) settings() Settings {
+	return Settings{Proto: o.Proto, Conns: o.Conns, Streams: o.Streams, Warmup: o.Warmup, Duration: o.Duration,
+		Rounds: o.Rounds, SweepDuration: o.SweepDuration, OverloadFactor: o.OverloadFactor,
+		OverloadDuration: o.OverloadDuration, OverloadStreams: o.OverloadStreams, TradeShare: o.TradeShare,
+		InvalidShare: o.InvalidShare, SampleEvery: o.SampleEvery, SingleFormat: string(o.SingleFormat),
+		Priority: o.Priority, Quick: o.Quick, Scenarios: o.Scenarios}
+}
+
+// close stops every child, most recently started first (the gateways before
+// the workers before NATS), and the observers.
+func (s *suite) close() error {
+	for _, ob := range s.observers {
+		ob.Close()
+	}
+	var errs []error
+	for i := len(s.children) - 1; i >= 0; i-- {
+		if err := s.children[i].stop(15 * time.Second); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// runSpec is one run to measure.
+type runSpec struct {
+	v        variant
+	round    int
+	mode     loadgen.Mode
+	rate     float64
+	duration time.Duration
+	streams  int
+	label    string
+	onWindow func(start bool)
+}
+
+// measure performs one run against its system and reads the CPU time of
+// every process of the system, and of this one, over the window.
+func (s *suite) measure(ctx context.Context, spec runSpec) (*Measurement, error) {
+	sys, err := s.ensureSystem(ctx, spec.v.system)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range sys.procs {
+		if !c.alive() {
+			return nil, fmt.Errorf("%s is no longer running; its log:\n%s", c.name, c.tail())
+		}
+	}
+	po := spec.v.payload
+	po.TradeShare, po.InvalidShare, po.SampleEvery = s.o.TradeShare, s.o.InvalidShare, s.o.SampleEvery
+	po.Instruments, po.Priority = s.instruments, s.o.Priority
+	if po.Batch <= 1 && s.o.SingleFormat != "" {
+		po.Format = s.o.SingleFormat
+	}
+	payloads, err := loadgen.NewPayloads(po)
+	if err != nil {
+		return nil, err
+	}
+	var ob *loadgen.Observer
+	if spec.v.e2e {
+		if ob, err = s.observer(sys); err != nil {
+			return nil, err
+		}
+	}
+	cpu := newCPUSampler(sys.procs)
+	cfg := loadgen.Config{
+		Target:   sys.url,
+		Client:   loadgen.ClientOptions{Proto: s.o.Proto, Conns: s.o.Conns, Streams: orDefault(spec.streams, s.o.Streams), TLS: s.clientTLS},
+		Payloads: payloads, Mode: spec.mode, Rate: spec.rate,
+		Warmup: s.o.Warmup, Duration: orDefault(spec.duration, s.o.Duration),
+		Observer: ob, Label: spec.label, Progress: s.o.Progress,
+		SettleQuiet: s.settleQuiet(), SettleMax: s.settleMax(),
+		OnWindow: func(start bool) {
+			cpu.sample(start)
+			if spec.onWindow != nil {
+				spec.onWindow(start)
+			}
+		},
+	}
+	if cfg.Label == "" {
+		cfg.Label = fmt.Sprintf("%s #%d", spec.v.name, spec.round+1)
+	}
+	started := time.Now()
+	res, err := loadgen.Run(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if s.o.Progress != nil {
+		fmt.Fprintf(s.o.Progress, "%s\n", res)
+	}
+	return &Measurement{Variant: spec.v.name, System: sys.name, Round: spec.round, Started: started.UTC(), Load: res,
+		CPU: cpu.result(res.Events)}, nil
+}
+
+// settleQuiet is how long the pipeline may stay silent before the
+// end-to-end count stops waiting.
+func (s *suite) settleQuiet() time.Duration {
+	if s.o.Quick {
+		return 300 * time.Millisecond
+	}
+	return time.Second
+}
+
+// settleMax bounds the wait for the pipeline to deliver what it accepted.
+func (s *suite) settleMax() time.Duration {
+	if s.o.Quick {
+		return 2 * time.Second
+	}
+	return 10 * time.Second
+}
+
+// orDefault returns v, or def when v is zero.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// cpuSampler reads the CPU time of a set of processes at a window's start
+// and end.
+type cpuSampler struct {
+	procs  []*child
+	before []time.Duration
+	after  []time.Duration
+}
+
+func newCPUSampler(procs []*child) *cpuSampler {
+	self := &child{name: "loadgen", role: RoleLoadgen, pid: os.Getpid()}
+	all := append(append([]*child{}, procs...), self)
+	return &cpuSampler{procs: all, before: make([]time.Duration, len(all)), after: make([]time.Duration, len(all))}
+}
+
+func (c *cpuSampler) sample(start bool) {
+	dst := c.after
+	if start {
+		dst = c.before
+	}
+	for i, p := range c.procs {
+		d, err := cpuTime(p.pid)
+		if err == nil {
+			dst[i] = d
+		}
+	}
+}
+
+func (c *cpuSampler) result(events uint64) []ProcessCPU {
+	out := make([]ProcessCPU, len(c.procs))
+	for i, p := range c.procs {
+		d := c.after[i] - c.before[i]
+		out[i] = ProcessCPU{Name: p.name, Role: p.role, PID: p.pid, Seconds: d.Seconds()}
+		if events > 0 {
+			out[i].MicrosPerEvent = float64(d.Microseconds()) / float64(events)
+		}
+	}
+	return out
+}

@@ -1,0 +1,244 @@
+package benchmarks
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/sluice-dev/sluice/benchmarks/baseline"
+	"github.com/sluice-dev/sluice/benchmarks/loadgen"
+	"github.com/sluice-dev/sluice/benchmarks/naive"
+	"github.com/sluice-dev/sluice/enrich"
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// The systems under test.
+const (
+	sysSluice   = "sluice"
+	sysNaive    = "naive"
+	sysBaseline = "baseline-" // + variant
+)
+
+// system is a set of running processes that serves the HTTP API.
+type system struct {
+	name   string
+	kind   string
+	url    string
+	procs  []*child
+	prefix string // NATS subject prefix for the observer; "" has none
+	edge   *child
+}
+
+// ensureSystem starts the named system unless it runs.
+func (s *suite) ensureSystem(ctx context.Context, name string) (*system, error) {
+	if sys, ok := s.systems[name]; ok {
+		return sys, nil
+	}
+	var sys *system
+	var err error
+	switch {
+	case name == sysSluice:
+		sys, err = s.startSluice(ctx)
+	case name == sysNaive:
+		sys, err = s.startNaive(ctx)
+	case strings.HasPrefix(name, sysBaseline):
+		sys, err = s.startBaseline(ctx, strings.TrimPrefix(name, sysBaseline))
+	default:
+		err = fmt.Errorf("unknown system %q", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.systems[name] = sys
+	return sys, nil
+}
+
+// tlsArgs returns the --tls-cert and --tls-key flags when the suite speaks
+// h2, creating the certificate on first use.
+func (s *suite) tlsArgs() ([]string, error) {
+	if s.o.Proto != loadgen.ProtoH2 {
+		return nil, nil
+	}
+	if s.certFile == "" {
+		var err error
+		var client *tls.Config
+		s.certFile, s.keyFile, client, err = writeTestCert(s.o.WorkDir)
+		if err != nil {
+			return nil, fmt.Errorf("creating the TLS certificate: %w", err)
+		}
+		s.clientTLS = client
+	}
+	return []string{"--tls-cert", s.certFile, "--tls-key", s.keyFile}, nil
+}
+
+func (s *suite) track(c *child) *child {
+	s.children = append(s.children, c)
+	return c
+}
+
+// ensureNATS starts the NATS server (JetStream on, for the reference data
+// bucket) shared by sluice and the naive pipeline.
+func (s *suite) ensureNATS(ctx context.Context) (*child, error) {
+	if s.nats != nil {
+		return s.nats, nil
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.startChild("nats", RoleNATS, "nats", "--listen", addr,
+		"--data", filepath.Join(s.o.WorkDir, "nats"), "--log-level", "warn")
+	if err != nil {
+		return nil, err
+	}
+	s.track(c)
+	url, err := c.waitLine(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.addr = url
+	s.nats = c
+	return c, nil
+}
+
+func (s *suite) startSluice(ctx context.Context) (*system, error) {
+	nc, err := s.ensureNATS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	load, err := s.startChild("refdata-load", RoleNATS, "refdata", "load", "--nats", nc.addr, "--log-level", "warn", "sample")
+	if err != nil {
+		return nil, err
+	}
+	if err := load.waitExit(ctx); err != nil {
+		return nil, fmt.Errorf("loading reference data: %w", err)
+	}
+	sys := &system{name: sysSluice, kind: KindSluice, prefix: schemas.DefaultPrefix}
+	for _, group := range []string{"quotes", "trades"} {
+		ops, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		w, err := s.startChild("worker-"+group, RoleWorker, "worker", "--nats", nc.addr, "--group", group,
+			"--ops-listen", ops, "--log-level", "warn")
+		if err != nil {
+			return nil, err
+		}
+		s.track(w).ops = ops
+		if err := w.waitHTTP(ctx, "http://"+ops+"/readyz"); err != nil {
+			return nil, err
+		}
+		sys.procs = append(sys.procs, w)
+	}
+	gw, err := s.startGateway(ctx, nc.addr)
+	if err != nil {
+		return nil, err
+	}
+	sys.edge, sys.url = gw, s.o.Proto.Scheme()+"://"+gw.addr
+	sys.procs = append([]*child{gw}, append(sys.procs, nc)...)
+	return sys, nil
+}
+
+func (s *suite) startGateway(ctx context.Context, natsURL string) (*child, error) {
+	data, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	ops, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	tlsArgs, err := s.tlsArgs()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"gateway", "--nats", natsURL, "--listen", data, "--ops-listen", ops, "--log-level", "warn"}, tlsArgs...)
+	gw, err := s.startChild("gateway", RoleEdge, args...)
+	if err != nil {
+		return nil, err
+	}
+	s.track(gw)
+	gw.addr, gw.ops = data, ops
+	if err := gw.waitHTTP(ctx, "http://"+ops+"/readyz"); err != nil {
+		return nil, err
+	}
+	return gw, nil
+}
+
+func (s *suite) startNaive(ctx context.Context) (*system, error) {
+	nc, err := s.ensureNATS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.startChild("naive-worker", RoleWorker, "bench", "--serve", "naive-worker", "--nats", nc.addr)
+	if err != nil {
+		return nil, err
+	}
+	s.track(w)
+	if _, err := w.waitLine(ctx); err != nil {
+		return nil, err
+	}
+	gw, err := s.startServer(ctx, "naive-gateway", "--serve", "naive-gateway", "--nats", nc.addr)
+	if err != nil {
+		return nil, err
+	}
+	return &system{name: sysNaive, kind: KindNaive, url: s.o.Proto.Scheme() + "://" + gw.addr,
+		procs: []*child{gw, w, nc}, prefix: naive.DefaultPrefix, edge: gw}, nil
+}
+
+func (s *suite) startBaseline(ctx context.Context, variant string) (*system, error) {
+	if _, err := baseline.ParseVariant(variant); err != nil {
+		return nil, err
+	}
+	c, err := s.startServer(ctx, "baseline-"+variant, "--serve", "baseline", "--variant", variant)
+	if err != nil {
+		return nil, err
+	}
+	return &system{name: sysBaseline + variant, kind: KindBaseline, url: s.o.Proto.Scheme() + "://" + c.addr,
+		procs: []*child{c}, edge: c}, nil
+}
+
+// startServer starts one of the bench command's own HTTP servers and waits
+// for its "ready ADDR" line.
+func (s *suite) startServer(ctx context.Context, name string, args ...string) (*child, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	tlsArgs, err := s.tlsArgs()
+	if err != nil {
+		return nil, err
+	}
+	args = append(append([]string{"bench"}, args...), "--listen", addr)
+	c, err := s.startChild(name, RoleEdge, append(args, tlsArgs...)...)
+	if err != nil {
+		return nil, err
+	}
+	s.track(c)
+	if c.addr, err = c.waitLine(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// observer returns the end-to-end observer of a system's subject prefix.
+func (s *suite) observer(sys *system) (*loadgen.Observer, error) {
+	if sys.prefix == "" || s.nats == nil {
+		return nil, nil
+	}
+	if ob, ok := s.observers[sys.prefix]; ok {
+		return ob, nil
+	}
+	ob, err := loadgen.NewObserver(loadgen.ObserverOptions{URL: s.nats.addr, Prefix: sys.prefix,
+		Instruments: s.instruments, SampleEvery: s.o.SampleEvery})
+	if err != nil {
+		return nil, err
+	}
+	s.observers[sys.prefix] = ob
+	return ob, nil
+}
+
+// sampleInstruments is the symbol list of every payload and observer.
+func sampleInstruments() []schemas.Instrument { return enrich.Sample().Instruments }

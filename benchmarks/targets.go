@@ -1,0 +1,202 @@
+package benchmarks
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The bounds of the performance targets in ../shared/DESIGN.md.
+const (
+	targetPublish       = 0.85
+	targetRequest       = 0.55
+	targetRequestBody   = 0.85
+	targetRequestP99    = 10.0 // ms at half the maximum
+	targetBatch         = 15.0 // batch events/s over single-event req/s
+	targetCostSingle    = 5.0  // µs per event beyond the baseline
+	targetCostBatch     = 1.5  // µs per event in batches
+	targetGoodput       = 0.90
+	targetAdmittedP99   = 5.0 // times the unloaded p99
+	targetShedLatencyMs = 5.0
+)
+
+// evaluateTargets checks every target of DESIGN.md that the run has the
+// figures for; the others are n/a.
+func evaluateTargets(res *Results) []Target {
+	sc := func(name string) *ScenarioResult {
+		for i := range res.Scenarios {
+			if res.Scenarios[i].Name == name {
+				return &res.Scenarios[i]
+			}
+		}
+		return nil
+	}
+	rows := func(name string) []Row {
+		if s := sc(name); s != nil {
+			return s.Rows
+		}
+		return nil
+	}
+	pub, req, bat := rows(ScenarioPublish), rows(ScenarioRequest), rows(ScenarioBatch)
+	var ts []Target
+	ts = append(ts, ratioTarget("publish vs baseline",
+		fmt.Sprintf("≥ %.2f× the baseline's req/s (single-event async publish over %s)", targetPublish, res.Settings.Proto),
+		findRow(pub, "publish"), findRow(pub, "baseline-plain"), targetPublish))
+	ts = append(ts, ratioTarget("request vs baseline", fmt.Sprintf("≥ %.2f× the baseline's req/s", targetRequest),
+		findRow(req, "request"), findRow(req, "baseline-plain"), targetRequest))
+	ts = append(ts, ratioTarget("request vs baseline with body",
+		fmt.Sprintf("≥ %.2f× a baseline answering with a body of the same size", targetRequestBody),
+		findRow(req, "request"), findRow(req, "baseline-body"), targetRequestBody))
+	ts = append(ts, requestP99Target(findRow(req, "request-half")))
+	ts = append(ts, batchTarget(pub, bat))
+	ts = append(ts, costTarget("cost, single events",
+		fmt.Sprintf("gateway + worker + NATS add ≤ %.1f µs of CPU per event beyond the HTTP server's own", targetCostSingle),
+		[]Row{findRow(pub, "publish")}, findRow(pub, "baseline-plain"), targetCostSingle))
+	ts = append(ts, costTarget("cost, batches",
+		fmt.Sprintf("≤ %.1f µs of CPU per event added in batches of 100", targetCostBatch),
+		[]Row{findRow(bat, "batch-ndjson"), findRow(bat, "batch-msgpack")}, findRow(bat, "baseline-batch"), targetCostBatch))
+	var ov *Overload
+	if s := sc(ScenarioOverload); s != nil {
+		ov = s.Overload
+	}
+	ts = append(ts, overloadTargets(ov)...)
+	ts = append(ts, Target{Name: "allocations", Goal: "gateway ≤ 8 allocs per event, worker validate+enrich ≤ 4",
+		Figure: "measured by the Go benchmarks (-benchmem), not by this suite: see benchmarks/README.md", Status: NA})
+	return ts
+}
+
+func status(ok bool) string {
+	if ok {
+		return Met
+	}
+	return NotMet
+}
+
+func ratioTarget(name, goal string, row, base Row, bound float64) Target {
+	t := Target{Name: name, Goal: goal, Status: NA, Figure: "not measured in this run"}
+	if row.Rounds == 0 || base.EventsPerSec <= 0 {
+		return t
+	}
+	r := row.EventsPerSec / base.EventsPerSec
+	t.Figure = fmt.Sprintf("%.2f× (%s req/s against %s req/s of %s)", r, thousands(row.ReqPerSec),
+		thousands(base.ReqPerSec), base.Variant)
+	if row.Baseline == base.Variant && len(row.RoundRatios) > 1 {
+		t.Figure += "; rounds " + joinRatios(row.RoundRatios)
+	}
+	t.Status = status(r >= bound)
+	return t
+}
+
+func requestP99Target(half Row) Target {
+	t := Target{Name: "request latency", Goal: fmt.Sprintf("p99 ≤ %.0f ms at half the maximum request rate", targetRequestP99),
+		Status: NA, Figure: "not measured in this run"}
+	if half.Rounds == 0 || half.Latency.Count == 0 {
+		return t
+	}
+	t.Figure = fmt.Sprintf("p99 %.2f ms at %s req/s offered (open loop)", half.Latency.P99, thousands(half.Offered))
+	t.Status = status(half.Latency.P99 <= targetRequestP99)
+	return t
+}
+
+func batchTarget(pub, bat []Row) Target {
+	t := Target{Name: "batch", Goal: fmt.Sprintf("events/s in batches of 100 ≥ %.0f× the single-event req/s", targetBatch),
+		Status: NA, Figure: "not measured in this run"}
+	single := findRow(pub, "publish")
+	if single.ReqPerSec <= 0 {
+		return t
+	}
+	best, bestName := 0.0, ""
+	for _, v := range []string{"batch-ndjson", "batch-msgpack"} {
+		if r := findRow(bat, v); r.EventsPerSec > best {
+			best, bestName = r.EventsPerSec, v
+		}
+	}
+	if best <= 0 {
+		return t
+	}
+	r := best / single.ReqPerSec
+	t.Figure = fmt.Sprintf("%.1f× (%s: %s events/s; publish: %s req/s)", r, bestName, thousands(best), thousands(single.ReqPerSec))
+	t.Status = status(r >= targetBatch)
+	return t
+}
+
+func costTarget(name, goal string, rows []Row, base Row, bound float64) Target {
+	t := Target{Name: name, Goal: goal, Status: NA, Figure: "not measured in this run"}
+	if base.Rounds == 0 {
+		return t
+	}
+	best, bestName, found := 0.0, "", false
+	for _, r := range rows {
+		if r.Rounds == 0 {
+			continue
+		}
+		if d := r.SystemCPU - base.SystemCPU; !found || d < best {
+			best, bestName, found = d, r.Variant, true
+		}
+	}
+	if !found {
+		return t
+	}
+	t.Figure = fmt.Sprintf("%.2f µs per event (%s, against %s)", best, bestName, base.Variant)
+	t.Status = status(best <= bound)
+	return t
+}
+
+func overloadTargets(ov *Overload) []Target {
+	names := []Target{
+		{Name: "overload goodput", Goal: fmt.Sprintf("goodput ≥ %.0f%% of capacity at 3× capacity, open loop", targetGoodput*100)},
+		{Name: "overload latency", Goal: fmt.Sprintf("p99 of admitted requests ≤ %.0f× the unloaded p99", targetAdmittedP99)},
+		{Name: "overload shedding", Goal: fmt.Sprintf("every excess request answered 429/503 within %.0f ms", targetShedLatencyMs)},
+		{Name: "overload memory", Goal: "gateway RSS bounded"},
+	}
+	for i := range names {
+		names[i].Status, names[i].Figure = NA, "not measured in this run"
+	}
+	if ov == nil {
+		return names
+	}
+	names[0].Figure = fmt.Sprintf("%.0f%% (%s req/s of %s)", ov.GoodputRatio*100, thousands(ov.Goodput), thousands(ov.Capacity))
+	names[0].Status = status(ov.GoodputRatio >= targetGoodput)
+	if ov.UnloadedP99 > 0 {
+		r := ov.Admitted.P99 / ov.UnloadedP99
+		names[1].Figure = fmt.Sprintf("%.1f× (p99 %.2f ms against %.2f ms unloaded)", r, ov.Admitted.P99, ov.UnloadedP99)
+		names[1].Status = status(r <= targetAdmittedP99)
+	} else {
+		names[1].Figure = fmt.Sprintf("p99 %.2f ms; no unloaded p99 in this run (run the sweep)", ov.Admitted.P99)
+	}
+	names[2].Figure = fmt.Sprintf("%s shed, max %.2f ms; %s dropped by the generator, %s errors", thousands(float64(ov.Shed)),
+		ov.ShedLatency.Max, thousands(float64(ov.Dropped)), thousands(float64(ov.Errors)))
+	names[2].Status = status(ov.Shed > 0 && ov.ShedLatency.Max <= targetShedLatencyMs && ov.Dropped == 0 && ov.Errors == 0)
+	names[3].Figure = fmt.Sprintf("peak %s", mib(ov.PeakRSS))
+	names[3].Status = status(ov.RSSBounded)
+	return names
+}
+
+func joinRatios(rs []float64) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%.2f", r)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// thousands formats v rounded, with thin separators: 1234567 -> 1,234,567.
+func thousands(v float64) string {
+	neg := v < 0
+	if neg {
+		v = -v
+	}
+	s := fmt.Sprintf("%.0f", v)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
