@@ -188,8 +188,9 @@ func (b *batcher) noteArrivalLocked() {
 // should go out now: when requests arrive further apart than the linger
 // time, waiting would only add latency; when they arrive closer together,
 // the next one is likely within the linger and the batch waits for it (the
-// linger timer bounds the wait). So a lone request is never held back, and
-// under load batches fill up instead of going out one event at a time.
+// linger timer bounds the wait), so under load batches fill up instead of
+// going out one event at a time. Measured alternatives are in
+// benchmarks/README.md ("Batching policy").
 func (b *batcher) idleFlushLocked() bool {
 	return b.gapEWMA >= int64(b.opts.Linger)
 }
