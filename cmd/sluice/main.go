@@ -33,6 +33,7 @@ Commands:
   sub       print enriched events as JSON lines: sluice sub --nats URL FILTER
   health    probe an HTTP health endpoint and exit 0 if it answers 200
   keys      sluice keys hash KEY: the SHA-256 of an API key for the keys file
+  bench     the benchmark suite: starts everything it needs, writes benchmarks/RESULTS.md
   version   print the version
 
 Every flag can also be set with an environment variable SLUICE_<FLAG> ('-' as '_').
