@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -64,6 +65,7 @@ type admission struct {
 	byName  map[string]*groupAdmission
 	sub     *nats.Subscription
 	stop    chan struct{}
+	closed  sync.Once
 }
 
 const priorityHeader = "Sluice-Priority"
@@ -131,10 +133,12 @@ func (a *admission) start(nc *nats.Conn, subjects schemas.Subjects) error {
 }
 
 func (a *admission) close() {
-	close(a.stop)
-	if a.sub != nil {
-		_ = a.sub.Unsubscribe()
-	}
+	a.closed.Do(func() {
+		close(a.stop)
+		if a.sub != nil {
+			_ = a.sub.Unsubscribe()
+		}
+	})
 }
 
 // GroupWorkers returns the live workers of each group, for /readyz.

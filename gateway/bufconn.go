@@ -2,8 +2,35 @@ package gateway
 
 import (
 	"bufio"
+	"crypto/tls"
+	"fmt"
 	"net"
 )
+
+// Listen opens a data listener as the gateway does: TCP on addr, accepted
+// connections read through a buffer of readBuffer bytes (0 or less: none),
+// and, with certFile and keyFile, TLS offering h2 and HTTP/1.1 by ALPN. The
+// benchmark baselines use it so that they and the gateway share one socket
+// setup.
+func Listen(addr string, readBuffer int, certFile, keyFile string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	if readBuffer > 0 {
+		ln = &bufferedListener{Listener: ln, size: readBuffer}
+	}
+	if certFile == "" {
+		return ln, nil
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("loading TLS key pair: %w", err)
+	}
+	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert},
+		NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}), nil
+}
 
 // bufferedListener wraps accepted connections in a buffered reader. Go's
 // HTTP/2 server reads each frame header and payload with its own read; on a

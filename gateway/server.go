@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -131,23 +130,11 @@ func (s *Server) Start() error {
 			return err
 		}
 	}
-	ln, err := net.Listen("tcp", s.opts.Listen)
+	ln, err := Listen(s.opts.Listen, s.opts.ReadBufferSize, s.opts.TLSCert, s.opts.TLSKey)
 	if err != nil {
 		_ = sub.Unsubscribe()
-		return fmt.Errorf("listening on %s: %w", s.opts.Listen, err)
-	}
-	if s.opts.ReadBufferSize > 0 {
-		ln = &bufferedListener{Listener: ln, size: s.opts.ReadBufferSize}
-	}
-	if s.tls() {
-		cert, err := tls.LoadX509KeyPair(s.opts.TLSCert, s.opts.TLSKey)
-		if err != nil {
-			_ = ln.Close()
-			_ = sub.Unsubscribe()
-			return fmt.Errorf("loading TLS key pair: %w", err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert},
-			NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
+		s.adm.close()
+		return err
 	}
 	s.ln = ln
 	go func() {

@@ -1,9 +1,7 @@
 package baseline
 
 import (
-	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/sluice-dev/sluice/gateway"
 )
 
 // Variant is what the server does with a request.
@@ -129,21 +129,13 @@ func (s *Server) handler() http.Handler {
 
 // Start listens and serves in the background.
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", s.opts.Listen)
-	if err != nil {
-		return fmt.Errorf("baseline: listening on %s: %w", s.opts.Listen, err)
-	}
+	buf := -1
 	if s.opts.Variant == Buffered {
-		ln = &bufferedListener{Listener: ln, size: DefaultReadBufferSize}
+		buf = DefaultReadBufferSize
 	}
-	if s.opts.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(s.opts.TLSCert, s.opts.TLSKey)
-		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("baseline: loading TLS key pair: %w", err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert},
-			NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
+	ln, err := gateway.Listen(s.opts.Listen, buf, s.opts.TLSCert, s.opts.TLSKey)
+	if err != nil {
+		return fmt.Errorf("baseline: %w", err)
 	}
 	s.ln = ln
 	go func() {
@@ -169,34 +161,4 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.once.Do(func() { err = s.srv.Shutdown(ctx) })
 	return err
-}
-
-// bufferedListener wraps accepted connections in a buffered reader, as the
-// gateway does.
-type bufferedListener struct {
-	net.Listener
-	size int
-}
-
-func (l *bufferedListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, l.size)}, nil
-}
-
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
-
-// CloseWrite half-closes the TCP connection, as net/http expects.
-func (c *bufferedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,36 +12,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-dev/sluice/enrich"
 	"github.com/sluice-dev/sluice/gateway/admit"
 	"github.com/sluice-dev/sluice/ops/opstest"
-	"github.com/sluice-dev/sluice/schemas"
 )
 
 // slowStack starts a stack whose quote workers burn cost per event, with a
 // fixed depth bound, so that tests can overload it on purpose.
 func slowStack(t *testing.T, cost time.Duration, bound int64) *devStack {
 	t.Helper()
-	var cfg devConfig
-	cfg.gateway.opts.Listen = "127.0.0.1:0"
-	cfg.gateway.opts.Admission.Shed.MinDepth = bound
-	cfg.gateway.opts.Admission.Shed.MaxDepth = bound
-	cfg.worker.stageCost = cost
-	cfg.worker.concurrency = 1
-	cfg.opsAddr = "127.0.0.1:0"
-	cfg.natsListen = "127.0.0.1:0"
-	cfg.subjects = schemas.MustSubjects("")
-	cfg.refdata = enrich.Sample()
-	st, err := startStack(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("starting stack: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		_ = st.shutdown(ctx)
+	return stackWith(t, func(cfg *devConfig) {
+		cfg.gateway.opts.Admission.Shed.MinDepth = bound
+		cfg.gateway.opts.Admission.Shed.MaxDepth = bound
+		cfg.worker.stageCost = cost
+		cfg.worker.concurrency = 1
 	})
-	return st
 }
 
 func ndjsonQuotes(n int) string {
@@ -223,17 +205,7 @@ func TestKeysAndRateLimits(t *testing.T) {
 	if err := os.WriteFile(keys, []byte(kf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var cfg devConfig
-	cfg.gateway.opts.Listen = "127.0.0.1:0"
-	cfg.gateway.keysFile = keys
-	cfg.opsAddr, cfg.natsListen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.subjects = schemas.MustSubjects("")
-	cfg.refdata = enrich.Sample()
-	st, err := startStack(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.shutdown(context.Background()) })
+	st := stackWith(t, func(cfg *devConfig) { cfg.gateway.keysFile = keys })
 	c := clients()["h2c"]
 	base := "http://" + st.gw.Addr() + "/v1/events/"
 	q := quoteJSON("AAPL", 1, 1.01)

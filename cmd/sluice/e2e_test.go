@@ -22,7 +22,10 @@ import (
 )
 
 // stack starts a `sluice dev` stack on free ports and stops it at cleanup.
-func stack(t *testing.T) *devStack {
+func stack(t *testing.T) *devStack { t.Helper(); return stackWith(t, nil) }
+
+// stackWith is stack with its configuration adjusted by tune first.
+func stackWith(t *testing.T, tune func(*devConfig)) *devStack {
 	t.Helper()
 	var cfg devConfig
 	cfg.gateway.opts.Listen = "127.0.0.1:0"
@@ -30,6 +33,9 @@ func stack(t *testing.T) *devStack {
 	cfg.natsListen = "127.0.0.1:0"
 	cfg.subjects = schemas.MustSubjects("")
 	cfg.refdata = enrich.Sample()
+	if tune != nil {
+		tune(&cfg)
+	}
 	st, err := startStack(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("starting stack: %v", err)

@@ -291,3 +291,17 @@ func TestBoundFromWorkerCapacity(t *testing.T) {
 		t.Fatal("1100 events against a capacity of 100000/s must not be shed")
 	}
 }
+
+// TestExpireKeepsSentEvents: the periodic expiry pass must not forget the
+// events this gateway sent since the last report (it did, every 25 ms, and
+// the depth was underestimated until critical traffic got shed).
+func TestExpireKeepsSentEvents(t *testing.T) {
+	g := NewGroup("quotes", ShedOptions{})
+	now := time.Now()
+	g.Observe(report("w1", 100, 0), now)
+	g.Sent(500)
+	g.Expire(now.Add(10 * time.Millisecond))
+	if d := g.Depth(now.Add(10 * time.Millisecond)); d != 600 {
+		t.Fatalf("depth %d after an expiry pass, want 600", d)
+	}
+}

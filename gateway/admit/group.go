@@ -106,7 +106,7 @@ func (g *Group) Observe(lr *schemas.LoadReport, now time.Time) {
 	if lr.Stopping {
 		delete(g.workers, lr.Worker)
 	}
-	g.recomputeLocked(now)
+	g.recomputeLocked(now, true)
 	// A report sent before the workers died can arrive just after the
 	// no-responders notice: only a report well after it revives the group.
 	if g.dead.Load() && now.UnixNano()-g.deadAt.Load() > int64(reviveAfter) {
@@ -122,7 +122,7 @@ const reviveAfter = 50 * time.Millisecond
 func (g *Group) Expire(now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.recomputeLocked(now)
+	g.recomputeLocked(now, false)
 }
 
 func (g *Group) staleAfter(w *workerState) time.Duration {
@@ -136,7 +136,11 @@ func (g *Group) staleAfter(w *workerState) time.Duration {
 	return max(10*iv, time.Second)
 }
 
-func (g *Group) recomputeLocked(now time.Time) {
+// recomputeLocked sums the live workers' reports. Only a new report moves
+// the point from which this gateway's sends and the drain are counted
+// (reportedAt, sentAt): an expiry pass must not forget the events sent
+// since the last report.
+func (g *Group) recomputeLocked(now time.Time, report bool) {
 	var live, depth int64
 	var rate, maxRate float64
 	for id, w := range g.workers {
@@ -158,8 +162,10 @@ func (g *Group) recomputeLocked(now time.Time) {
 	// idle spell is not judged against an idle rate), or the highest rate
 	// seen, decaying slowly.
 	g.peakBits.Store(math.Float64bits(max(peak, rate, maxRate)))
-	g.reportedAt.Store(now.UnixNano())
-	g.sentAt.Store(g.sent.Load())
+	if report {
+		g.reportedAt.Store(now.UnixNano())
+		g.sentAt.Store(g.sent.Load())
+	}
 }
 
 // NoResponders marks the group dead at once: NATS reported that nobody
@@ -201,7 +207,14 @@ func (g *Group) Depth(now time.Time) int64 {
 	d := g.depth.Load()
 	since := time.Duration(now.UnixNano() - g.reportedAt.Load())
 	d += g.sent.Load() - g.sentAt.Load()
-	d -= int64(g.Rate() * since.Seconds())
+	// A group with a backlog drains at its busy rate, not at the rate of
+	// the last interval (which may have started idle); using the lower
+	// one would overestimate depth and shed even critical traffic.
+	rate := g.Rate()
+	if g.depth.Load() > 0 {
+		rate = max(rate, math.Float64frombits(g.peakBits.Load()))
+	}
+	d -= int64(rate * since.Seconds())
 	d = max(d, 0)
 	return d + g.local.Load()
 }
