@@ -3,7 +3,6 @@ package gateway
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -244,5 +243,3 @@ func (s *Server) noResponders(subject string) {
 		s.adm.groups[k].load.NoResponders()
 	}
 }
-
-var _ = strconv.Itoa

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"fmt"
-	"net/http"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -73,5 +72,3 @@ func (m *gatewayMetrics) batchFlushed(reason, n, size int, err error) {
 		m.publishErrors.Inc()
 	}
 }
-
-var _ = http.StatusOK

@@ -164,9 +164,6 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// Inbox returns the subject prefix of this gateway's reply inbox.
-func (s *Server) Inbox() string { return s.inbox }
-
 // Shutdown drains the gateway: it stops accepting connections and lets
 // in-flight requests finish (their batches are published and their results
 // awaited, up to ctx), then publishes any batch still filling, unsubscribes

@@ -2,7 +2,6 @@ package schemas
 
 import (
 	"fmt"
-	"strconv"
 )
 
 // NATS headers of the frames.
@@ -206,6 +205,3 @@ func rawOrNil(r *Reader) []byte {
 	}
 	return r.Raw()
 }
-
-// FormatCount formats a batch count for HeaderCount.
-func FormatCount(n int) string { return strconv.Itoa(n) }

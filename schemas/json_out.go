@@ -23,10 +23,6 @@ func AppendEventJSON(b []byte, raw []byte) ([]byte, error) {
 	return b, nil
 }
 
-// AppendMsgpackJSON transcodes any MessagePack value to JSON, as
-// [AppendEventJSON] does.
-func AppendMsgpackJSON(b []byte, raw []byte) ([]byte, error) { return AppendEventJSON(b, raw) }
-
 const maxJSONDepth = 64
 
 func isTimeKey(k string) bool { return k == "ts" || k == "received_at" || k == "enriched_at" }

@@ -24,9 +24,6 @@ type LoadReport struct {
 	// concurrency. It is known before the worker is ever saturated, so
 	// gateways size their queue bounds from it; 0 until the first event.
 	MaxRate float64
-	// Capacity is the most events the worker holds before its subscription
-	// drops batches (its pending bound, in events); 0 if unknown.
-	Capacity int64
 	// IntervalMS is the report interval in milliseconds: a report older than
 	// a few intervals means the worker is gone.
 	IntervalMS int64
@@ -36,7 +33,7 @@ type LoadReport struct {
 
 // AppendMsgpack appends lr as a MessagePack map.
 func (lr *LoadReport) AppendMsgpack(b []byte) []byte {
-	b = AppendMapHeader(b, 10)
+	b = AppendMapHeader(b, 9)
 	b = append(b, "\xa6worker"...)
 	b = AppendString(b, lr.Worker)
 	b = append(b, "\xa5group"...)
@@ -51,8 +48,6 @@ func (lr *LoadReport) AppendMsgpack(b []byte) []byte {
 	b = AppendFloat64(b, lr.Rate)
 	b = append(b, "\xa8max_rate"...)
 	b = AppendFloat64(b, lr.MaxRate)
-	b = append(b, "\xa8capacity"...)
-	b = AppendInt(b, lr.Capacity)
 	b = append(b, "\xabinterval_ms"...)
 	b = AppendInt(b, lr.IntervalMS)
 	b = append(b, "\xa8stopping"...)
@@ -79,8 +74,6 @@ func (lr *LoadReport) DecodeMsgpack(r *Reader) error {
 			lr.Rate = r.Float64()
 		case "max_rate":
 			lr.MaxRate = r.Float64()
-		case "capacity":
-			lr.Capacity = r.Int64()
 		case "interval_ms":
 			lr.IntervalMS = r.Int64()
 		case "stopping":

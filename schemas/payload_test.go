@@ -79,7 +79,7 @@ func FuzzPayloadDecode(f *testing.F) {
 
 func TestLoadReportRoundTrip(t *testing.T) {
 	want := schemas.LoadReport{Worker: "w-1", Group: "default", PendingEvents: 1200, PendingBytes: 1 << 20,
-		InFlight: 100, Rate: 250000.5, MaxRate: 900000, Capacity: 500000, IntervalMS: 250, Stopping: true}
+		InFlight: 100, Rate: 250000.5, MaxRate: 900000, IntervalMS: 250, Stopping: true}
 	var got schemas.LoadReport
 	r := schemas.NewReader(want.AppendMsgpack(nil))
 	if err := got.DecodeMsgpack(&r); err != nil || !reflect.DeepEqual(got, want) || !r.Done() {

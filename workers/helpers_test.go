@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -134,7 +135,7 @@ func publishFrame(t testing.TB, nc *nats.Conn, kind schemas.Kind, reply string, 
 		Data:    data,
 		Header: nats.Header{
 			schemas.HeaderFrame: {schemas.FrameBatchV1},
-			schemas.HeaderCount: {schemas.FormatCount(n)},
+			schemas.HeaderCount: {strconv.Itoa(n)},
 		},
 	}
 	if err := nc.PublishMsg(m); err != nil {

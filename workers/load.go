@@ -72,8 +72,7 @@ func (w *Worker) report() {
 	t := time.NewTicker(iv)
 	defer t.Stop()
 	subject := w.opts.Subjects.Load(w.opts.Group)
-	lr := schemas.LoadReport{Worker: l.id, Group: w.opts.Group, IntervalMS: iv.Milliseconds(),
-		Capacity: int64(w.opts.QueueLen+w.opts.PendingMsgs) * 128}
+	lr := schemas.LoadReport{Worker: l.id, Group: w.opts.Group, IntervalMS: iv.Milliseconds()}
 	var buf []byte
 	last, lastAt, lastBusy := l.done.Load(), time.Now(), l.busy.Load()
 	send := func(now time.Time) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nuid"
 
+	"github.com/sluice-dev/sluice/gateway"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -83,18 +83,11 @@ func NewGateway(o GatewayOptions) (*Gateway, error) {
 
 // Start listens and serves in the background.
 func (g *Gateway) Start() error {
-	ln, err := net.Listen("tcp", g.opts.Listen)
+	// The same socket setup as the gateway, without its read buffer: the
+	// naive gateway is what a conventional service does.
+	ln, err := gateway.Listen(g.opts.Listen, -1, g.opts.TLSCert, g.opts.TLSKey)
 	if err != nil {
 		return fmt.Errorf("naive gateway: %w", err)
-	}
-	if g.opts.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(g.opts.TLSCert, g.opts.TLSKey)
-		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("naive gateway: %w", err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert},
-			NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
 	}
 	g.ln = ln
 	go func() {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -109,7 +108,6 @@ func TestFlagFromEnvironment(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "SLUICE_CONCURRENCY") {
 		t.Fatalf("err %v output %s", err, out)
 	}
-	fmt.Fprint(os.Stderr, "")
 }
 
 // TestRefdataLoad loads the sample through the command and rejects a bad

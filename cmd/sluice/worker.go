@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/enrich"
-	"github.com/sluice-dev/sluice/ops"
 	"github.com/sluice-dev/sluice/schemas"
 	"github.com/sluice-dev/sluice/workers"
 )
@@ -101,5 +100,3 @@ func startWorker(ctx context.Context, nc *nats.Conn, subjects schemas.Subjects, 
 	log.Info("reference data loaded", "instruments", n)
 	return wk, watcher, nil
 }
-
-var _ = ops.DefaultOpsAddr
