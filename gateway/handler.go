@@ -210,10 +210,14 @@ func fillTime(ev *schemas.Event, now int64) {
 	}
 }
 
-// wantsRepresentation reports whether the Prefer header asks for the result.
+// wantsRepresentation reports whether the Prefer header asks for the
+// result. It walks the comma-separated preferences in place: splitting them
+// allocated once per request.
 func wantsRepresentation(h http.Header) bool {
 	for _, v := range h.Values("Prefer") {
-		for _, p := range strings.Split(v, ",") {
+		for v != "" {
+			var p string
+			p, v, _ = strings.Cut(v, ",")
 			if strings.EqualFold(strings.TrimSpace(p), "return=representation") {
 				return true
 			}
