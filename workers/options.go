@@ -80,6 +80,12 @@ type Options struct {
 	// that makes workers slow on purpose for capacity tests. Zero in
 	// production.
 	StageCost time.Duration
+	// StageDelay adds a downstream that takes this long per event, one
+	// event at a time, without using CPU: a test knob that caps a worker at
+	// 1/StageDelay events per second (whatever Concurrency), the way a slow
+	// downstream would, without taking CPU from the processes that share a
+	// small test machine with it. Zero in production.
+	StageDelay time.Duration
 	// Source is the CloudEvents source of the enriched events. Default
 	// "sluice/worker/<group>".
 	Source string

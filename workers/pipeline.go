@@ -60,6 +60,9 @@ func newPipeline(o *Options) *pipeline {
 	if o.StageCost > 0 {
 		p.stages = append(p.stages, stageCost(o.StageCost))
 	}
+	if o.StageDelay > 0 {
+		p.stages = append(p.stages, stageDelay(o.StageDelay))
+	}
 	return p
 }
 

@@ -2,6 +2,7 @@ package workers
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -20,3 +21,36 @@ func spin(d time.Duration) {
 	for time.Now().Before(deadline) {
 	}
 }
+
+// stageDelay is the test knob behind --stage-delay: a downstream that
+// takes delay per event, one event at a time, without using CPU. Batches
+// wait on one shared clock, so a busy worker does at most 1/delay events
+// per second whatever its concurrency, and the timer's wake-up lateness
+// on one batch is paid back on the next (a short idle spell, up to
+// delayDebt, keeps the debt) rather than lowering the rate. A cancelled
+// context (drain) cuts the wait short.
+func stageDelay(delay time.Duration) Stage {
+	var mu sync.Mutex
+	var next time.Time
+	return StageFunc(func(ctx context.Context, b *Batch) error {
+		mu.Lock()
+		now := time.Now()
+		if now.Sub(next) > delayDebt {
+			next = now
+		}
+		next = next.Add(time.Duration(b.Len()) * delay)
+		wait := next.Sub(now)
+		mu.Unlock()
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		return nil
+	})
+}
+
+// delayDebt is how far behind its clock stageDelay may fall and still
+// catch up; longer and the worker was idle, not late.
+const delayDebt = 5 * time.Millisecond

@@ -107,6 +107,7 @@ type workerFlags struct {
 	maxAge      time.Duration
 	maxFuture   time.Duration
 	stageCost   time.Duration
+	stageDelay  time.Duration
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet) {
@@ -114,10 +115,12 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&w.maxAge, "max-age", schemas.DefaultMaxAge, "events whose ts is older are rejected as stale")
 	fs.DurationVar(&w.maxFuture, "max-future", schemas.DefaultMaxFuture, "events whose ts is further ahead are rejected as future_timestamp")
 	fs.DurationVar(&w.stageCost, "stage-cost", 0, "TEST KNOB: burn this much CPU per event to make workers slow on purpose (capacity and shedding tests)")
+	fs.DurationVar(&w.stageDelay, "stage-delay", 0, "TEST KNOB: a downstream taking this long per event, one at a time, without CPU: caps a worker at 1/DURATION events/s (capacity tests on a shared machine)")
 }
 
 func (w *workerFlags) apply(o *workers.Options) {
 	o.Concurrency = w.concurrency
 	o.Limits = schemas.Limits{MaxAge: w.maxAge, MaxFuture: w.maxFuture}
 	o.StageCost = w.stageCost
+	o.StageDelay = w.stageDelay
 }
