@@ -61,6 +61,16 @@ type Options struct {
 	OverloadFactor   float64
 	OverloadDuration time.Duration
 	OverloadStreams  int
+	// OverloadStageDelay is the wait each event costs the slowed quotes
+	// worker of the overload's pipeline (default 1 ms: at most 1,000
+	// quotes/s from one batch at a time), so that the worker group is the
+	// bottleneck the gateway's admission must protect. A wait, not burnt
+	// CPU: on a 2-core machine a spinning worker would take a core from
+	// the gateway and the generator and measure the machine, not admission.
+	OverloadStageDelay time.Duration
+	// EdgeOverloadDuration is the length of the second overload run, where
+	// the gateway's own CPU is the bottleneck (default 10 s).
+	EdgeOverloadDuration time.Duration
 	// TradeShare and InvalidShare shape the payloads (see
 	// loadgen.PayloadOptions); negative means none, zero the default.
 	TradeShare   float64
@@ -113,6 +123,9 @@ func (o *Options) setDefaults() {
 	if o.OverloadStreams <= 0 {
 		o.OverloadStreams = 250
 	}
+	if o.OverloadStageDelay <= 0 {
+		o.OverloadStageDelay = time.Millisecond
+	}
 	switch {
 	case o.TradeShare == 0:
 		o.TradeShare = loadgen.DefaultTradeShare
@@ -146,6 +159,7 @@ func (o *Options) setDurations() {
 	def(&o.Duration, 5*time.Second, 400*time.Millisecond)
 	def(&o.SweepDuration, max(o.Duration/2, time.Second), 250*time.Millisecond)
 	def(&o.OverloadDuration, 30*time.Second, 800*time.Millisecond)
+	def(&o.EdgeOverloadDuration, 10*time.Second, 400*time.Millisecond)
 	if o.Rounds <= 0 {
 		o.Rounds = 2
 		if o.Quick {

@@ -83,8 +83,12 @@ func (sc *ScenarioResult) write(b *bytes.Buffer) {
 	switch {
 	case sc.Sweep != nil:
 		sc.Sweep.write(b)
-	case sc.Overload != nil:
-		sc.Overload.write(b)
+	case sc.Overload != nil || sc.EdgeOverload != nil:
+		for _, ov := range []*Overload{sc.Overload, sc.EdgeOverload} {
+			if ov != nil {
+				ov.write(b)
+			}
+		}
 	default:
 		writeRows(b, sc.Rows)
 	}
@@ -92,7 +96,7 @@ func (sc *ScenarioResult) write(b *bytes.Buffer) {
 		fmt.Fprintf(b, "- %s\n", n)
 	}
 	for _, r := range sc.Rows {
-		if sc.Sweep == nil && sc.Overload == nil {
+		if sc.Sweep == nil && sc.Overload == nil && sc.EdgeOverload == nil {
 			writeRowDetails(b, r)
 		}
 	}
@@ -201,18 +205,26 @@ func (sw *Sweep) write(b *bytes.Buffer) {
 }
 
 func (ov *Overload) write(b *bytes.Buffer) {
+	fmt.Fprintf(b, "#### bottleneck: %s\n\n", ov.Bottleneck)
 	b.WriteString("| | |\n| --- | --- |\n")
-	fmt.Fprintf(b, "| offered | %s req/s for %s (capacity %s req/s) |\n", thousands(ov.Offered), ov.Duration, thousands(ov.Capacity))
+	fmt.Fprintf(b, "| capacity | %s req/s: %s |\n", thousands(ov.Capacity), ov.CapacityHow)
+	fmt.Fprintf(b, "| offered | %s req/s for %s |\n", thousands(ov.Offered), ov.Duration)
 	fmt.Fprintf(b, "| goodput | %s req/s, %.0f%% of capacity |\n", thousands(ov.Goodput), ov.GoodputRatio*100)
 	fmt.Fprintf(b, "| admitted latency | p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms |\n",
 		ov.Admitted.P50, ov.Admitted.P99, ov.Admitted.P999, ov.Admitted.Max)
 	if ov.UnloadedP99 > 0 {
-		fmt.Fprintf(b, "| unloaded p99 (sweep's lowest rate) | %.2f ms |\n", ov.UnloadedP99)
+		fmt.Fprintf(b, "| unloaded p99 | %.2f ms (%s) |\n", ov.UnloadedP99, ov.UnloadedHow)
 	}
 	fmt.Fprintf(b, "| shed (429, 503) | %s; latency p50 %.2f ms, p99 %.2f ms, max %.2f ms |\n",
 		thousands(float64(ov.Shed)), ov.ShedLatency.P50, ov.ShedLatency.P99, ov.ShedLatency.Max)
-	fmt.Fprintf(b, "| dropped by the generator | %s (in-flight bound reached: the excess never reached the gateway) |\n",
-		thousands(float64(ov.Dropped)))
+	if r := ov.Reference; r != nil {
+		fmt.Fprintf(b, "| baseline server at the same offered rate | p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms: the floor this machine and generator put under any answer |\n",
+			r.P50, r.P99, r.P999, r.Max)
+	}
+	if ov.Dropped > 0 {
+		fmt.Fprintf(b, "| dropped by the generator | %s (in-flight bound reached: the excess never reached the gateway) |\n",
+			thousands(float64(ov.Dropped)))
+	}
 	other := maps.Clone(ov.Status)
 	delete(other, http.StatusServiceUnavailable)
 	delete(other, http.StatusTooManyRequests)

@@ -67,10 +67,14 @@ func fixtureResults() *Results {
 		sw.Steps = append(sw.Steps, SweepStep{Fraction: f, Offered: f * 46_000, Achieved: min(f, 1) * 46_000,
 			Latency: loadgen.Latency{P50: p50, P99: p50 * 4, P999: p50 * 8}, SystemCPU: 12.5, Dropped: uint64(i * i * 100)})
 	}
-	ov := &Overload{Capacity: 46_000, Offered: 138_000, Duration: 30 * time.Second, Goodput: 44_000, GoodputRatio: 44_000.0 / 46_000,
+	ov := &Overload{Bottleneck: "workers", CapacityHow: "closed-loop request-reply", UnloadedHow: "a tenth of the capacity",
+		Capacity: 46_000, Offered: 138_000, Duration: 30 * time.Second, Goodput: 44_000, GoodputRatio: 44_000.0 / 46_000,
 		Admitted: loadgen.Latency{P50: 2, P99: 7.5, P999: 12, Max: 30}, UnloadedP99: 1.6, Shed: 2_500_000,
-		ShedLatency: loadgen.Latency{P50: 0.3, P99: 1.2, Max: 4.2}, Status: map[int]uint64{202: 1_320_000, 503: 2_500_000},
+		ShedLatency: loadgen.Latency{P50: 0.3, P99: 1.2, Max: 4.2}, Reference: &loadgen.Latency{P50: 0.2, P99: 1, P999: 2, Max: 4}, Status: map[int]uint64{202: 1_320_000, 503: 2_500_000},
 		PeakRSS: 96 << 20, RSS: []int64{80 << 20, 90 << 20, 92 << 20, 91 << 20}, RSSBounded: true}
+	edge := &Overload{Bottleneck: "gateway", CapacityHow: "closed-loop publish", Capacity: 20_000, Offered: 60_000,
+		Duration: 10 * time.Second, Goodput: 19_000, GoodputRatio: 0.95, Admitted: loadgen.Latency{P50: 180, P99: 700, P999: 900, Max: 1000},
+		Dropped: 380_000, Status: map[int]uint64{202: 190_000}, PeakRSS: 110 << 20, RSS: []int64{100 << 20, 105 << 20}, RSSBounded: true}
 	res := &Results{
 		Generated: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC),
 		Command:   "sluice bench --out benchmarks/RESULTS.md",
@@ -81,7 +85,7 @@ func fixtureResults() *Results {
 		WallTime: 4*time.Minute + 31*time.Second,
 		Scenarios: []ScenarioResult{naiveSc, publish,
 			{Name: ScenarioSweep, Title: "sweep", Description: "Open loop.", Sweep: sw},
-			{Name: ScenarioOverload, Title: "overload", Description: "3×.", Overload: ov}},
+			{Name: ScenarioOverload, Title: "overload", Description: "3×.", Overload: ov, EdgeOverload: edge}},
 	}
 	linkNaive(res)
 	res.Targets = evaluateTargets(res)

@@ -32,13 +32,16 @@ type Settings struct {
 	OverloadFactor   float64       `json:"overload_factor"`
 	OverloadDuration time.Duration `json:"overload_duration_ns"`
 	OverloadStreams  int           `json:"overload_streams"`
-	TradeShare       float64       `json:"trade_share"`
-	InvalidShare     float64       `json:"invalid_share"`
-	SampleEvery      int           `json:"e2e_sample_every"`
-	SingleFormat     string        `json:"single_format,omitempty"`
-	Priority         string        `json:"priority,omitempty"`
-	Quick            bool          `json:"quick"`
-	Scenarios        []string      `json:"scenarios"`
+	// OverloadStageDelay slows the overload pipeline's quotes worker.
+	OverloadStageDelay   time.Duration `json:"overload_stage_delay_ns"`
+	EdgeOverloadDuration time.Duration `json:"edge_overload_duration_ns"`
+	TradeShare           float64       `json:"trade_share"`
+	InvalidShare         float64       `json:"invalid_share"`
+	SampleEvery          int           `json:"e2e_sample_every"`
+	SingleFormat         string        `json:"single_format,omitempty"`
+	Priority             string        `json:"priority,omitempty"`
+	Quick                bool          `json:"quick"`
+	Scenarios            []string      `json:"scenarios"`
 }
 
 // ScenarioResult is one scenario: its table rows (one per variant, rounds
@@ -51,7 +54,10 @@ type ScenarioResult struct {
 	Runs        []Measurement `json:"runs"`
 	Notes       []string      `json:"notes,omitempty"`
 	Sweep       *Sweep        `json:"sweep,omitempty"`
-	Overload    *Overload     `json:"overload,omitempty"`
+	// Overload is the run where the worker group is the bottleneck (the
+	// targets' run); EdgeOverload the one where the gateway's CPU is.
+	Overload     *Overload `json:"overload,omitempty"`
+	EdgeOverload *Overload `json:"edge_overload,omitempty"`
 }
 
 // System kinds, for the ratio columns.
@@ -140,24 +146,34 @@ type SweepStep struct {
 	SystemCPU float64 `json:"system_cpu_us_per_event"`
 }
 
-// Overload is the open-loop run past capacity.
+// Overload is an open-loop run past capacity.
 type Overload struct {
-	Capacity float64       `json:"capacity"`
-	Offered  float64       `json:"offered_per_sec"`
-	Duration time.Duration `json:"duration_ns"`
+	// Bottleneck names what sets the capacity: the slowed worker group or
+	// the gateway; CapacityHow says how the capacity was measured.
+	Bottleneck  string  `json:"bottleneck"`
+	CapacityHow string  `json:"capacity_how"`
+	Capacity    float64 `json:"capacity"`
+	// UnloadedHow says where the unloaded p99 comes from.
+	UnloadedHow string        `json:"unloaded_how,omitempty"`
+	Offered     float64       `json:"offered_per_sec"`
+	Duration    time.Duration `json:"duration_ns"`
 	// Goodput is good answers per second; GoodputRatio over Capacity.
 	Goodput      float64 `json:"goodput"`
 	GoodputRatio float64 `json:"goodput_ratio"`
 	// Admitted is the latency of good answers, from intended send time;
-	// UnloadedP99 the p99 at the sweep's lowest step, for comparison.
+	// UnloadedP99 the p99 without overload (see UnloadedHow).
 	Admitted    loadgen.Latency `json:"admitted_latency"`
 	UnloadedP99 float64         `json:"unloaded_p99_ms,omitempty"`
 	// Shed counts 429 and 503 answers and ShedLatency their latency.
 	Shed        uint64          `json:"shed"`
 	ShedLatency loadgen.Latency `json:"shed_latency"`
-	Dropped     uint64          `json:"dropped_by_generator"`
-	Errors      uint64          `json:"errors"`
-	Status      map[int]uint64  `json:"status"`
+	// Reference is the latency of the trivial baseline server offered the
+	// same rate over the same connections: the floor this machine and
+	// generator put under any answer, shed or not.
+	Reference *loadgen.Latency `json:"baseline_same_rate,omitempty"`
+	Dropped   uint64           `json:"dropped_by_generator"`
+	Errors    uint64           `json:"errors"`
+	Status    map[int]uint64   `json:"status"`
 	// PeakRSS is the gateway's VmHWM over the run (bytes), RSS its VmRSS
 	// each second; RSSBounded tells whether the second half's peak stayed
 	// within 10% of the first half's.

@@ -15,6 +15,9 @@ type variant struct {
 	system  string
 	payload loadgen.PayloadOptions
 	e2e     bool // match accepted ids with what comes out on NATS
+	// quotesOnly sends no trades, whatever Options.TradeShare says: the
+	// overload's slowed pipeline only slows its quotes group.
+	quotesOnly bool
 }
 
 // The request shapes.
@@ -38,6 +41,8 @@ var variants = map[string]variant{
 	"request":           {label: "sluice: 1 event JSON, Prefer", system: sysSluice, payload: singleSync},
 	"batch-ndjson":      {label: "sluice: 100 events NDJSON, 202", system: sysSluice, payload: batchNDJ, e2e: true},
 	"batch-msgpack":     {label: "sluice: 100 events msgpack, 202", system: sysSluice, payload: batchMsgp, e2e: true},
+	"slow-publish":      {label: "slowed quotes worker: 1 quote JSON, 202", system: sysSlow, payload: singleJSON, e2e: true, quotesOnly: true},
+	"slow-request":      {label: "slowed quotes worker: 1 quote JSON, Prefer", system: sysSlow, payload: singleSync, quotesOnly: true},
 }
 
 func init() {

@@ -71,7 +71,8 @@ func (s *suite) runAll(ctx context.Context, res *Results) error {
 func (o *Options) settings() Settings {
 	return Settings{Proto: o.Proto, Conns: o.Conns, Streams: o.Streams, Warmup: o.Warmup, Duration: o.Duration,
 		Rounds: o.Rounds, SweepDuration: o.SweepDuration, OverloadFactor: o.OverloadFactor,
-		OverloadDuration: o.OverloadDuration, OverloadStreams: o.OverloadStreams, TradeShare: o.TradeShare,
+		OverloadDuration: o.OverloadDuration, OverloadStreams: o.OverloadStreams,
+		OverloadStageDelay: o.OverloadStageDelay, EdgeOverloadDuration: o.EdgeOverloadDuration, TradeShare: o.TradeShare,
 		InvalidShare: o.InvalidShare, SampleEvery: o.SampleEvery, SingleFormat: string(o.SingleFormat),
 		Priority: o.Priority, Quick: o.Quick, Scenarios: o.Scenarios}
 }
@@ -98,6 +99,7 @@ type runSpec struct {
 	mode     loadgen.Mode
 	rate     float64
 	duration time.Duration
+	conns    int
 	streams  int
 	label    string
 	onWindow func(start bool)
@@ -118,6 +120,9 @@ func (s *suite) measure(ctx context.Context, spec runSpec) (*Measurement, error)
 	po := spec.v.payload
 	po.TradeShare, po.InvalidShare, po.SampleEvery = s.o.TradeShare, s.o.InvalidShare, s.o.SampleEvery
 	po.Instruments, po.Priority = s.instruments, s.o.Priority
+	if spec.v.quotesOnly {
+		po.TradeShare = 0
+	}
 	if po.Batch <= 1 && s.o.SingleFormat != "" {
 		po.Format = s.o.SingleFormat
 	}
@@ -134,7 +139,7 @@ func (s *suite) measure(ctx context.Context, spec runSpec) (*Measurement, error)
 	cpu := newCPUSampler(sys.procs)
 	cfg := loadgen.Config{
 		Target:   sys.url,
-		Client:   loadgen.ClientOptions{Proto: s.o.Proto, Conns: s.o.Conns, Streams: orDefault(spec.streams, s.o.Streams), TLS: s.clientTLS},
+		Client:   loadgen.ClientOptions{Proto: s.o.Proto, Conns: orDefault(spec.conns, s.o.Conns), Streams: orDefault(spec.streams, s.o.Streams), TLS: s.clientTLS},
 		Payloads: payloads, Mode: spec.mode, Rate: spec.rate,
 		Warmup: s.o.Warmup, Duration: orDefault(spec.duration, s.o.Duration),
 		Observer: ob, Label: spec.label, Progress: s.o.Progress,

@@ -70,35 +70,104 @@ func (s *suite) overload(ctx context.Context) (*ScenarioResult, error) {
 	sr := &ScenarioResult{Name: ScenarioOverload, Title: "overload: open loop past capacity",
 		Description: fmt.Sprintf("Single-event publish offered at %.0f× the measured capacity, open loop, with %d streams "+
 			"per connection so that the excess reaches the gateway rather than queueing in the generator. Goodput is "+
-			"good answers per second; shed answers are 429 and 503.", s.o.OverloadFactor, s.o.OverloadStreams)}
+			"good answers per second; shed answers are 429 and 503. Two runs: first the one the targets are about, "+
+			"where the worker group is the bottleneck: a second pipeline on the same NATS server whose quotes worker "+
+			"waits %s per event, one batch at a time (`sluice worker --stage-delay %s --concurrency 1`: a slow "+
+			"downstream, which takes no CPU from the gateway on this small machine), offered quotes only, so the "+
+			"gateway must shed by queue depth; then one where the gateway's own CPU is the bottleneck (the fast "+
+			"pipeline, quotes and trades, at %.0f× its publish capacity).",
+			s.o.OverloadFactor, s.o.OverloadStreams, s.o.OverloadStageDelay, s.o.OverloadStageDelay, s.o.OverloadFactor)}
+	ov, err := s.workerOverload(ctx, sr)
+	if err != nil {
+		return sr, err
+	}
+	sr.Overload = ov
 	if err := s.ensureCapacity(ctx, sr); err != nil {
 		return sr, err
 	}
-	sys, err := s.ensureSystem(ctx, sysSluice)
+	edge, err := s.overloadRun(ctx, sr, variants["publish"], s.capacity, s.o.EdgeOverloadDuration, "overload (gateway)")
 	if err != nil {
 		return sr, err
 	}
-	mon := newRSSMonitor(sys.edge.pid)
-	v := variants["publish"]
-	run, err := s.measure(ctx, runSpec{v: v, mode: loadgen.Open, rate: s.o.OverloadFactor * s.capacity,
-		duration: s.o.OverloadDuration, streams: s.o.OverloadStreams, label: "overload", onWindow: mon.hook})
-	if err != nil {
-		return sr, err
+	edge.Bottleneck = "gateway"
+	edge.CapacityHow = "closed-loop publish maximum of the fast pipeline"
+	if s.unloadedP99 > 0 {
+		edge.UnloadedP99, edge.UnloadedHow = s.unloadedP99, "the sweep's lowest rate"
 	}
-	sr.Runs = append(sr.Runs, *run)
-	sr.Rows = append(sr.Rows, aggregate(v, []Measurement{*run}))
-	sr.Overload = s.overloadResult(run, mon)
+	sr.EdgeOverload = edge
 	return sr, nil
 }
 
-func (s *suite) overloadResult(run *Measurement, mon *rssMonitor) *Overload {
+// workerOverload measures the slowed pipeline's capacity with closed-loop
+// request-reply (every answer waited for a worker), its unloaded p99 with
+// open-loop publish at a tenth of that, then overloads it. The probe keeps
+// 64 requests in flight: enough to keep the one-batch-at-a-time
+// worker busy, few enough that the queue they make stays under the
+// gateway's adaptive limit, which would otherwise trim the probe below the
+// workers' capacity (it exists to keep admitted latency low).
+func (s *suite) workerOverload(ctx context.Context, sr *ScenarioResult) (*Overload, error) {
+	const probeConns, probeStreams = 2, 32
+	probe, err := s.measure(ctx, runSpec{v: variants["slow-request"], mode: loadgen.Closed, conns: probeConns,
+		streams: probeStreams, label: "slow capacity"})
+	if err != nil {
+		return nil, err
+	}
+	sr.Runs = append(sr.Runs, *probe)
+	capacity := probe.Load.ReqPerSec
+	if capacity <= 0 {
+		return nil, fmt.Errorf("the slowed pipeline's capacity probe answered nothing")
+	}
+	pub := variants["slow-publish"]
+	unloaded, err := s.measure(ctx, runSpec{v: pub, mode: loadgen.Open, rate: capacity / 10, label: "slow unloaded"})
+	if err != nil {
+		return nil, err
+	}
+	sr.Runs = append(sr.Runs, *unloaded)
+	ov, err := s.overloadRun(ctx, sr, pub, capacity, s.o.OverloadDuration, "overload (workers)")
+	if err != nil {
+		return nil, err
+	}
+	ref, err := s.measure(ctx, runSpec{v: variants["baseline-plain"], mode: loadgen.Open, rate: s.o.OverloadFactor * capacity,
+		streams: s.o.OverloadStreams, label: "baseline, same rate"})
+	if err != nil {
+		return nil, err
+	}
+	sr.Runs = append(sr.Runs, *ref)
+	ov.Reference = &ref.Load.Latency
+	ov.Bottleneck = "workers"
+	ov.CapacityHow = fmt.Sprintf("closed-loop request-reply on the slowed pipeline, %d in flight (each answer waited for its worker)",
+		probeConns*probeStreams)
+	ov.UnloadedP99 = unloaded.Load.Latency.P99
+	ov.UnloadedHow = fmt.Sprintf("open-loop publish at a tenth of the capacity (%s req/s)", thousands(capacity/10))
+	return ov, nil
+}
+
+// overloadRun offers v at OverloadFactor × capacity for d, open loop,
+// watching the gateway's memory.
+func (s *suite) overloadRun(ctx context.Context, sr *ScenarioResult, v variant, capacity float64, d time.Duration, label string) (*Overload, error) {
+	sys, err := s.ensureSystem(ctx, v.system)
+	if err != nil {
+		return nil, err
+	}
+	mon := newRSSMonitor(sys.edge.pid)
+	run, err := s.measure(ctx, runSpec{v: v, mode: loadgen.Open, rate: s.o.OverloadFactor * capacity,
+		duration: d, streams: s.o.OverloadStreams, label: label, onWindow: mon.hook})
+	if err != nil {
+		return nil, err
+	}
+	sr.Runs = append(sr.Runs, *run)
+	sr.Rows = append(sr.Rows, aggregate(v, []Measurement{*run}))
+	return overloadResult(run, capacity, mon), nil
+}
+
+func overloadResult(run *Measurement, capacity float64, mon *rssMonitor) *Overload {
 	l := run.Load
-	ov := &Overload{Capacity: s.capacity, Offered: l.OfferedPerSec, Duration: l.Duration, Goodput: l.ReqPerSec,
-		Admitted: l.Latency, UnloadedP99: s.unloadedP99, ShedLatency: l.Shed, Dropped: l.Dropped, Errors: l.Errors,
+	ov := &Overload{Capacity: capacity, Offered: l.OfferedPerSec, Duration: l.Duration, Goodput: l.ReqPerSec,
+		Admitted: l.Latency, ShedLatency: l.Shed, Dropped: l.Dropped, Errors: l.Errors,
 		Status: l.Status, E2E: l.E2E}
 	ov.Shed = l.Status[http.StatusServiceUnavailable] + l.Status[http.StatusTooManyRequests]
-	if s.capacity > 0 {
-		ov.GoodputRatio = l.ReqPerSec / s.capacity
+	if capacity > 0 {
+		ov.GoodputRatio = l.ReqPerSec / capacity
 	}
 	ov.PeakRSS, ov.RSS = mon.result()
 	ov.RSSBounded = rssBounded(ov.RSS)

@@ -19,6 +19,13 @@ const (
 	sysSluice   = "sluice"
 	sysNaive    = "naive"
 	sysBaseline = "baseline-" // + variant
+	// sysSlow is a second sluice pipeline on the same NATS server, under
+	// its own subject prefix, whose quotes worker is slowed on purpose
+	// (--stage-delay, one batch at a time): the overload scenario's system,
+	// where the worker group rather than the gateway is the bottleneck.
+	sysSlow = "sluice-slow"
+	// slowPrefix is sysSlow's subject prefix.
+	slowPrefix = "slow"
 )
 
 // system is a set of running processes that serves the HTTP API.
@@ -40,7 +47,9 @@ func (s *suite) ensureSystem(ctx context.Context, name string) (*system, error) 
 	var err error
 	switch {
 	case name == sysSluice:
-		sys, err = s.startSluice(ctx)
+		sys, err = s.startSluice(ctx, false)
+	case name == sysSlow:
+		sys, err = s.startSluice(ctx, true)
 	case name == sysNaive:
 		sys, err = s.startNaive(ctx)
 	case strings.HasPrefix(name, sysBaseline):
@@ -103,26 +112,38 @@ func (s *suite) ensureNATS(ctx context.Context) (*child, error) {
 	return c, nil
 }
 
-func (s *suite) startSluice(ctx context.Context) (*system, error) {
+// startSluice starts a pipeline: reference data, one worker per group and
+// a gateway. A slow one (sysSlow) lives under its own prefix and its quotes
+// worker waits Options.OverloadStageDelay per event, one batch at a time,
+// so that its capacity is set by the worker group.
+func (s *suite) startSluice(ctx context.Context, slow bool) (*system, error) {
 	nc, err := s.ensureNATS(ctx)
 	if err != nil {
 		return nil, err
 	}
-	load, err := s.startChild("refdata-load", RoleNATS, "refdata", "load", "--nats", nc.addr, "--log-level", "warn", "sample")
+	name, prefix, tag := sysSluice, schemas.DefaultPrefix, ""
+	if slow {
+		name, prefix, tag = sysSlow, slowPrefix, "slow-"
+	}
+	load, err := s.startChild(tag+"refdata-load", RoleNATS, "refdata", "load", "--nats", nc.addr, "--prefix", prefix,
+		"--log-level", "warn", "sample")
 	if err != nil {
 		return nil, err
 	}
 	if err := load.waitExit(ctx); err != nil {
 		return nil, fmt.Errorf("loading reference data: %w", err)
 	}
-	sys := &system{name: sysSluice, kind: KindSluice, prefix: schemas.DefaultPrefix}
+	sys := &system{name: name, kind: KindSluice, prefix: prefix}
 	for _, group := range []string{"quotes", "trades"} {
 		ops, err := freeAddr()
 		if err != nil {
 			return nil, err
 		}
-		w, err := s.startChild("worker-"+group, RoleWorker, "worker", "--nats", nc.addr, "--group", group,
-			"--ops-listen", ops, "--log-level", "warn")
+		args := []string{"worker", "--nats", nc.addr, "--prefix", prefix, "--group", group, "--ops-listen", ops, "--log-level", "warn"}
+		if slow && group == "quotes" {
+			args = append(args, "--stage-delay", s.o.OverloadStageDelay.String(), "--concurrency", "1")
+		}
+		w, err := s.startChild(tag+"worker-"+group, RoleWorker, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -132,7 +153,7 @@ func (s *suite) startSluice(ctx context.Context) (*system, error) {
 		}
 		sys.procs = append(sys.procs, w)
 	}
-	gw, err := s.startGateway(ctx, nc.addr)
+	gw, err := s.startGateway(ctx, nc.addr, prefix, tag)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +162,7 @@ func (s *suite) startSluice(ctx context.Context) (*system, error) {
 	return sys, nil
 }
 
-func (s *suite) startGateway(ctx context.Context, natsURL string) (*child, error) {
+func (s *suite) startGateway(ctx context.Context, natsURL, prefix, tag string) (*child, error) {
 	data, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -154,8 +175,9 @@ func (s *suite) startGateway(ctx context.Context, natsURL string) (*child, error
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"gateway", "--nats", natsURL, "--listen", data, "--ops-listen", ops, "--log-level", "warn"}, tlsArgs...)
-	gw, err := s.startChild("gateway", RoleEdge, args...)
+	args := append([]string{"gateway", "--nats", natsURL, "--prefix", prefix, "--listen", data, "--ops-listen", ops,
+		"--log-level", "warn"}, tlsArgs...)
+	gw, err := s.startChild(tag+"gateway", RoleEdge, args...)
 	if err != nil {
 		return nil, err
 	}

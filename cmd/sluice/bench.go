@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -43,7 +44,9 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Warmup, "warmup", 0, "unmeasured warm-up before each window (default 500ms; 150ms with --quick)")
 	fs.IntVar(&o.Rounds, "rounds", 0, "rounds of each scenario, alternating with its baselines (default 2; 1 with --quick)")
 	fs.DurationVar(&o.SweepDuration, "sweep-duration", 0, "measured window of each sweep step (default half of --duration)")
-	fs.DurationVar(&o.OverloadDuration, "overload-duration", 0, "length of the overload run (default 30s; 800ms with --quick)")
+	fs.DurationVar(&o.OverloadDuration, "overload-duration", 0, "length of the overload run with slowed workers (default 30s; 800ms with --quick)")
+	fs.DurationVar(&o.EdgeOverloadDuration, "edge-overload-duration", 0, "length of the overload run where the gateway's CPU is the bottleneck (default 10s; 400ms with --quick)")
+	fs.DurationVar(&o.OverloadStageDelay, "overload-stage-delay", time.Millisecond, "wait per event of the overload pipeline's slowed quotes worker (its --stage-delay)")
 	fs.Float64Var(&o.OverloadFactor, "overload-factor", 3, "overload offered rate as a multiple of the measured capacity")
 	fs.IntVar(&o.OverloadStreams, "overload-streams", 250, "streams per connection in the overload run (the gateway's --max-streams)")
 	fs.StringVar(&f.proto, "proto", string(loadgen.ProtoH2C), "protocol: h2c (HTTP/2 prior knowledge), h2 (TLS, self-signed) or h1")
