@@ -32,13 +32,12 @@ var flushReasonNames = [numFlushReasons]string{"count", "bytes", "linger", "idle
 // batch is one frame being filled, then published. Requests whose events it
 // holds wait on done and then read err.
 type batch struct {
-	buf     []byte
-	n       int
-	waiting bool
-	gen     uint64
-	reason  int
-	done    chan struct{}
-	err     error
+	buf    []byte
+	n      int
+	gen    uint64
+	reason int
+	done   chan struct{}
+	err    error
 }
 
 // batcher micro-batches the encoded events of one kind onto its ingest
@@ -105,7 +104,7 @@ func (b *batcher) reserve(n int) error {
 // current batch, flushing batches that fill up, and returns the batches that
 // hold the events in touched (reused). The caller reserved len(enc) bytes
 // and called enter; add calls leave's counterpart itself.
-func (b *batcher) add(enc []byte, ends []int, waiting bool, touched []*batch) []*batch {
+func (b *batcher) add(enc []byte, ends []int, touched []*batch) []*batch {
 	var full [8]*batch
 	flush := full[:0]
 	b.mu.Lock()
@@ -124,7 +123,6 @@ func (b *batcher) add(enc []byte, ends []int, waiting bool, touched []*batch) []
 		cur := b.cur
 		cur.buf = append(cur.buf, ev...)
 		cur.n++
-		cur.waiting = cur.waiting || waiting
 		if len(touched) == 0 || touched[len(touched)-1] != cur {
 			touched = append(touched, cur)
 		}

@@ -77,7 +77,7 @@ func (be *batcherEnv) request(t *testing.T, prefix string, n int) error {
 		be.b.leave()
 		return err
 	}
-	touched := be.b.add(enc, ends, false, nil)
+	touched := be.b.add(enc, ends, nil)
 	for _, f := range touched {
 		<-f.done
 		if f.err != nil {
@@ -204,7 +204,7 @@ func TestBatcherFlushBytes(t *testing.T) {
 	if err := be.b.reserve(len(encBig)); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range be.b.add(encBig, []int{len(encBig)}, false, nil) {
+	for _, f := range be.b.add(encBig, []int{len(encBig)}, nil) {
 		<-f.done
 	}
 	if _, evs := be.frames.next(); len(evs) != 1 {
@@ -287,7 +287,7 @@ func TestBatcherMemoryBound(t *testing.T) {
 	if err := be.b.reserve(len(enc)); err != nil {
 		t.Fatal(err)
 	}
-	touched := be.b.add(enc, ends, false, nil)
+	touched := be.b.add(enc, ends, nil)
 	if err := be.b.reserve(200 - len(enc) + 1); !errors.Is(err, ErrBatcherFull) {
 		t.Fatalf("bytes held by a filling batch do not count: %v", err)
 	}
@@ -306,7 +306,7 @@ func TestBatcherShutdownFlush(t *testing.T) {
 	be.b.enter()
 	enc, ends := encodeQuotes("s", 2)
 	_ = be.b.reserve(len(enc))
-	touched := be.b.add(enc, ends, true, nil)
+	touched := be.b.add(enc, ends, nil)
 	be.b.flushAll()
 	<-touched[0].done
 	msg, evs := be.frames.next()
@@ -332,6 +332,18 @@ func TestBatcherPublishError(t *testing.T) {
 		}
 		if p := e.srv.batchers[schemas.KindQuote].pending.Load(); p != 0 {
 			t.Errorf("pending %d after a failed publish", p)
+		}
+		// A request waiting for results does not wait on the batch but on
+		// its reply: the failed publish must end that wait at once, not
+		// at the request timeout, and free its reply slot.
+		start := time.Now()
+		resp, body = e.post("quote", "application/json", quoteJSONBody("B"), "Prefer", "return=representation")
+		wantProblem(t, resp, body, http.StatusServiceUnavailable, "handing the batch to NATS")
+		if d := time.Since(start); d > e.srv.opts.RequestTimeout/2 {
+			t.Errorf("503 after %v: the wait was not ended by the failed publish", d)
+		}
+		if n := len(e.srv.replies.slots) - len(e.srv.replies.free); n != 0 {
+			t.Errorf("%d reply slots still taken", n)
 		}
 	})
 }
