@@ -173,7 +173,9 @@ func (s *suite) rotate(ctx context.Context, name string, def scenarioDef) ([]Mea
 }
 
 // halfRate runs request-reply open loop at half its measured maximum: the
-// target's p99 is taken there.
+// target's p99 is taken there. The body baseline is then offered the same
+// rate, open loop too: the p99 this machine and generator give any server
+// answering at that rate, the floor under the target.
 func (s *suite) halfRate(ctx context.Context, sr *ScenarioResult) error {
 	max := findRow(sr.Rows, "request").ReqPerSec
 	if max <= 0 {
@@ -187,8 +189,16 @@ func (s *suite) halfRate(ctx context.Context, sr *ScenarioResult) error {
 		return err
 	}
 	sr.Runs = append(sr.Runs, *run)
-	row := aggregate(v, []Measurement{*run})
-	sr.Rows = append(sr.Rows, row)
+	sr.Rows = append(sr.Rows, aggregate(v, []Measurement{*run}))
+	ref := variants["baseline-body"]
+	ref.name = "baseline-body-half"
+	ref.label = "baseline: read body, 200 + 700 B, open loop at the same rate"
+	run, err = s.measure(ctx, runSpec{v: ref, mode: loadgen.Open, rate: max / 2, label: "baseline-body @ same rate"})
+	if err != nil {
+		return err
+	}
+	sr.Runs = append(sr.Runs, *run)
+	sr.Rows = append(sr.Rows, aggregate(ref, []Measurement{*run}))
 	return nil
 }
 
@@ -378,6 +388,10 @@ func scenarioNotes(name string, sr *ScenarioResult) []string {
 		if h := findRow(sr.Rows, "request-half"); h.Rounds > 0 {
 			notes = append(notes, fmt.Sprintf("at half the maximum (%s req/s offered, open loop): p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms",
 				thousands(h.Offered), h.Latency.P50, h.Latency.P99, h.Latency.P999))
+		}
+		if b := findRow(sr.Rows, "baseline-body-half"); b.Rounds > 0 {
+			notes = append(notes, fmt.Sprintf("the body baseline offered the same rate, open loop: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms (the floor any server answering at that rate gets on this machine)",
+				b.Latency.P50, b.Latency.P99, b.Latency.P999))
 		}
 	case ScenarioBatch:
 		for _, v := range []string{"batch-ndjson", "batch-msgpack"} {
