@@ -134,3 +134,27 @@ func TestKeysHash(t *testing.T) {
 		t.Fatalf("%v %s", err, out)
 	}
 }
+
+// TestWorkerProcs: a worker runs on one CPU unless --procs (or
+// SLUICE_PROCS) says otherwise or the GOMAXPROCS variable is set.
+func TestWorkerProcs(t *testing.T) {
+	for _, c := range []struct {
+		flag int
+		set  bool
+		env  string
+		want int
+	}{
+		{1, false, "", 1},  // default
+		{1, false, "4", 0}, // GOMAXPROCS variable wins over the default
+		{3, true, "4", 3},  // an explicit --procs wins over it
+		{0, true, "", 0},   // 0: Go's default
+	} {
+		if got := workerProcs(c.flag, c.set, c.env); got != c.want {
+			t.Errorf("workerProcs(%d, %v, %q) = %d, want %d", c.flag, c.set, c.env, got, c.want)
+		}
+	}
+	out, err := sluiceCmd(t, "worker", "--group", "quotes", "--procs", "-1").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "--procs -1") {
+		t.Fatalf("--procs -1: err %v output %s", err, out)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/nats-io/nats.go"
@@ -23,8 +25,18 @@ func runWorker(args []string) int {
 	w.register(fs)
 	group := fs.String("group", "", "worker group: quotes or trades; every worker of a group shares its work through a NATS queue group")
 	opsAddr := fs.String("ops-listen", "127.0.0.1:9091", "ops listener: /metrics, /healthz, /readyz, /debug/pprof/")
+	procs := fs.Int("procs", 1, "CPUs the worker's Go runtime schedules on (GOMAXPROCS): one keeps hand-offs between goroutines on one thread, which costs a worker far less CPU per event; scale a group with more workers, or 0 for Go's default (all CPUs, or the GOMAXPROCS variable)")
 	if ok, code := parse(fs, "worker", "A worker of one group: validates and enriches events, publishes them, answers waiting requests.", args); !ok {
 		return code
+	}
+	if *procs < 0 {
+		fmt.Fprintf(fs.Output(), "sluice worker: --procs %d: want 0 (Go's default) or more\n", *procs)
+		return 2
+	}
+	procsSet := false
+	fs.Visit(func(f *flag.Flag) { procsSet = procsSet || f.Name == "procs" })
+	if n := workerProcs(*procs, procsSet, os.Getenv("GOMAXPROCS")); n > 0 {
+		runtime.GOMAXPROCS(n)
 	}
 	log, err := c.logger()
 	if err != nil {
@@ -57,7 +69,7 @@ func runWorker(args []string) int {
 	if err != nil {
 		return fatal(log, "worker", err)
 	}
-	log.Info("worker running", "ops", opsSrv.Addr(), "nats", c.nats, "prefix", subjects.Prefix())
+	log.Info("worker running", "ops", opsSrv.Addr(), "nats", c.nats, "prefix", subjects.Prefix(), "procs", runtime.GOMAXPROCS(0))
 	<-ctx.Done()
 	log.Info("draining")
 	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
@@ -69,6 +81,16 @@ func runWorker(args []string) int {
 	}
 	_ = opsSrv.Shutdown(sctx)
 	return code
+}
+
+// workerProcs is the GOMAXPROCS a worker sets, 0 for none: --procs when
+// given (0 meaning Go's default), else its default of 1 unless the
+// GOMAXPROCS variable already says otherwise.
+func workerProcs(flagValue int, flagSet bool, envGOMAXPROCS string) int {
+	if !flagSet && envGOMAXPROCS != "" {
+		return 0
+	}
+	return flagValue
 }
 
 // startWorker loads the reference data from the KV bucket (and keeps
