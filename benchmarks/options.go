@@ -69,7 +69,7 @@ type Options struct {
 	// the gateway and the generator and measure the machine, not admission.
 	OverloadStageDelay time.Duration
 	// EdgeOverloadDuration is the length of the second overload run, where
-	// the gateway's own CPU is the bottleneck (default 10 s).
+	// the gateway's own CPU is the bottleneck (default 8 s).
 	EdgeOverloadDuration time.Duration
 	// TradeShare and InvalidShare shape the payloads (see
 	// loadgen.PayloadOptions); negative means none, zero the default.
@@ -159,7 +159,7 @@ func (o *Options) setDurations() {
 	def(&o.Duration, 5*time.Second, 400*time.Millisecond)
 	def(&o.SweepDuration, max(o.Duration/2, time.Second), 250*time.Millisecond)
 	def(&o.OverloadDuration, 30*time.Second, 800*time.Millisecond)
-	def(&o.EdgeOverloadDuration, 10*time.Second, 400*time.Millisecond)
+	def(&o.EdgeOverloadDuration, 8*time.Second, 400*time.Millisecond)
 	if o.Rounds <= 0 {
 		o.Rounds = 2
 		if o.Quick {
@@ -189,6 +189,9 @@ func (o *Options) Validate() error {
 	}
 	if _, err := loadgen.ParseProto(string(o.Proto)); err != nil {
 		return err
+	}
+	if o.OverloadStageDelay < 0 || o.EdgeOverloadDuration < 0 || o.OverloadDuration < 0 {
+		return errors.New("bench: the overload's durations and stage delay must not be negative")
 	}
 	if o.SingleFormat == loadgen.FormatNDJSON {
 		return errors.New("bench: single events are json, msgpack or ce-binary")

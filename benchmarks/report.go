@@ -217,9 +217,17 @@ func (ov *Overload) write(b *bytes.Buffer) {
 	}
 	fmt.Fprintf(b, "| shed (429, 503) | %s; latency p50 %.2f ms, p99 %.2f ms, max %.2f ms |\n",
 		thousands(float64(ov.Shed)), ov.ShedLatency.P50, ov.ShedLatency.P99, ov.ShedLatency.Max)
+	if len(ov.Rejected) > 0 {
+		reasons := slices.Sorted(maps.Keys(ov.Rejected))
+		parts := make([]string, len(reasons))
+		for i, r := range reasons {
+			parts[i] = fmt.Sprintf("%s %s", r, thousands(ov.Rejected[r]))
+		}
+		fmt.Fprintf(b, "| refused, by the gateway's reason | %s (sluice_gateway_rejected_total over the window) |\n", strings.Join(parts, ", "))
+	}
 	if r := ov.Reference; r != nil {
-		fmt.Fprintf(b, "| baseline server at the same offered rate | p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms: the floor this machine and generator put under any answer |\n",
-			r.P50, r.P99, r.P999, r.Max)
+		fmt.Fprintf(b, "| baseline server at the same offered rate | p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms over %s: the floor this machine and generator put under any answer |\n",
+			r.P50, r.P99, r.P999, r.Max, ov.Duration)
 	}
 	if ov.Dropped > 0 {
 		fmt.Fprintf(b, "| dropped by the generator | %s (in-flight bound reached: the excess never reached the gateway) |\n",
@@ -244,6 +252,10 @@ func (ov *Overload) write(b *bytes.Buffer) {
 		fmt.Fprintf(b, "| end to end | %s accepted; of the %s matched by id, %s enriched, %s rejected (%s sent invalid), %s missing |\n",
 			thousands(float64(e.Accepted)), thousands(float64(e.Sampled)), thousands(float64(e.Enriched)),
 			thousands(float64(e.Rejected)), thousands(float64(e.ExpectedRejected)), thousands(float64(e.Missing)))
+		if d := e.Delay; d.Count > 0 {
+			fmt.Fprintf(b, "| queueing behind the 202 | gateway receipt to enriched on NATS, %s observed events: p50 %.2f ms, p99 %.2f ms, max %.2f ms |\n",
+				thousands(float64(d.Count)), d.P50, d.P99, d.Max)
+		}
 	}
 	b.WriteString("\n")
 }

@@ -71,7 +71,10 @@ func fixtureResults() *Results {
 		Capacity: 46_000, Offered: 138_000, Duration: 30 * time.Second, Goodput: 44_000, GoodputRatio: 44_000.0 / 46_000,
 		Admitted: loadgen.Latency{P50: 2, P99: 7.5, P999: 12, Max: 30}, UnloadedP99: 1.6, Shed: 2_500_000,
 		ShedLatency: loadgen.Latency{P50: 0.3, P99: 1.2, Max: 4.2}, Reference: &loadgen.Latency{P50: 0.2, P99: 1, P999: 2, Max: 4}, Status: map[int]uint64{202: 1_320_000, 503: 2_500_000},
-		PeakRSS: 96 << 20, RSS: []int64{80 << 20, 90 << 20, 92 << 20, 91 << 20}, RSSBounded: true}
+		PeakRSS: 96 << 20, RSS: []int64{80 << 20, 90 << 20, 92 << 20, 91 << 20}, RSSBounded: true,
+		Rejected: map[string]float64{"shed": 2_400_000, "concurrency": 100_000},
+		E2E: &loadgen.E2E{Accepted: 1_320_000, Sampled: 165_000, Enriched: 165_000,
+			Delay: loadgen.Latency{Count: 165_000, P50: 60, P99: 140, Max: 190}}}
 	edge := &Overload{Bottleneck: "gateway", CapacityHow: "closed-loop publish", Capacity: 20_000, Offered: 60_000,
 		Duration: 10 * time.Second, Goodput: 19_000, GoodputRatio: 0.95, Admitted: loadgen.Latency{P50: 180, P99: 700, P999: 900, Max: 1000},
 		Dropped: 380_000, Status: map[int]uint64{202: 190_000}, PeakRSS: 110 << 20, RSS: []int64{100 << 20, 105 << 20}, RSSBounded: true}

@@ -167,9 +167,13 @@ type Overload struct {
 	// Shed counts 429 and 503 answers and ShedLatency their latency.
 	Shed        uint64          `json:"shed"`
 	ShedLatency loadgen.Latency `json:"shed_latency"`
+	// Rejected counts the gateway's refusals during the window by reason
+	// (its sluice_gateway_rejected_total), so a reader sees what the 503s
+	// were: queue-depth shedding, the concurrency limit, or another bound.
+	Rejected map[string]float64 `json:"rejected_by_reason,omitempty"`
 	// Reference is the latency of the trivial baseline server offered the
-	// same rate over the same connections: the floor this machine and
-	// generator put under any answer, shed or not.
+	// same rate over the same connections for the same time: the floor
+	// this machine and generator put under any answer, shed or not.
 	Reference *loadgen.Latency `json:"baseline_same_rate,omitempty"`
 	Dropped   uint64           `json:"dropped_by_generator"`
 	Errors    uint64           `json:"errors"`

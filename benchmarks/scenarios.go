@@ -102,7 +102,8 @@ var scenarioDefs = map[string]scenarioDef{
 		title: "request: one event per request, waiting for the result",
 		description: "Prefer: return=representation: the gateway answers 200 with the enriched event (422 for the " +
 			"invalid share) once the worker's reply is back (closed loop), then an open-loop run at half that rate " +
-			"for the latency target.",
+			"for the latency target, and the body baseline offered the same rate open loop: the p99 any server " +
+			"answering at that rate gets on this machine.",
 		order: []string{"baseline-body", "request", "baseline-plain"},
 		refs:  map[string]string{"request": "baseline-body", "baseline-plain": "baseline-body"},
 	},
@@ -310,7 +311,7 @@ func aggregate(v variant, runs []Measurement) Row {
 
 func kindOf(system string) string {
 	switch system {
-	case sysSluice:
+	case sysSluice, sysSlow:
 		return KindSluice
 	case sysNaive:
 		return KindNaive

@@ -108,7 +108,7 @@ func (s *suite) overload(ctx context.Context) (*ScenarioResult, error) {
 func (s *suite) workerOverload(ctx context.Context, sr *ScenarioResult) (*Overload, error) {
 	const probeConns, probeStreams = 2, 32
 	probe, err := s.measure(ctx, runSpec{v: variants["slow-request"], mode: loadgen.Closed, conns: probeConns,
-		streams: probeStreams, label: "slow capacity"})
+		streams: probeStreams, duration: s.o.Duration * 3 / 5, label: "slow capacity"})
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +118,8 @@ func (s *suite) workerOverload(ctx context.Context, sr *ScenarioResult) (*Overlo
 		return nil, fmt.Errorf("the slowed pipeline's capacity probe answered nothing")
 	}
 	pub := variants["slow-publish"]
-	unloaded, err := s.measure(ctx, runSpec{v: pub, mode: loadgen.Open, rate: capacity / 10, label: "slow unloaded"})
+	unloaded, err := s.measure(ctx, runSpec{v: pub, mode: loadgen.Open, rate: capacity / 10, duration: s.o.Duration * 3 / 5,
+		label: "slow unloaded"})
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +129,7 @@ func (s *suite) workerOverload(ctx context.Context, sr *ScenarioResult) (*Overlo
 		return nil, err
 	}
 	ref, err := s.measure(ctx, runSpec{v: variants["baseline-plain"], mode: loadgen.Open, rate: s.o.OverloadFactor * capacity,
-		streams: s.o.OverloadStreams, label: "baseline, same rate"})
+		duration: s.o.OverloadDuration, streams: s.o.OverloadStreams, label: "baseline, same rate"})
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +139,7 @@ func (s *suite) workerOverload(ctx context.Context, sr *ScenarioResult) (*Overlo
 	ov.CapacityHow = fmt.Sprintf("closed-loop request-reply on the slowed pipeline, %d in flight (each answer waited for its worker)",
 		probeConns*probeStreams)
 	ov.UnloadedP99 = unloaded.Load.Latency.P99
-	ov.UnloadedHow = fmt.Sprintf("open-loop publish at a tenth of the capacity (%s req/s)", thousands(capacity/10))
+	ov.UnloadedHow = fmt.Sprintf("open-loop publish at a tenth of the capacity, %s req/s", thousands(capacity/10))
 	return ov, nil
 }
 
@@ -150,14 +151,23 @@ func (s *suite) overloadRun(ctx context.Context, sr *ScenarioResult, v variant, 
 		return nil, err
 	}
 	mon := newRSSMonitor(sys.edge.pid)
+	rej := &rejectionWatch{ops: sys.edge.ops}
 	run, err := s.measure(ctx, runSpec{v: v, mode: loadgen.Open, rate: s.o.OverloadFactor * capacity,
-		duration: d, streams: s.o.OverloadStreams, label: label, onWindow: mon.hook})
+		duration: d, streams: s.o.OverloadStreams, label: label, onWindow: func(start bool) {
+			mon.hook(start)
+			rej.hook(start)
+		}})
 	if err != nil {
 		return nil, err
 	}
+	if rej.err != nil {
+		s.log.Warn("overload: no refusals by reason", "err", rej.err)
+	}
 	sr.Runs = append(sr.Runs, *run)
 	sr.Rows = append(sr.Rows, aggregate(v, []Measurement{*run}))
-	return overloadResult(run, capacity, mon), nil
+	ov := overloadResult(run, capacity, mon)
+	ov.Rejected = rej.delta
+	return ov, nil
 }
 
 func overloadResult(run *Measurement, capacity float64, mon *rssMonitor) *Overload {

@@ -148,6 +148,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("%w: Concurrency %d is negative", ErrInvalidOptions, o.Concurrency)
 	case o.QueueLen < 0:
 		return fmt.Errorf("%w: QueueLen %d is negative", ErrInvalidOptions, o.QueueLen)
+	case o.StageCost < 0 || o.StageDelay < 0:
+		return fmt.Errorf("%w: StageCost %v and StageDelay %v must not be negative", ErrInvalidOptions, o.StageCost, o.StageDelay)
 	}
 	seen := make(map[schemas.Kind]bool, len(o.Kinds))
 	for _, k := range o.Kinds {

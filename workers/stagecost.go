@@ -25,10 +25,12 @@ func spin(d time.Duration) {
 // stageDelay is the test knob behind --stage-delay: a downstream that
 // takes delay per event, one event at a time, without using CPU. Batches
 // wait on one shared clock, so a busy worker does at most 1/delay events
-// per second whatever its concurrency, and the timer's wake-up lateness
-// on one batch is paid back on the next (a short idle spell, up to
-// delayDebt, keeps the debt) rather than lowering the rate. A cancelled
-// context (drain) cuts the wait short.
+// per second whatever its concurrency, and what falls between two batches
+// (the timer waking late, the worker's own processing) is paid back on the
+// next one, up to delayDebt, rather than lowering the rate; a longer gap
+// means the worker was idle. The stage's context ends only when a
+// shutdown gives up waiting (abort), which cuts the wait short; a graceful
+// drain waits every delay out.
 func stageDelay(delay time.Duration) Stage {
 	var mu sync.Mutex
 	var next time.Time

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -734,4 +735,6 @@ func TestOptionsValidate(t *testing.T) {
 	f("negative concurrency", func(o *workers.Options) { o.Concurrency = -1 }, "Concurrency")
 	f("negative queue", func(o *workers.Options) { o.QueueLen = -1 }, "QueueLen")
 	f("nil stage", func(o *workers.Options) { o.Stages = []workers.Stage{nil} }, "Stages[0]")
+	f("negative stage delay", func(o *workers.Options) { o.StageDelay = -time.Millisecond }, "StageDelay")
+	f("negative stage cost", func(o *workers.Options) { o.StageCost = -time.Millisecond }, "StageCost")
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/nats-io/nats.go"
 
 	"github.com/sluice-dev/sluice/schemas"
@@ -93,6 +94,11 @@ type E2E struct {
 	// SlowConsumerDrops counts messages the observer's subscriptions
 	// dropped: if not zero, Missing is overstated.
 	SlowConsumerDrops uint64 `json:"slow_consumer_drops"`
+	// Delay is, for the enriched events observed during the run, the time
+	// from the gateway receiving the event (its sluicerecv attribute) to
+	// the observer seeing it enriched: the queueing and processing behind
+	// a 202. Empty for pipelines whose events carry no receive time.
+	Delay Latency `json:"delay"`
 }
 
 // ObserverOptions configure an [Observer].
@@ -126,6 +132,7 @@ type Observer struct {
 	seenR       uint64
 	undecodable uint64
 	last        time.Time
+	delay       *hdrhistogram.Histogram // receive → seen enriched, µs
 }
 
 // NewObserver connects and subscribes. Close it when done.
@@ -137,7 +144,7 @@ func NewObserver(o ObserverOptions) (*Observer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("observer: connecting to %s: %w", o.URL, err)
 	}
-	ob := &Observer{nc: nc}
+	ob := &Observer{nc: nc, delay: NewHistogram()}
 	subjects := []string{o.Prefix + ".enriched.>"}
 	if o.SampleEvery > 1 {
 		subjects = subjects[:0]
@@ -183,6 +190,7 @@ func (o *Observer) Start() {
 	o.on = true
 	o.enriched, o.rejected = o.enriched[:0], o.rejected[:0]
 	o.seenE, o.seenR, o.undecodable = 0, 0, 0
+	o.delay.Reset()
 	o.last = time.Now()
 	o.mu.Unlock()
 }
@@ -193,20 +201,25 @@ func (o *Observer) onRejected(m *nats.Msg) { o.see(m.Data, true) }
 func (o *Observer) see(data []byte, dead bool) {
 	var id []byte
 	var ok bool
+	var recv int64
 	if dead {
 		id, ok = deadLetterID(data)
 	} else {
-		id, ok = eventID(data)
+		id, recv, ok = eventIDRecv(data)
 	}
 	var h uint64
 	if ok {
 		h = hashID(id)
 	}
+	now := time.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.last = time.Now()
+	o.last = now
 	if !o.on {
 		return
+	}
+	if recv > 0 {
+		recordLatency(o.delay, time.Duration(now.UnixNano()-recv))
 	}
 	switch {
 	case !ok:
@@ -245,7 +258,8 @@ func (o *Observer) settle(ctx context.Context, s *idSample, quiet, max time.Dura
 	o.on = false
 	r := E2E{Accepted: s.accepted, Sampled: s.sampled, ExpectedRejected: s.invalid,
 		SeenEnriched: o.seenE, SeenRejected: o.seenR, Undecodable: o.undecodable,
-		Enriched: uint64(m.enriched), Rejected: uint64(m.rejected), Missing: uint64(m.pending)}
+		Enriched: uint64(m.enriched), Rejected: uint64(m.rejected), Missing: uint64(m.pending),
+		Delay: Summarize(o.delay)}
 	o.mu.Unlock()
 	for _, sub := range o.subs {
 		if n, err := sub.Dropped(); err == nil {
@@ -314,22 +328,40 @@ func (o *Observer) Close() {
 // eventID returns the id of an event: a MessagePack CloudEvents map, or a
 // JSON object whose "id" comes before any nested object.
 func eventID(b []byte) ([]byte, bool) {
+	id, _, ok := eventIDRecv(b)
+	return id, ok
+}
+
+// eventIDRecv is eventID plus the gateway's receive time of a sluice
+// enriched event (its data's received_at, Unix ns; 0 for JSON events).
+func eventIDRecv(b []byte) (id []byte, recv int64, ok bool) {
 	if len(b) == 0 {
-		return nil, false
+		return nil, 0, false
 	}
 	if b[0] == '{' {
-		return jsonID(b)
+		id, ok := jsonID(b)
+		return id, 0, ok
 	}
+	var en schemas.Enriched
 	r := schemas.NewReader(b)
+	if en.DecodeMsgpack(&r) == nil && en.ID != "" {
+		recv = en.Quote.ReceivedAt
+		if en.Kind == schemas.KindTrade {
+			recv = en.Trade.ReceivedAt
+		}
+		return []byte(en.ID), recv, true
+	}
+	// Not an enriched event: find the id in the CloudEvents map.
+	r = schemas.NewReader(b)
 	n := r.MapHeader()
 	for i := 0; i < n && r.Err() == nil; i++ {
 		if string(r.StringBytes()) == "id" {
 			id := r.StringBytes()
-			return id, r.Err() == nil
+			return id, 0, r.Err() == nil
 		}
 		r.Skip()
 	}
-	return nil, false
+	return nil, 0, false
 }
 
 // deadLetterID returns the id of the event inside a dead letter.

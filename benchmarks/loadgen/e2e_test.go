@@ -71,6 +71,7 @@ func TestObserver(t *testing.T) {
 	// sluice: an enriched event, a dead letter.
 	ev := schemas.Enriched{ID: "e1", Kind: schemas.KindQuote, Type: schemas.TypeQuoteEnrichedV1, Subject: observed}
 	ev.Quote.Symbol = observed
+	ev.Quote.ReceivedAt = time.Now().Add(-40 * time.Millisecond).UnixNano() // 40 ms of queueing
 	must(t, nc.Publish("bench.enriched.quote."+tok, ev.AppendMsgpack(nil)))
 	raw := (&schemas.Event{ID: "d1", Kind: schemas.KindQuote, Type: schemas.TypeQuoteV1}).AppendMsgpack(nil)
 	must(t, nc.Publish("bench.dlq.quote", schemas.AppendDeadLetter(nil, []schemas.FieldError{{Field: "bid", Code: "crossed_quote"}}, raw)))
@@ -86,6 +87,11 @@ func TestObserver(t *testing.T) {
 	accept("lost", false)
 	must(t, nc.Flush())
 	e := ob.settle(context.Background(), &s, 300*time.Millisecond, 5*time.Second)
+	// The delay of the one timed event (the JSON one has no receive time).
+	if e.Delay.Count != 1 || e.Delay.P50 < 40 || e.Delay.P50 > 5000 {
+		t.Errorf("delay %+v: want one sample of at least 40 ms", e.Delay)
+	}
+	e.Delay = Latency{}
 	want := E2E{Accepted: 5, Sampled: 5, ExpectedRejected: 2, Enriched: 2, Rejected: 2, Missing: 1,
 		SeenEnriched: 2, SeenRejected: 2}
 	if e != want {

@@ -84,7 +84,7 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&a.Concurrency.Min, "concurrency-min", 0, "lowest adaptive concurrency limit per worker group (default 8)")
 	fs.IntVar(&a.Concurrency.Max, "concurrency-max", 0, "highest adaptive concurrency limit per worker group (default 16384); past the current limit 503")
 	fs.DurationVar(&a.Shed.MaxQueueDelay, "shed-max-queue-delay", 0, "a group's depth bound is its peak drain rate times this (default 250ms); priorities are shed at 25/50/75/100% of it")
-	fs.Int64Var(&a.Shed.MinDepth, "shed-min-depth", 0, "lowest depth bound of a group in events (default 2048)")
+	fs.Int64Var(&a.Shed.MinDepth, "shed-min-depth", 0, "lowest depth bound of a group in events (default 128: one gateway batch); it only matters for groups slower than it divided by --shed-max-queue-delay")
 	fs.Int64Var(&a.Shed.MaxDepth, "shed-max-depth", 0, "highest depth bound of a group in events (default 1048576)")
 }
 
@@ -111,7 +111,7 @@ type workerFlags struct {
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet) {
-	fs.IntVar(&w.concurrency, "concurrency", 0, "batches processed at once by one worker (default GOMAXPROCS)")
+	fs.IntVar(&w.concurrency, "concurrency", 0, "batches processed at once by one worker (default GOMAXPROCS: 1 with the worker's default --procs)")
 	fs.DurationVar(&w.maxAge, "max-age", schemas.DefaultMaxAge, "events whose ts is older are rejected as stale")
 	fs.DurationVar(&w.maxFuture, "max-future", schemas.DefaultMaxFuture, "events whose ts is further ahead are rejected as future_timestamp")
 	fs.DurationVar(&w.stageCost, "stage-cost", 0, "TEST KNOB: burn this much CPU per event to make workers slow on purpose (capacity and shedding tests)")

@@ -154,7 +154,13 @@ func TestWorkerProcs(t *testing.T) {
 		}
 	}
 	out, err := sluiceCmd(t, "worker", "--group", "quotes", "--procs", "-1").CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "--procs -1") {
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "--procs (SLUICE_PROCS) -1") {
 		t.Fatalf("--procs -1: err %v output %s", err, out)
+	}
+	cmd := sluiceCmd(t, "worker", "--group", "quotes")
+	cmd.Env = append(cmd.Env, "SLUICE_PROCS=-2")
+	out, err = cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "SLUICE_PROCS) -2") {
+		t.Fatalf("SLUICE_PROCS=-2: err %v output %s", err, out)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strconv"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/nats-io/nats.go"
@@ -25,12 +26,12 @@ func runWorker(args []string) int {
 	w.register(fs)
 	group := fs.String("group", "", "worker group: quotes or trades; every worker of a group shares its work through a NATS queue group")
 	opsAddr := fs.String("ops-listen", "127.0.0.1:9091", "ops listener: /metrics, /healthz, /readyz, /debug/pprof/")
-	procs := fs.Int("procs", 1, "CPUs the worker's Go runtime schedules on (GOMAXPROCS): one keeps hand-offs between goroutines on one thread, which costs a worker far less CPU per event; scale a group with more workers, or 0 for Go's default (all CPUs, or the GOMAXPROCS variable)")
+	procs := fs.Int("procs", 1, "CPUs the worker's Go runtime schedules on (GOMAXPROCS; also the default --concurrency): one keeps hand-offs between goroutines on one thread, which costs a worker far less CPU per event; scale a group with more workers, or 0 for Go's default (all CPUs). A valid GOMAXPROCS variable is kept unless --procs or SLUICE_PROCS is set")
 	if ok, code := parse(fs, "worker", "A worker of one group: validates and enriches events, publishes them, answers waiting requests.", args); !ok {
 		return code
 	}
 	if *procs < 0 {
-		fmt.Fprintf(fs.Output(), "sluice worker: --procs %d: want 0 (Go's default) or more\n", *procs)
+		fmt.Fprintf(fs.Output(), "sluice worker: --procs (SLUICE_PROCS) %d: want 0 (Go's default) or more\n", *procs)
 		return 2
 	}
 	procsSet := false
@@ -83,11 +84,12 @@ func runWorker(args []string) int {
 	return code
 }
 
-// workerProcs is the GOMAXPROCS a worker sets, 0 for none: --procs when
-// given (0 meaning Go's default), else its default of 1 unless the
-// GOMAXPROCS variable already says otherwise.
+// workerProcs is the GOMAXPROCS a worker sets, 0 for none: --procs (or
+// SLUICE_PROCS) when given, 0 meaning Go's default; else its default of 1,
+// unless the GOMAXPROCS variable holds a valid setting of its own (the
+// runtime ignores an invalid one, and so does this).
 func workerProcs(flagValue int, flagSet bool, envGOMAXPROCS string) int {
-	if !flagSet && envGOMAXPROCS != "" {
+	if n, err := strconv.Atoi(envGOMAXPROCS); !flagSet && err == nil && n > 0 {
 		return 0
 	}
 	return flagValue

@@ -16,7 +16,11 @@ type ShedOptions struct {
 	// bound = peak rate × MaxQueueDelay, so an admitted event waits at most
 	// about this long in the workers' queues.
 	MaxQueueDelay time.Duration
-	// MinDepth and MaxDepth clamp the bound, in events.
+	// MinDepth and MaxDepth clamp the bound, in events. MinDepth (default
+	// DefaultMinDepth, one full gateway batch) only matters for a group
+	// slower than MinDepth/MaxQueueDelay events/s, or one that has not
+	// reported a drain rate yet; a larger floor would break the
+	// MaxQueueDelay promise for slow groups.
 	MinDepth, MaxDepth int64
 	// Thresholds are the fractions of the bound at which each priority
 	// (low, normal, high, critical) starts being shed.
@@ -30,19 +34,26 @@ type ShedOptions struct {
 	Stale time.Duration
 }
 
+// Defaults of ShedOptions.
+const (
+	DefaultMaxQueueDelay = 250 * time.Millisecond
+	DefaultMinDepth      = 128
+	DefaultMaxDepth      = 1 << 20
+)
+
 // DefaultThresholds are the shedding thresholds of low, normal, high and
 // critical as fractions of the group's depth bound.
 var DefaultThresholds = [4]float64{0.25, 0.5, 0.75, 1.0}
 
 func (o *ShedOptions) setDefaults() {
 	if o.MaxQueueDelay <= 0 {
-		o.MaxQueueDelay = 250 * time.Millisecond
+		o.MaxQueueDelay = DefaultMaxQueueDelay
 	}
 	if o.MinDepth <= 0 {
-		o.MinDepth = 2048
+		o.MinDepth = DefaultMinDepth
 	}
 	if o.MaxDepth <= 0 {
-		o.MaxDepth = 1 << 20
+		o.MaxDepth = DefaultMaxDepth
 	}
 	o.MaxDepth = max(o.MaxDepth, o.MinDepth)
 	if o.Thresholds == [4]float64{} {
