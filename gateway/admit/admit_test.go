@@ -292,6 +292,31 @@ func TestBoundFromWorkerCapacity(t *testing.T) {
 	}
 }
 
+// TestBoundOfSlowAndColdGroups: a slow group's bound follows its rate down
+// to the small floor, so --shed-max-queue-delay holds for it (with the old
+// floor of 2048 a 1,000 events/s group queued two seconds); a group that
+// has reported no rate yet gets the larger cold bound, so a first burst is
+// not judged against a rate nobody measured.
+func TestBoundOfSlowAndColdGroups(t *testing.T) {
+	g := NewGroup("quotes", ShedOptions{})
+	g.Observe(report("w1", 0, 0), time.Now()) // live, no rate yet
+	if b := g.Bound(); b != DefaultColdDepth {
+		t.Fatalf("cold bound %d, want %d", b, DefaultColdDepth)
+	}
+	lr := report("w1", 0, 10)
+	lr.MaxRate = 1000
+	g.Observe(lr, time.Now())
+	if b := g.Bound(); b != 250 {
+		t.Fatalf("bound %d, want 1000/s × 250ms = 250", b)
+	}
+	lr.MaxRate = 10
+	slow := NewGroup("trades", ShedOptions{})
+	slow.Observe(lr, time.Now())
+	if b := slow.Bound(); b != DefaultMinDepth {
+		t.Fatalf("bound %d, want the floor %d", b, DefaultMinDepth)
+	}
+}
+
 // TestExpireKeepsSentEvents: the periodic expiry pass must not forget the
 // events this gateway sent since the last report (it did, every 25 ms, and
 // the depth was underestimated until critical traffic got shed).

@@ -22,6 +22,11 @@ type ShedOptions struct {
 	// reported a drain rate yet; a larger floor would break the
 	// MaxQueueDelay promise for slow groups.
 	MinDepth, MaxDepth int64
+	// ColdDepth (default DefaultColdDepth) is the bound while the group
+	// has reported no drain rate yet (its workers have processed nothing):
+	// a first burst to a freshly started group is not judged against the
+	// floor meant for slow groups.
+	ColdDepth int64
 	// Thresholds are the fractions of the bound at which each priority
 	// (low, normal, high, critical) starts being shed.
 	Thresholds [4]float64
@@ -39,6 +44,7 @@ const (
 	DefaultMaxQueueDelay = 250 * time.Millisecond
 	DefaultMinDepth      = 128
 	DefaultMaxDepth      = 1 << 20
+	DefaultColdDepth     = 2048
 )
 
 // DefaultThresholds are the shedding thresholds of low, normal, high and
@@ -56,6 +62,10 @@ func (o *ShedOptions) setDefaults() {
 		o.MaxDepth = DefaultMaxDepth
 	}
 	o.MaxDepth = max(o.MaxDepth, o.MinDepth)
+	if o.ColdDepth <= 0 {
+		o.ColdDepth = DefaultColdDepth
+	}
+	o.ColdDepth = min(max(o.ColdDepth, o.MinDepth), o.MaxDepth)
 	if o.Thresholds == [4]float64{} {
 		o.Thresholds = DefaultThresholds
 	}
@@ -207,6 +217,9 @@ func (g *Group) Rate() float64 { return math.Float64frombits(g.rateBits.Load()) 
 // Bound returns the group's depth bound in events.
 func (g *Group) Bound() int64 {
 	peak := math.Float64frombits(g.peakBits.Load())
+	if peak <= 0 {
+		return g.opts.ColdDepth
+	}
 	b := int64(peak * g.opts.MaxQueueDelay.Seconds())
 	return min(max(b, g.opts.MinDepth), g.opts.MaxDepth)
 }
