@@ -51,7 +51,7 @@ type Options struct {
 	Rounds int
 	// SweepFractions are the offered rates of the sweep as fractions of the
 	// measured publish capacity; SweepDuration is each step's window
-	// (default half of Duration, at least 1 s).
+	// (default two fifths of Duration, at least 1 s).
 	SweepFractions []float64
 	SweepDuration  time.Duration
 	// OverloadFactor times the capacity is the overload's offered rate
@@ -157,7 +157,7 @@ func (o *Options) setDurations() {
 	}
 	def(&o.Warmup, 500*time.Millisecond, 150*time.Millisecond)
 	def(&o.Duration, 5*time.Second, 400*time.Millisecond)
-	def(&o.SweepDuration, max(o.Duration/2, time.Second), 250*time.Millisecond)
+	def(&o.SweepDuration, max(o.Duration*2/5, time.Second), 250*time.Millisecond)
 	def(&o.OverloadDuration, 30*time.Second, 800*time.Millisecond)
 	def(&o.EdgeOverloadDuration, 8*time.Second, 400*time.Millisecond)
 	if o.Rounds <= 0 {

@@ -75,11 +75,14 @@ var scenarioDefs = map[string]scenarioDef{
 	ScenarioBaseline: {
 		title: "baseline: the HTTP layer alone",
 		description: "A trivial Go server that reads the body and answers, over the same protocol and connection shape " +
-			"as every other scenario (closed loop). Its rate and CPU per request are the limit Go's HTTP layer sets on " +
+			"as every other scenario (closed loop), one round. Its rate and CPU per request are the limit Go's HTTP layer sets on " +
 			"this machine; `buffered` wraps connections in the 16 KiB read buffer the gateway uses, `body` answers " +
 			"200 with an enriched event's 700 bytes (the reference for request-reply).",
 		order: []string{"baseline-plain", "baseline-buffered", "baseline-body"},
 		refs:  map[string]string{"baseline-buffered": "baseline-plain", "baseline-body": "baseline-plain"},
+		// One round: every other scenario measures its own baselines,
+		// alternating with what it compares, for its ratios.
+		rounds: 1,
 	},
 	ScenarioNaive: {
 		title: "naive: a conventional gateway and worker",

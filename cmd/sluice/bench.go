@@ -43,7 +43,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Duration, "duration", 0, "measured window of each run (default 5s; 400ms with --quick)")
 	fs.DurationVar(&o.Warmup, "warmup", 0, "unmeasured warm-up before each window (default 500ms; 150ms with --quick)")
 	fs.IntVar(&o.Rounds, "rounds", 0, "rounds of each scenario, alternating with its baselines (default 2; 1 with --quick)")
-	fs.DurationVar(&o.SweepDuration, "sweep-duration", 0, "measured window of each sweep step (default half of --duration)")
+	fs.DurationVar(&o.SweepDuration, "sweep-duration", 0, "measured window of each sweep step (default two fifths of --duration)")
 	fs.DurationVar(&o.OverloadDuration, "overload-duration", 0, "length of the overload run with slowed workers (default 30s; 800ms with --quick)")
 	fs.DurationVar(&o.EdgeOverloadDuration, "edge-overload-duration", 0, "length of the overload run where the gateway's CPU is the bottleneck (default 8s; 400ms with --quick)")
 	fs.DurationVar(&o.OverloadStageDelay, "overload-stage-delay", time.Millisecond, "wait per event of the overload pipeline's slowed quotes worker (its --stage-delay; 0: the default)")
