@@ -22,6 +22,10 @@ var _ server.Logger = (*NATSLogger)(nil)
 // does not exit the process. It remembers the first fatal message; see
 // [NATSLogger.Fatal].
 type NATSLogger struct {
+	// NoticeLevel is the level of the server's notices (its startup
+	// banner among them); the zero value is info.
+	NoticeLevel slog.Level
+
 	l *slog.Logger
 
 	mu    sync.Mutex // guards fatal
@@ -44,8 +48,8 @@ func (n *NATSLogger) Fatal() string {
 	return n.fatal
 }
 
-// Noticef logs at info.
-func (n *NATSLogger) Noticef(format string, v ...any) { n.log(slog.LevelInfo, format, v) }
+// Noticef logs at NoticeLevel (info unless set).
+func (n *NATSLogger) Noticef(format string, v ...any) { n.log(n.NoticeLevel, format, v) }
 
 // Warnf logs at warn.
 func (n *NATSLogger) Warnf(format string, v ...any) { n.log(slog.LevelWarn, format, v) }

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -34,6 +35,9 @@ func RunNATS(opts NATSOptions) (*server.Server, error) {
 		logger = logger.With("component", "nats-server")
 	}
 	nl := NewNATSLogger(logger)
+	if opts.QuietNotices {
+		nl.NoticeLevel = slog.LevelDebug
+	}
 	s.SetLogger(nl, false, false)
 
 	s.Start() // returns once the accept loop runs, or after a fatal error

@@ -32,6 +32,10 @@ type NATSOptions struct {
 	// Logger, when set, receives the server's notices, warnings and errors;
 	// nil discards them.
 	Logger *slog.Logger
+	// QuietNotices logs the server's notices, its 30-line startup banner
+	// among them, at debug rather than info: for a server embedded in
+	// something that prints its own banner.
+	QuietNotices bool
 }
 
 // Validate reports whether the options can run a server: Port must be -1 or

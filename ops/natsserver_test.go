@@ -126,3 +126,21 @@ func TestRunNATSErrors(t *testing.T) {
 		t.Errorf("port in use: %v, want ErrNATSNotReady with the reason", err)
 	}
 }
+
+// TestRunNATSQuietNotices: with QuietNotices the startup banner moves from
+// info to debug, so an info log shows none of it; warnings still show.
+func TestRunNATSQuietNotices(t *testing.T) {
+	for _, quiet := range []bool{false, true} {
+		var logs syncBuffer
+		s, err := ops.RunNATS(ops.NATSOptions{Port: server.RANDOM_PORT, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+			QuietNotices: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Shutdown()
+		s.WaitForShutdown()
+		if got := strings.Contains(logs.String(), "Starting nats-server"); got == quiet {
+			t.Errorf("QuietNotices %v: banner at info = %v\n%s", quiet, got, logs.String())
+		}
+	}
+}

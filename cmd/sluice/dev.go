@@ -119,7 +119,7 @@ func startStack(ctx context.Context, cfg devConfig, log *slog.Logger) (st *devSt
 		store = st.tmpDir
 	}
 	st.nats, err = ops.RunNATS(ops.NATSOptions{Host: host, Port: port, JetStream: true, StoreDir: store,
-		ServerName: "sluice-dev", Logger: log.With("component", "nats-server")})
+		ServerName: "sluice-dev", Logger: log, QuietNotices: true})
 	if err != nil {
 		return st, fmt.Errorf("starting embedded NATS: %w", err)
 	}
