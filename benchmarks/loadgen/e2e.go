@@ -333,7 +333,9 @@ func eventID(b []byte) ([]byte, bool) {
 }
 
 // eventIDRecv is eventID plus the gateway's receive time of a sluice
-// enriched event (its data's received_at, Unix ns; 0 for JSON events).
+// enriched event (its data's received_at, Unix ns; 0 for JSON events and
+// events without one). It skips every other value without decoding it:
+// the observer runs beside the pipeline and must stay light.
 func eventIDRecv(b []byte) (id []byte, recv int64, ok bool) {
 	if len(b) == 0 {
 		return nil, 0, false
@@ -342,26 +344,29 @@ func eventIDRecv(b []byte) (id []byte, recv int64, ok bool) {
 		id, ok := jsonID(b)
 		return id, 0, ok
 	}
-	var en schemas.Enriched
 	r := schemas.NewReader(b)
-	if en.DecodeMsgpack(&r) == nil && en.ID != "" {
-		recv = en.Quote.ReceivedAt
-		if en.Kind == schemas.KindTrade {
-			recv = en.Trade.ReceivedAt
-		}
-		return []byte(en.ID), recv, true
-	}
-	// Not an enriched event: find the id in the CloudEvents map.
-	r = schemas.NewReader(b)
 	n := r.MapHeader()
 	for i := 0; i < n && r.Err() == nil; i++ {
-		if string(r.StringBytes()) == "id" {
-			id := r.StringBytes()
-			return id, 0, r.Err() == nil
+		switch string(r.StringBytes()) {
+		case "id":
+			id = r.StringBytes()
+		case "data":
+			m := r.MapHeader()
+			for j := 0; j < m && r.Err() == nil; j++ {
+				if string(r.StringBytes()) == "received_at" {
+					recv = r.Int64()
+				} else {
+					r.Skip()
+				}
+			}
+		default:
+			r.Skip()
 		}
-		r.Skip()
 	}
-	return nil, 0, false
+	if r.Err() != nil || id == nil {
+		return nil, 0, false
+	}
+	return id, recv, true
 }
 
 // deadLetterID returns the id of the event inside a dead letter.
