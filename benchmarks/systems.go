@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/sluice-dev/sluice/benchmarks/loadgen"
 	"github.com/sluice-dev/sluice/benchmarks/naive"
 	"github.com/sluice-dev/sluice/enrich"
+	"github.com/sluice-dev/sluice/internal/selfsigned"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -72,12 +74,12 @@ func (s *suite) tlsArgs() ([]string, error) {
 	}
 	if s.certFile == "" {
 		var err error
-		var client *tls.Config
-		s.certFile, s.keyFile, client, err = writeTestCert(s.o.WorkDir)
+		var roots *x509.CertPool
+		s.certFile, s.keyFile, roots, err = selfsigned.Write(s.o.WorkDir)
 		if err != nil {
 			return nil, fmt.Errorf("creating the TLS certificate: %w", err)
 		}
-		s.clientTLS = client
+		s.clientTLS = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}
 	return []string{"--tls-cert", s.certFile, "--tls-key", s.keyFile}, nil
 }
