@@ -71,6 +71,12 @@ type Options struct {
 	// EdgeOverloadDuration is the length of the second overload run, where
 	// the gateway's own CPU is the bottleneck (default 8 s).
 	EdgeOverloadDuration time.Duration
+	// WorkerProcs is the workers' --procs (GOMAXPROCS; 0 is Go's default)
+	// and NATSProcs the NATS server's; the zero Options mean 1 for the
+	// workers (their own default) and Go's default for NATS. Negative
+	// WorkerProcs also means Go's default.
+	WorkerProcs int
+	NATSProcs   int
 	// TradeShare and InvalidShare shape the payloads (see
 	// loadgen.PayloadOptions); negative means none, zero the default.
 	TradeShare   float64
@@ -122,6 +128,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.OverloadStreams <= 0 {
 		o.OverloadStreams = 250
+	}
+	switch {
+	case o.WorkerProcs == 0:
+		o.WorkerProcs = 1
+	case o.WorkerProcs < 0:
+		o.WorkerProcs = 0
 	}
 	if o.OverloadStageDelay <= 0 {
 		o.OverloadStageDelay = time.Millisecond
@@ -189,6 +201,9 @@ func (o *Options) Validate() error {
 	}
 	if _, err := loadgen.ParseProto(string(o.Proto)); err != nil {
 		return err
+	}
+	if o.NATSProcs < 0 {
+		return errors.New("bench: NATSProcs must not be negative")
 	}
 	if o.OverloadStageDelay < 0 || o.EdgeOverloadDuration < 0 || o.OverloadDuration < 0 {
 		return errors.New("bench: the overload's durations and stage delay must not be negative")

@@ -76,3 +76,16 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+// TestProcsDefaults: the zero Options run the workers on one CPU, their own
+// default, and NATS on Go's default; a negative WorkerProcs is Go's default
+// for the workers too.
+func TestProcsDefaults(t *testing.T) {
+	for _, c := range []struct{ in, want int }{{0, 1}, {-1, 0}, {3, 3}} {
+		o := Options{WorkerProcs: c.in}
+		o.setDefaults()
+		if o.WorkerProcs != c.want || o.NATSProcs != 0 {
+			t.Errorf("WorkerProcs %d → %d (NATS %d), want %d (0)", c.in, o.WorkerProcs, o.NATSProcs, c.want)
+		}
+	}
+}

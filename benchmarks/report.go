@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -50,6 +51,7 @@ func (res *Results) writeMachine(b *bytes.Buffer) {
 	fmt.Fprintf(b, "| command | `%s` |\n", res.Command)
 	fmt.Fprintf(b, "| connections | %s, %d connections × %d streams, load generator on the same machine |\n",
 		st.Proto, st.Conns, st.Streams)
+	fmt.Fprintf(b, "| GOMAXPROCS | workers %s, NATS %s (gateway and servers: Go's default) |\n", procs(st.WorkerProcs), procs(st.NATSProcs))
 	fmt.Fprintf(b, "| runs | %s warm-up + %s measured each; %s alternating with the baselines (every other round in reverse order) |\n",
 		st.Warmup, st.Duration, plural(st.Rounds, "round"))
 	fmt.Fprintf(b, "| events | %.0f%% trades, %.0f%% invalid", st.TradeShare*100, st.InvalidShare*100)
@@ -258,6 +260,14 @@ func (ov *Overload) write(b *bytes.Buffer) {
 		}
 	}
 	b.WriteString("\n")
+}
+
+// procs names a GOMAXPROCS setting, 0 being Go's default.
+func procs(n int) string {
+	if n <= 0 {
+		return "Go's default"
+	}
+	return strconv.Itoa(n)
 }
 
 func plural(n int, noun string) string {

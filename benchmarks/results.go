@@ -38,10 +38,14 @@ type Settings struct {
 	TradeShare           float64       `json:"trade_share"`
 	InvalidShare         float64       `json:"invalid_share"`
 	SampleEvery          int           `json:"e2e_sample_every"`
-	SingleFormat         string        `json:"single_format,omitempty"`
-	Priority             string        `json:"priority,omitempty"`
-	Quick                bool          `json:"quick"`
-	Scenarios            []string      `json:"scenarios"`
+	// WorkerProcs and NATSProcs are the GOMAXPROCS of the workers and of
+	// the NATS server; 0 is Go's default.
+	WorkerProcs  int      `json:"worker_procs"`
+	NATSProcs    int      `json:"nats_procs"`
+	SingleFormat string   `json:"single_format,omitempty"`
+	Priority     string   `json:"priority,omitempty"`
+	Quick        bool     `json:"quick"`
+	Scenarios    []string `json:"scenarios"`
 }
 
 // ScenarioResult is one scenario: its table rows (one per variant, rounds

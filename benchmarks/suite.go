@@ -73,7 +73,7 @@ func (o *Options) settings() Settings {
 		Rounds: o.Rounds, SweepDuration: o.SweepDuration, OverloadFactor: o.OverloadFactor,
 		OverloadDuration: o.OverloadDuration, OverloadStreams: o.OverloadStreams,
 		OverloadStageDelay: o.OverloadStageDelay, EdgeOverloadDuration: o.EdgeOverloadDuration, TradeShare: o.TradeShare,
-		InvalidShare: o.InvalidShare, SampleEvery: o.SampleEvery, SingleFormat: string(o.SingleFormat),
+		InvalidShare: o.InvalidShare, SampleEvery: o.SampleEvery, WorkerProcs: o.WorkerProcs, NATSProcs: o.NATSProcs, SingleFormat: string(o.SingleFormat),
 		Priority: o.Priority, Quick: o.Quick, Scenarios: o.Scenarios}
 }
 

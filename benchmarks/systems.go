@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/sluice-dev/sluice/benchmarks/baseline"
@@ -100,7 +101,7 @@ func (s *suite) ensureNATS(ctx context.Context) (*child, error) {
 		return nil, err
 	}
 	c, err := s.startChild("nats", RoleNATS, "nats", "--listen", addr,
-		"--data", filepath.Join(s.o.WorkDir, "nats"), "--log-level", "warn")
+		"--data", filepath.Join(s.o.WorkDir, "nats"), "--log-level", "warn", "--procs", strconv.Itoa(s.o.NATSProcs))
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +142,8 @@ func (s *suite) startSluice(ctx context.Context, slow bool) (*system, error) {
 		if err != nil {
 			return nil, err
 		}
-		args := []string{"worker", "--nats", nc.addr, "--prefix", prefix, "--group", group, "--ops-listen", ops, "--log-level", "warn"}
+		args := []string{"worker", "--nats", nc.addr, "--prefix", prefix, "--group", group, "--ops-listen", ops, "--log-level", "warn",
+			"--procs", strconv.Itoa(s.o.WorkerProcs)}
 		if slow && group == "quotes" {
 			args = append(args, "--stage-delay", s.o.OverloadStageDelay.String(), "--concurrency", "1")
 		}

@@ -49,6 +49,8 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.OverloadStageDelay, "overload-stage-delay", time.Millisecond, "wait per event of the overload pipeline's slowed quotes worker (its --stage-delay; 0: the default)")
 	fs.Float64Var(&o.OverloadFactor, "overload-factor", 3, "overload offered rate as a multiple of the measured capacity")
 	fs.IntVar(&o.OverloadStreams, "overload-streams", 250, "streams per connection in the overload run (the gateway's --max-streams)")
+	fs.IntVar(&o.WorkerProcs, "worker-procs", 1, "the workers' --procs (GOMAXPROCS); 0 for Go's default")
+	fs.IntVar(&o.NATSProcs, "nats-procs", 0, "the NATS server's GOMAXPROCS; 0 for Go's default")
 	fs.StringVar(&f.proto, "proto", string(loadgen.ProtoH2C), "protocol: h2c (HTTP/2 prior knowledge), h2 (TLS, self-signed) or h1")
 	fs.IntVar(&o.Conns, "conns", loadgen.DefaultConns, "connections")
 	fs.IntVar(&o.Streams, "streams", loadgen.DefaultStreams, "requests in flight per connection (HTTP/2 streams)")
@@ -126,6 +128,9 @@ func (f *benchFlags) build(args []string) error {
 	}
 	if f.o.InvalidShare == 0 {
 		f.o.InvalidShare = -1
+	}
+	if f.o.WorkerProcs == 0 {
+		f.o.WorkerProcs = -1 // Options: 0 is the default (1), negative Go's
 	}
 	if f.jsonOut == "" {
 		f.jsonOut = filepath.Join(filepath.Dir(f.out), "results.json")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 
 	"github.com/sluice-dev/sluice/ops"
@@ -15,7 +16,7 @@ import (
 // from the gateway's and the workers'.
 func init() { commands["nats"] = runNATS }
 
-// runNATS serves `sluice nats --listen HOST:PORT [--data DIR]`: a
+// runNATS serves `sluice nats --listen HOST:PORT [--data DIR] [--procs N]`: a
 // standalone embedded NATS server with JetStream, until SIGINT or SIGTERM.
 // It prints "ready <client URL>" once it accepts connections.
 func runNATS(args []string) int {
@@ -24,8 +25,12 @@ func runNATS(args []string) int {
 	data := fs.String("data", "", "JetStream store folder (default: a temporary folder removed at exit)")
 	jetStream := fs.Bool("jetstream", true, "enable JetStream (the reference data bucket needs it)")
 	logLevel := fs.String("log-level", "warn", "log level")
+	procs := fs.Int("procs", 0, "GOMAXPROCS of the server; 0 for Go's default")
 	if ok, code := parse(fs, "nats", "A standalone embedded NATS server (for the benchmark suite).", args); !ok {
 		return code
+	}
+	if *procs > 0 {
+		runtime.GOMAXPROCS(*procs)
 	}
 	log, err := ops.NewLogger(os.Stderr, *logLevel, "text")
 	if err != nil {
