@@ -98,8 +98,9 @@ type Options struct {
 	// WorkDir holds the child processes' logs, the NATS store and the TLS
 	// files. Required.
 	WorkDir string
-	// ProfileDir, when set, receives CPU profiles of the gateway and the
-	// quotes worker taken during the first publish run.
+	// ProfileDir, when set, receives CPU profiles of the gateway, the
+	// quotes worker and the load generator taken during the first publish
+	// and request runs.
 	ProfileDir string
 	// Command is the command line recorded in the report.
 	Command string

@@ -463,17 +463,23 @@ func TestMediaType(t *testing.T) {
 	f(";", "")
 }
 
-func TestWantsRepresentation(t *testing.T) {
-	f := func(want bool, values ...string) {
+func TestPreferredReturn(t *testing.T) {
+	f := func(want returnPref, values ...string) {
 		t.Helper()
 		h := http.Header{"Prefer": values}
-		if got := wantsRepresentation(h); got != want {
+		if got := preferredReturn(h); got != want {
 			t.Errorf("Prefer %q: got %v, want %v", values, got, want)
 		}
 	}
-	f(true, "return=representation")
-	f(true, "respond-async, Return=Representation")
-	f(true, "wait=5", " return=representation ")
-	f(false, "return=minimal")
-	f(false)
+	f(returnRepresentation, "return=representation")
+	f(returnRepresentation, "respond-async, Return=Representation")
+	f(returnRepresentation, "wait=5", " return=representation ")
+	f(returnMinimal, "return=minimal")
+	f(returnMinimal, "wait=5, RETURN=Minimal")
+	f(returnMinimal, "return=minimal, return=representation")
+	f(returnRepresentation, "return=other, return=representation")
+	f(returnDefault, "return")
+	f(returnDefault, "returns=minimal")
+	f(returnDefault, "respond-async")
+	f(returnDefault)
 }

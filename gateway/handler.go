@@ -22,13 +22,14 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			Detail: fmt.Sprintf("unknown event type %q: see GET /v1/types", r.PathValue("type"))})
 		return
 	}
+	ret := preferredReturn(r.Header)
 	ga := s.admitRequest(w, r, kind, st)
 	if ga == nil {
 		return
 	}
 	bt := s.batchers[kind]
 	bt.enter()
-	status, corr := s.admitAndPublish(w, r, kind, bt, st, start)
+	status, corr := s.admitAndPublish(w, r, kind, bt, st, start, ret == returnRepresentation)
 	if st.est != 0 { // refused after admission: its estimate leaves the depth
 		ga.load.Local(-st.est)
 		st.est = 0
@@ -37,7 +38,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	case status != 0:
 		s.releaseSlot(ga, time.Time{}, false)
 	case corr == 0:
-		s.respondAccepted(w, st)
+		s.respondAccepted(w, st, ret == returnMinimal)
 		s.releaseSlot(ga, time.Time{}, false)
 		s.m.latencyAsync.UpdateDuration(start)
 	default:
@@ -66,7 +67,7 @@ func (s *Server) releaseSlot(ga *groupAdmission, published time.Time, timedOut b
 // and waits until their batches are handed to NATS. It has answered the
 // request itself when it returns a non-zero status; corr is the reply
 // correlation id when the request waits for results. It balances bt.enter.
-func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind schemas.Kind, bt *batcher, st *reqState, start time.Time) (int, uint64) {
+func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind schemas.Kind, bt *batcher, st *reqState, start time.Time, wait bool) (int, uint64) {
 	entered := true
 	defer func() {
 		if entered {
@@ -86,7 +87,7 @@ func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind sc
 		return s.fail(w, st, &problem{Status: http.StatusBadRequest, Detail: "no events in the body"}), 0
 	}
 	var corr uint64
-	if wantsRepresentation(r.Header) {
+	if wait {
 		c, _, err := s.replies.acquire(n)
 		if err != nil {
 			return s.fail(w, st, &problem{Status: http.StatusServiceUnavailable, RetryAfter: 1,
@@ -210,28 +211,53 @@ func fillTime(ev *schemas.Event, now int64) {
 	}
 }
 
-// wantsRepresentation reports whether the Prefer header asks for the
-// result. It walks the comma-separated preferences in place: splitting them
-// allocated once per request.
-func wantsRepresentation(h http.Header) bool {
+// returnPref is the client's return preference (RFC 7240).
+type returnPref uint8
+
+const (
+	returnDefault        returnPref = iota
+	returnRepresentation            // wait for the workers and answer with the results
+	returnMinimal                   // answer 202 without a body
+)
+
+// preferredReturn reads the return preference of the Prefer header; the
+// first return= preference wins. It walks the comma-separated preferences
+// in place: splitting them allocated once per request.
+func preferredReturn(h http.Header) returnPref {
 	for _, v := range h.Values("Prefer") {
 		for v != "" {
 			var p string
 			p, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(strings.TrimSpace(p), "return=representation") {
-				return true
+			p = strings.TrimSpace(p)
+			if len(p) < len("return=") || !strings.EqualFold(p[:len("return=")], "return=") {
+				continue
+			}
+			switch val := strings.TrimSpace(p[len("return="):]); {
+			case strings.EqualFold(val, "representation"):
+				return returnRepresentation
+			case strings.EqualFold(val, "minimal"):
+				return returnMinimal
 			}
 		}
 	}
-	return false
+	return returnDefault
 }
 
 func wantsMsgpack(h http.Header) bool {
 	return strings.Contains(h.Get("Accept"), "msgpack")
 }
 
-// respondAccepted answers 202 with the accepted count and ids.
-func (s *Server) respondAccepted(w http.ResponseWriter, st *reqState) {
+// respondAccepted answers 202 with the accepted count and ids or, when the
+// client asked for Prefer: return=minimal, with no body: Go's HTTP/2 server
+// then sends the answer as one HEADERS frame in one hand-off to the
+// connection's writer, instead of HEADERS and DATA in two.
+func (s *Server) respondAccepted(w http.ResponseWriter, st *reqState, minimal bool) {
+	if minimal {
+		w.Header()["Preference-Applied"] = preferenceMinimal
+		w.WriteHeader(http.StatusAccepted)
+		s.m.status(http.StatusAccepted)
+		return
+	}
 	b := append(st.out[:0], `{"accepted":`...)
 	b = strconv.AppendInt(b, int64(len(st.events)), 10)
 	b = append(b, `,"ids":[`...)
@@ -255,6 +281,7 @@ var (
 	ceJSONContentType  = []string{"application/cloudevents+json"}
 	msgpackContentType = []string{mediaMsgpack}
 	preferenceApplied  = []string{"return=representation"}
+	preferenceMinimal  = []string{"return=minimal"}
 )
 
 // fail answers with a problem and counts it; it returns the status.

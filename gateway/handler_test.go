@@ -64,6 +64,37 @@ func TestPublishAccepted(t *testing.T) {
 	})
 }
 
+// TestPublishMinimal: Prefer: return=minimal answers 202 with no body and
+// says so in Preference-Applied; the events still go to NATS, with the ids
+// the gateway gave them.
+func TestPublishMinimal(t *testing.T) {
+	forModes(t, func(t *testing.T, mode string) {
+		e := newTestEnv(t, mode, nil)
+		frames := e.subscribeFrames(schemas.KindQuote)
+		body := quoteJSONBody("AAPL") + "\n" + quoteJSONBody("MSFT")
+		resp, got := e.post("quote", "application/x-ndjson", body, "Prefer", "respond-async, return=minimal")
+		if resp.StatusCode != http.StatusAccepted || len(got) != 0 {
+			t.Fatalf("status %d, body %q: want 202 and no body", resp.StatusCode, got)
+		}
+		if pa := resp.Header.Get("Preference-Applied"); pa != "return=minimal" {
+			t.Errorf("Preference-Applied %q, want return=minimal", pa)
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "" {
+			t.Errorf("Content-Type %q on an answer without a body", ct)
+		}
+		_, evs := frames.events(2)
+		if evs[0].ID == "" || evs[1].ID == "" || evs[0].ID == evs[1].ID {
+			t.Errorf("ids %q and %q, want two distinct ids given by the gateway", evs[0].ID, evs[1].ID)
+		}
+		if got := e.counter(`sluice_gateway_events_accepted_total{type="quote"}`); got != 2 {
+			t.Errorf("accepted counter = %d, want 2", got)
+		}
+		if got := e.counter(`sluice_gateway_requests_total{status="202"}`); got != 1 {
+			t.Errorf("202 counter = %d, want 1", got)
+		}
+	})
+}
+
 // TestPublishTimes checks the time defaults: a client ts becomes the
 // CloudEvents time; a CloudEvent's time becomes a missing ts.
 func TestPublishTimes(t *testing.T) {

@@ -74,6 +74,10 @@ type PayloadOptions struct {
 	InvalidShare float64
 	// Prefer asks for the result (Prefer: return=representation).
 	Prefer bool
+	// Minimal asks for an answer without a body (Prefer: return=minimal):
+	// sluice then answers 202 alone, without the ids, so the end-to-end
+	// check cannot match ids. Ignored with Prefer.
+	Minimal bool
 	// AcceptMsgpack asks for MessagePack results.
 	AcceptMsgpack bool
 	// Priority, when set, is sent in the [PriorityHeader] header.
@@ -183,8 +187,11 @@ func (o *PayloadOptions) header(k schemas.Kind) http.Header {
 		h.Set("Ce-Source", "/sluice/bench/loadgen")
 		h.Set("Ce-Type", k.CEType())
 	}
-	if o.Prefer {
+	switch {
+	case o.Prefer:
 		h.Set("Prefer", "return=representation")
+	case o.Minimal:
+		h.Set("Prefer", "return=minimal")
 	}
 	if o.AcceptMsgpack {
 		h.Set("Accept", "application/msgpack")
