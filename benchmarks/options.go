@@ -99,8 +99,8 @@ type Options struct {
 	// files. Required.
 	WorkDir string
 	// ProfileDir, when set, receives CPU profiles of the gateway, the
-	// quotes worker and the load generator taken during the first publish
-	// and request runs.
+	// quotes worker and the load generator taken during the first round of
+	// every sluice variant (gateway-publish.pprof, ...).
 	ProfileDir string
 	// Command is the command line recorded in the report.
 	Command string

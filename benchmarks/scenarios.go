@@ -163,7 +163,7 @@ func (s *suite) rotate(ctx context.Context, name string, def scenarioDef) ([]Mea
 		for _, vname := range order {
 			spec := runSpec{v: variants[vname], round: r, mode: loadgen.Closed}
 			var prof *profiler
-			if (vname == ScenarioPublish || vname == ScenarioRequest) && vname == name && r == 0 && s.o.ProfileDir != "" {
+			if s.o.ProfileDir != "" && r == 0 && spec.v.system == sysSluice {
 				prof = s.profiler(ctx, vname)
 				spec.onWindow = prof.hook
 			}
