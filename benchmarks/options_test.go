@@ -67,6 +67,11 @@ func TestRSSBounded(t *testing.T) {
 	if !rssBounded([]int64{100, 120, 125, 128}) || rssBounded([]int64{100, 110, 150, 200}) {
 		t.Fatal("rssBounded")
 	}
+	// One GC high point in the second half of a plateau (the edge overload
+	// of a full run), and a leak that also spikes.
+	if !rssBounded([]int64{99, 97, 100, 105, 116, 93, 87, 86}) || rssBounded([]int64{80, 90, 100, 105, 140, 150, 160, 170}) {
+		t.Fatal("rssBounded: a plateau with one spike, or steady growth")
+	}
 }
 
 func TestThousands(t *testing.T) {
