@@ -33,6 +33,9 @@ func (res *Results) Markdown() []byte {
 	if res.Settings.Quick {
 		w("> **Quick run** (`--quick`): every run lasts a fraction of a second. This is a smoke test; its figures mean nothing.\n\n")
 	}
+	if res.Settings.Profiled {
+		w("> **Profiled run** (`--profile`): CPU profiles were taken during the first round of every sluice variant and not of the baselines, which skews the ratios; use it to find costs, not for figures.\n\n")
+	}
 	res.writeMachine(&b)
 	res.writeTargets(&b)
 	w("## Scenarios\n\n")

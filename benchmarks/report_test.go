@@ -188,3 +188,15 @@ func TestResultsJSON(t *testing.T) {
 		t.Fatalf("round trip: %+v", back.Scenarios)
 	}
 }
+
+// TestProfiledBanner: a run with CPU profiles says so above its figures.
+func TestProfiledBanner(t *testing.T) {
+	res := fixtureResults()
+	if bytes.Contains(res.Markdown(), []byte("Profiled run")) {
+		t.Fatal("banner without --profile")
+	}
+	res.Settings.Profiled = true
+	if !bytes.Contains(res.Markdown(), []byte("**Profiled run**")) {
+		t.Fatal("no banner with --profile")
+	}
+}

@@ -40,12 +40,15 @@ type Settings struct {
 	SampleEvery          int           `json:"e2e_sample_every"`
 	// WorkerProcs and NATSProcs are the GOMAXPROCS of the workers and of
 	// the NATS server; 0 is Go's default.
-	WorkerProcs  int      `json:"worker_procs"`
-	NATSProcs    int      `json:"nats_procs"`
-	SingleFormat string   `json:"single_format,omitempty"`
-	Priority     string   `json:"priority,omitempty"`
-	Quick        bool     `json:"quick"`
-	Scenarios    []string `json:"scenarios"`
+	WorkerProcs  int    `json:"worker_procs"`
+	NATSProcs    int    `json:"nats_procs"`
+	SingleFormat string `json:"single_format,omitempty"`
+	Priority     string `json:"priority,omitempty"`
+	Quick        bool   `json:"quick"`
+	// Profiled is set when CPU profiles were taken (--profile): they cost
+	// the first round of every sluice variant some CPU, not the baselines.
+	Profiled  bool     `json:"profiled,omitempty"`
+	Scenarios []string `json:"scenarios"`
 }
 
 // ScenarioResult is one scenario: its table rows (one per variant, rounds
@@ -183,8 +186,8 @@ type Overload struct {
 	Errors    uint64           `json:"errors"`
 	Status    map[int]uint64   `json:"status"`
 	// PeakRSS is the gateway's VmHWM over the run (bytes), RSS its VmRSS
-	// each second; RSSBounded tells whether the second half's peak stayed
-	// within 10% of the first half's.
+	// each second; RSSBounded tells whether memory plateaued (see
+	// rssBounded).
 	PeakRSS    int64        `json:"gateway_peak_rss"`
 	RSS        []int64      `json:"gateway_rss"`
 	RSSBounded bool         `json:"rss_bounded"`

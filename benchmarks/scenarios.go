@@ -101,10 +101,10 @@ var scenarioDefs = map[string]scenarioDef{
 		description: "Single quotes and trades as JSON, answered 202 once handed to NATS, processed end to end by the " +
 			"workers (closed loop). Compared with the plain baseline (the target's reference), which answers 202 " +
 			"with a body of the gateway's size and shape, and the buffered one. `publish-minimal` sends " +
-			"Prefer: return=minimal and gets 202 without a body, which Go's HTTP/2 server writes in one hand-off " +
-			"to the connection instead of two; it is reported against `publish`, as what a publisher that does not " +
-			"read the ids saves (its events are processed alike, but without ids in the answer the generator " +
-			"cannot match them end to end).",
+			"Prefer: return=minimal and gets 202 without a body, which Go's server writes over HTTP/2 in one " +
+			"hand-off to the connection instead of two; it is reported against `publish`, as what a publisher that " +
+			"does not read the ids saves (its events are processed alike, and the end-to-end observer stays " +
+			"subscribed, but without ids in the answer the generator cannot match them end to end).",
 		order: []string{"baseline-plain", "publish", "baseline-buffered", "publish-minimal"},
 		// publish-minimal gets a smaller answer than the baseline's, so it is
 		// reported against publish: what return=minimal saves.

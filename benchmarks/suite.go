@@ -74,7 +74,7 @@ func (o *Options) settings() Settings {
 		OverloadDuration: o.OverloadDuration, OverloadStreams: o.OverloadStreams,
 		OverloadStageDelay: o.OverloadStageDelay, EdgeOverloadDuration: o.EdgeOverloadDuration, TradeShare: o.TradeShare,
 		InvalidShare: o.InvalidShare, SampleEvery: o.SampleEvery, WorkerProcs: o.WorkerProcs, NATSProcs: o.NATSProcs, SingleFormat: string(o.SingleFormat),
-		Priority: o.Priority, Quick: o.Quick, Scenarios: o.Scenarios}
+		Priority: o.Priority, Quick: o.Quick, Profiled: o.ProfileDir != "", Scenarios: o.Scenarios}
 }
 
 // close stops every child, most recently started first (the gateways before

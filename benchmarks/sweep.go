@@ -240,12 +240,13 @@ func (m *rssMonitor) result() (int64, []int64) {
 }
 
 // rssBounded reports whether memory plateaus rather than grows: the second
-// half of the samples peaks within 10% of the first half's peak, or averages
-// within 10% of the first half's average. The peak alone misreads one GC
-// cycle's high point in the second half of a short series as growth (edge
-// overload, 8 samples: 99 97 100 105 | 116 93 87 86); the average alone
-// misreads a ramp that has flattened (100 120 | 125 128). Memory that keeps
-// growing fails both.
+// half of the samples peaks within 10% of the first half's peak or, failing
+// that, averages within 10% of the first half's average and ends within 10%
+// of its peak. The peak alone misreads one GC cycle's high point in the
+// second half of a short series as growth (edge overload, 8 samples:
+// 99 97 100 105 | 116 93 87 86); the average alone misreads a ramp that has
+// flattened (100 120 | 125 128) and misses growth that starts late
+// (100 100 100 100 | 95 95 110 125).
 func rssBounded(samples []int64) bool {
 	if len(samples) < 2 {
 		return len(samples) == 1
@@ -265,5 +266,7 @@ func rssBounded(samples []int64) bool {
 		return t / float64(len(s))
 	}
 	first, second := samples[:half], samples[half:]
-	return peak(second) <= 1.1*peak(first) || mean(second) <= 1.1*mean(first)
+	last := float64(samples[len(samples)-1])
+	return peak(second) <= 1.1*peak(first) ||
+		mean(second) <= 1.1*mean(first) && last <= 1.1*peak(first)
 }

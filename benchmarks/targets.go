@@ -138,22 +138,19 @@ func costTarget(name, goal string, rows []Row, base Row, bound float64) Target {
 	if base.Rounds == 0 {
 		return t
 	}
-	best, found := 0.0, false
-	var figs []string
+	best, bestName, found := 0.0, "", false
 	for _, r := range rows {
 		if r.Rounds == 0 {
 			continue
 		}
-		d := r.SystemCPU - base.SystemCPU
-		if !found || d < best {
-			best, found = d, true
+		if d := r.SystemCPU - base.SystemCPU; !found || d < best {
+			best, bestName, found = d, r.Variant, true
 		}
-		figs = append(figs, fmt.Sprintf("%.2f µs per event (%s)", d, r.Variant))
 	}
 	if !found {
 		return t
 	}
-	t.Figure = strings.Join(figs, ", ") + ", against " + base.Variant
+	t.Figure = fmt.Sprintf("%.2f µs per event (%s, against %s)", best, bestName, base.Variant)
 	t.Status = status(best <= bound)
 	return t
 }

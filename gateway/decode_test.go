@@ -477,7 +477,12 @@ func TestPreferredReturn(t *testing.T) {
 	f(returnMinimal, "return=minimal")
 	f(returnMinimal, "wait=5, RETURN=Minimal")
 	f(returnMinimal, "return=minimal, return=representation")
-	f(returnRepresentation, "return=other, return=representation")
+	f(returnDefault, "return=other, return=representation") // the first return preference counts
+	f(returnMinimal, "return=minimal; foo, return=representation")
+	f(returnMinimal, "return=minimal;x=y")
+	f(returnMinimal, "return = minimal")
+	f(returnMinimal, `return="minimal"`)
+	f(returnRepresentation, "wait=5", "return=representation", "return=minimal") // several headers, in order
 	f(returnDefault, "return")
 	f(returnDefault, "returns=minimal")
 	f(returnDefault, "respond-async")

@@ -5,7 +5,9 @@
 // micro-batches them onto <prefix>.ingest.<type>. Requests that ask for the
 // result (Prefer: return=representation) wait for the workers' reply frames,
 // which arrive on one inbox subscription per gateway and are matched to the
-// waiting requests by correlation ids carried inside the frames.
+// waiting requests by correlation ids carried inside the frames. The others
+// are answered 202 with the ids once their batch is handed to NATS, or with
+// no body at all for Prefer: return=minimal.
 //
 // It sits between clients and NATS and depends only on schemas: it never
 // imports workers; the two meet on NATS through the contract in schemas.

@@ -220,24 +220,34 @@ const (
 	returnMinimal                   // answer 202 without a body
 )
 
-// preferredReturn reads the return preference of the Prefer header; the
-// first return= preference wins. It walks the comma-separated preferences
-// in place: splitting them allocated once per request.
+// preferredReturn reads the return preference of the Prefer header (RFC
+// 7240): the first return preference counts, later ones are ignored, and an
+// unknown value leaves the default. Names are matched without case, values
+// too (leniently: the RFC's values are case-sensitive); spaces around "=",
+// a quoted value and parameters after ";" are allowed. It walks the
+// comma-separated preferences in place: splitting them allocated once per
+// request.
 func preferredReturn(h http.Header) returnPref {
 	for _, v := range h.Values("Prefer") {
 		for v != "" {
 			var p string
 			p, v, _ = strings.Cut(v, ",")
-			p = strings.TrimSpace(p)
-			if len(p) < len("return=") || !strings.EqualFold(p[:len("return=")], "return=") {
+			p, _, _ = strings.Cut(p, ";")
+			name, val, ok := strings.Cut(p, "=")
+			if !ok || !strings.EqualFold(strings.TrimSpace(name), "return") {
 				continue
 			}
-			switch val := strings.TrimSpace(p[len("return="):]); {
+			val = strings.TrimSpace(val)
+			if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+				val = val[1 : len(val)-1]
+			}
+			switch {
 			case strings.EqualFold(val, "representation"):
 				return returnRepresentation
 			case strings.EqualFold(val, "minimal"):
 				return returnMinimal
 			}
+			return returnDefault
 		}
 	}
 	return returnDefault

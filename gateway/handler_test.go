@@ -73,8 +73,8 @@ func TestPublishMinimal(t *testing.T) {
 		frames := e.subscribeFrames(schemas.KindQuote)
 		body := quoteJSONBody("AAPL") + "\n" + quoteJSONBody("MSFT")
 		resp, got := e.post("quote", "application/x-ndjson", body, "Prefer", "respond-async, return=minimal")
-		if resp.StatusCode != http.StatusAccepted || len(got) != 0 {
-			t.Fatalf("status %d, body %q: want 202 and no body", resp.StatusCode, got)
+		if resp.StatusCode != http.StatusAccepted || len(got) != 0 || resp.ContentLength > 0 {
+			t.Fatalf("status %d, Content-Length %d, body %q: want 202 and no body", resp.StatusCode, resp.ContentLength, got)
 		}
 		if pa := resp.Header.Get("Preference-Applied"); pa != "return=minimal" {
 			t.Errorf("Preference-Applied %q, want return=minimal", pa)

@@ -140,3 +140,21 @@ func TestPayloadOptionsErrors(t *testing.T) {
 		t.Fatal("xml accepted")
 	}
 }
+
+// TestPayloadMinimal: Minimal asks for a bare 202; Prefer, which waits for
+// the result, takes precedence.
+func TestPayloadMinimal(t *testing.T) {
+	for _, c := range []struct {
+		o    PayloadOptions
+		want string
+	}{
+		{PayloadOptions{Minimal: true}, "return=minimal"},
+		{PayloadOptions{Minimal: true, Prefer: true}, "return=representation"},
+		{PayloadOptions{}, ""},
+	} {
+		_, _, h := testPayloads(t, c.o).Sample(0)
+		if got := h.Get("Prefer"); got != c.want {
+			t.Errorf("%+v: Prefer %q, want %q", c.o, got, c.want)
+		}
+	}
+}
