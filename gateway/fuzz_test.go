@@ -256,10 +256,16 @@ func FuzzReplyFrame(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add([]byte("\x91\x80"))
-	rt, _ := newTestReplyTable(2) // one table: each input releases its slots
 	f.Fuzz(func(t *testing.T, frame []byte) {
+		// A table per input: a shared one would give the waiters a new
+		// generation each time, which no input names, and every result
+		// would be dropped as stale before reaching the check below.
+		rt, _ := newTestReplyTable(2)
 		c1, w1, _ := rt.acquire(2)
 		c2, w2, _ := rt.acquire(1)
+		if c1 != 1 || c2 != 2 {
+			t.Fatalf("correlation ids %#x, %#x: the seeds name 1 and 2", c1, c2)
+		}
 		rt.onReply(&nats.Msg{Data: frame})
 		for _, w := range []*waiter{w1, w2} {
 			if isDone(w) {
