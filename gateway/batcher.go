@@ -41,11 +41,13 @@ type batch struct {
 }
 
 // batcher micro-batches the encoded events of one kind onto its ingest
-// subject. A batch is flushed at MaxEvents, at MaxBytes, after Linger, or as
-// soon as no request of this kind is between [batcher.enter] and its
-// [batcher.add] (group commit: nobody else is about to join the batch, so
-// waiting would only add latency). Under light load batches are therefore
-// small and fast; under heavy load they fill up by count or bytes.
+// subject. A batch is flushed at MaxEvents, at MaxBytes, after Linger, or at
+// once when no request of this kind is between [batcher.enter] and its
+// [batcher.add] and requests arrive further apart than Linger (nobody is
+// about to join the batch, so waiting would only add latency; see
+// [batcher.idleFlushLocked]). Under light load batches are therefore small
+// and fast; under heavy load they wait for the linger or fill up by count
+// or bytes.
 //
 // The lock guards only the current batch; encoding happens before it is
 // taken and publishing after it is released.

@@ -333,9 +333,9 @@ func TestBatcherPublishError(t *testing.T) {
 		if p := e.srv.batchers[schemas.KindQuote].pending.Load(); p != 0 {
 			t.Errorf("pending %d after a failed publish", p)
 		}
-		// A request waiting for results does not wait on the batch but on
-		// its reply: the failed publish must end that wait at once, not
-		// at the request timeout, and free its reply slot.
+		// A request waiting for results waits for its batch's publish
+		// before its reply: the failed publish must end the request at
+		// once, not at the request timeout, and free its reply slot.
 		start := time.Now()
 		resp, body = e.post("quote", "application/json", quoteJSONBody("B"), "Prefer", "return=representation")
 		wantProblem(t, resp, body, http.StatusServiceUnavailable, "handing the batch to NATS")

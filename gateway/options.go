@@ -33,8 +33,8 @@ const (
 
 // BatchOptions bound the micro-batcher of each event type. A batch is
 // flushed at MaxEvents, MaxBytes or Linger, whichever comes first, or at
-// once when no other request of its type is in flight. The zero value means
-// the defaults.
+// once when no other request of its type is in flight and requests arrive
+// further apart than Linger. The zero value means the defaults.
 type BatchOptions struct {
 	// MaxEvents flushes a batch holding this many events.
 	MaxEvents int

@@ -18,9 +18,9 @@ type ShedOptions struct {
 	MaxQueueDelay time.Duration
 	// MinDepth and MaxDepth clamp the bound, in events. MinDepth (default
 	// DefaultMinDepth, one full gateway batch) only matters for a group
-	// slower than MinDepth/MaxQueueDelay events/s, or one that has not
-	// reported a drain rate yet; a larger floor would break the
-	// MaxQueueDelay promise for slow groups.
+	// slower than MinDepth/MaxQueueDelay events/s (a group that has not
+	// reported a drain rate gets ColdDepth); a larger floor would break
+	// the MaxQueueDelay promise for slow groups.
 	MinDepth, MaxDepth int64
 	// ColdDepth (default DefaultColdDepth) is the bound while the group
 	// has reported no drain rate yet (its workers have processed nothing):
