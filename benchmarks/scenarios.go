@@ -281,21 +281,17 @@ func aggregate(v variant, runs []Measurement) Row {
 		secs += l.Duration.Seconds()
 		offered += l.OfferedPerSec
 		row.Errors += l.Errors
-		for k, n := range l.ErrorKinds {
-			if row.ErrorKinds == nil {
-				row.ErrorKinds = map[string]uint64{}
-			}
-			row.ErrorKinds[k] += n
-		}
+		row.ErrorKinds = loadgen.AddCounts(row.ErrorKinds, l.ErrorKinds)
 		row.Dropped += l.Dropped
-		for k, n := range l.Status {
-			row.Status[k] += n
-		}
+		row.Status = loadgen.AddCounts(row.Status, l.Status)
 		for _, p := range runs[i].CPU {
 			cpu[p.Role] += p.Seconds
 		}
 		if l.E2E != nil {
-			row.E2E = addE2E(row.E2E, l.E2E)
+			if row.E2E == nil {
+				row.E2E = &loadgen.E2E{}
+			}
+			row.E2E.Add(l.E2E)
 		}
 		hists = append(hists, &runs[i])
 	}
@@ -329,24 +325,6 @@ func kindOf(system string) string {
 		return KindNaive
 	}
 	return KindBaseline
-}
-
-func addE2E(sum, e *loadgen.E2E) *loadgen.E2E {
-	if sum == nil {
-		c := *e
-		return &c
-	}
-	sum.Accepted += e.Accepted
-	sum.Sampled += e.Sampled
-	sum.ExpectedRejected += e.ExpectedRejected
-	sum.Enriched += e.Enriched
-	sum.Rejected += e.Rejected
-	sum.Missing += e.Missing
-	sum.SeenEnriched += e.SeenEnriched
-	sum.SeenRejected += e.SeenRejected
-	sum.Undecodable += e.Undecodable
-	sum.SlowConsumerDrops += e.SlowConsumerDrops
-	return sum
 }
 
 // linkNaive fills the naive ratio of every sluice row whose naive

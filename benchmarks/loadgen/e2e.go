@@ -99,6 +99,25 @@ type E2E struct {
 	// the observer seeing it enriched: the queueing and processing behind
 	// a 202. Empty for pipelines whose events carry no receive time.
 	Delay Latency `json:"delay"`
+	// DelayHist holds the delays Delay summarises, for [E2E.Add].
+	DelayHist *hdrhistogram.Histogram `json:"-"`
+}
+
+// Add adds o's counts and delays to e's: the end-to-end figures of several
+// runs.
+func (e *E2E) Add(o *E2E) {
+	e.Accepted += o.Accepted
+	e.Sampled += o.Sampled
+	e.ExpectedRejected += o.ExpectedRejected
+	e.Enriched += o.Enriched
+	e.Rejected += o.Rejected
+	e.Missing += o.Missing
+	e.SeenEnriched += o.SeenEnriched
+	e.SeenRejected += o.SeenRejected
+	e.Undecodable += o.Undecodable
+	e.SlowConsumerDrops += o.SlowConsumerDrops
+	e.DelayHist = MergeHistograms(e.DelayHist, o.DelayHist)
+	e.Delay = Summarize(e.DelayHist)
 }
 
 // ObserverOptions configure an [Observer].
@@ -259,7 +278,8 @@ func (o *Observer) settle(ctx context.Context, s *idSample, quiet, max time.Dura
 	r := E2E{Accepted: s.accepted, Sampled: s.sampled, ExpectedRejected: s.invalid,
 		SeenEnriched: o.seenE, SeenRejected: o.seenR, Undecodable: o.undecodable,
 		Enriched: uint64(m.enriched), Rejected: uint64(m.rejected), Missing: uint64(m.pending),
-		Delay: Summarize(o.delay)}
+		DelayHist: MergeHistograms(o.delay)}
+	r.Delay = Summarize(r.DelayHist)
 	o.mu.Unlock()
 	for _, sub := range o.subs {
 		if n, err := sub.Dropped(); err == nil {

@@ -91,7 +91,7 @@ func TestObserver(t *testing.T) {
 	if e.Delay.Count != 1 || e.Delay.P50 < 40 || e.Delay.P50 > 5000 {
 		t.Errorf("delay %+v: want one sample of at least 40 ms", e.Delay)
 	}
-	e.Delay = Latency{}
+	e.Delay, e.DelayHist = Latency{}, nil
 	want := E2E{Accepted: 5, Sampled: 5, ExpectedRejected: 2, Enriched: 2, Rejected: 2, Missing: 1,
 		SeenEnriched: 2, SeenRejected: 2}
 	if e != want {
@@ -103,5 +103,38 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestE2EAdd: the figures of several runs add up, their delays too (the
+// rows of a scenario kept the first round's delays only).
+func TestE2EAdd(t *testing.T) {
+	run := func(accepted uint64, delays ...time.Duration) *E2E {
+		h := NewHistogram()
+		for _, d := range delays {
+			recordLatency(h, d)
+		}
+		return &E2E{Accepted: accepted, Enriched: accepted, DelayHist: h, Delay: Summarize(h)}
+	}
+	var sum E2E
+	sum.Add(run(3, 10*time.Millisecond, 10*time.Millisecond))
+	sum.Add(run(2, 500*time.Millisecond))
+	if sum.Accepted != 5 || sum.Enriched != 5 {
+		t.Fatalf("counts %+v", sum)
+	}
+	if sum.Delay.Count != 3 || sum.Delay.Max < 499 {
+		t.Fatalf("delay %+v: want 3 samples up to 500 ms", sum.Delay)
+	}
+}
+
+func TestAddCounts(t *testing.T) {
+	var m map[int]uint64
+	m = AddCounts(m, map[int]uint64{202: 2})
+	m = AddCounts(m, map[int]uint64{202: 1, 503: 4})
+	if len(m) != 2 || m[202] != 3 || m[503] != 4 {
+		t.Fatalf("%v", m)
+	}
+	if AddCounts[int](nil, nil) != nil {
+		t.Fatal("made a map for nothing")
 	}
 }

@@ -73,3 +73,15 @@ func Summarize(h *hdrhistogram.Histogram) Latency {
 		Max:   ms(h.Max()),
 	}
 }
+
+// AddCounts adds the counts of src to dst, making dst when it is nil, and
+// returns it.
+func AddCounts[K comparable](dst, src map[K]uint64) map[K]uint64 {
+	for k, n := range src {
+		if dst == nil {
+			dst = make(map[K]uint64, len(src))
+		}
+		dst[k] += n
+	}
+	return dst
+}

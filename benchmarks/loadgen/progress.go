@@ -43,14 +43,12 @@ func (g *gen) progress(start time.Time) (stop func()) {
 func (g *gen) printProgress(now, start, last time.Time, lastDone, lastIssued uint64) (uint64, uint64) {
 	h := NewHistogram()
 	var done, errs uint64
-	status := map[int]uint64{}
+	var status map[int]uint64
 	for _, s := range g.shards {
 		snap := s.takeInterval(h)
 		done += snap.done
 		errs += snap.allErrs
-		for k, v := range snap.allStatus {
-			status[k] += v
-		}
+		status = AddCounts(status, snap.allStatus)
 	}
 	issued := g.issued.Load()
 	secs := now.Sub(last).Seconds()

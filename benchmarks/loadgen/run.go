@@ -427,16 +427,9 @@ func (g *gen) result() *Result {
 	for _, s := range g.shards {
 		s.mu.Lock()
 		good, shed = append(good, s.good), append(shed, s.shed)
-		for k, v := range s.status {
-			r.Status[k] += v
-		}
+		r.Status = AddCounts(r.Status, s.status)
 		r.Errors += s.errs
-		for k, v := range s.errKinds {
-			if r.ErrorKinds == nil {
-				r.ErrorKinds = map[string]uint64{}
-			}
-			r.ErrorKinds[k] += v
-		}
+		r.ErrorKinds = AddCounts(r.ErrorKinds, s.errKinds)
 		r.Answered += s.answered
 		r.Events += s.events
 		s.mu.Unlock()
