@@ -1,6 +1,7 @@
 package benchmarks
 
 import (
+	"github.com/sluice-dev/sluice/benchmarks/loadgen"
 	"os"
 	"slices"
 	"testing"
@@ -93,5 +94,24 @@ func TestProcsDefaults(t *testing.T) {
 		if o.WorkerProcs != c.want || o.NATSProcs != 0 {
 			t.Errorf("WorkerProcs %d → %d (NATS %d), want %d (0)", c.in, o.WorkerProcs, o.NATSProcs, c.want)
 		}
+	}
+}
+
+// TestPayloadFormat: --format reaches sluice and the baselines, not the
+// naive gateway (which reads JSON only and would answer 400), nor batches;
+// the slowed pipeline gets quotes only.
+func TestPayloadFormat(t *testing.T) {
+	s := &suite{o: Options{SingleFormat: loadgen.FormatMsgpack, TradeShare: 0.2}}
+	for name, want := range map[string]loadgen.Format{
+		"publish": loadgen.FormatMsgpack, "baseline-plain": loadgen.FormatMsgpack,
+		"naive-publish": loadgen.FormatJSON, "naive-request": loadgen.FormatJSON,
+		"batch-ndjson": loadgen.FormatNDJSON,
+	} {
+		if got := s.payloadOptions(variants[name]).Format; got != want {
+			t.Errorf("%s: format %q, want %q", name, got, want)
+		}
+	}
+	if ts := s.payloadOptions(variants["slow-publish"]).TradeShare; ts != 0 {
+		t.Errorf("slow-publish trade share %v, want 0", ts)
 	}
 }

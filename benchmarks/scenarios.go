@@ -38,13 +38,13 @@ var variants = map[string]variant{
 	"naive-publish":     {label: "naive: 1 event, 202", system: sysNaive, payload: singleJSON, e2e: true},
 	"naive-request":     {label: "naive: 1 event, Prefer", system: sysNaive, payload: singleSync},
 	"naive-batch":       {label: "naive: 100 events NDJSON, 202", system: sysNaive, payload: batchNDJ, e2e: true},
-	"publish":           {label: "sluice: 1 event JSON, 202", system: sysSluice, payload: singleJSON, e2e: true},
-	"publish-minimal":   {label: "sluice: 1 event JSON, return=minimal, 202 without body", system: sysSluice, payload: singleMin},
-	"request":           {label: "sluice: 1 event JSON, Prefer", system: sysSluice, payload: singleSync},
+	"publish":           {label: "sluice: 1 event, 202", system: sysSluice, payload: singleJSON, e2e: true},
+	"publish-minimal":   {label: "sluice: 1 event, return=minimal, 202 without body", system: sysSluice, payload: singleMin},
+	"request":           {label: "sluice: 1 event, Prefer", system: sysSluice, payload: singleSync},
 	"batch-ndjson":      {label: "sluice: 100 events NDJSON, 202", system: sysSluice, payload: batchNDJ, e2e: true},
 	"batch-msgpack":     {label: "sluice: 100 events msgpack, 202", system: sysSluice, payload: batchMsgp, e2e: true},
-	"slow-publish":      {label: "slowed quotes worker: 1 quote JSON, 202", system: sysSlow, payload: singleJSON, e2e: true, quotesOnly: true},
-	"slow-request":      {label: "slowed quotes worker: 1 quote JSON, Prefer", system: sysSlow, payload: singleSync, quotesOnly: true},
+	"slow-publish":      {label: "slowed quotes worker: 1 quote, 202", system: sysSlow, payload: singleJSON, e2e: true, quotesOnly: true},
+	"slow-request":      {label: "slowed quotes worker: 1 quote, Prefer", system: sysSlow, payload: singleSync, quotesOnly: true},
 }
 
 func init() {
@@ -98,7 +98,7 @@ var scenarioDefs = map[string]scenarioDef{
 	},
 	ScenarioPublish: {
 		title: "publish: one event per request, fire and forget",
-		description: "Single quotes and trades as JSON, answered 202 once handed to NATS, processed end to end by the " +
+		description: "Single quotes and trades (JSON unless --format says otherwise), answered 202 once handed to NATS, processed end to end by the " +
 			"workers (closed loop). Compared with the plain baseline (the target's reference), which answers 202 " +
 			"with a body of the gateway's size and shape, and the buffered one. `publish-minimal` sends " +
 			"Prefer: return=minimal and gets 202 without a body, which Go's server writes over HTTP/2 in one " +
@@ -196,7 +196,7 @@ func (s *suite) halfRate(ctx context.Context, sr *ScenarioResult) error {
 	}
 	v := variants["request"]
 	v.name = "request-half"
-	v.label = "sluice: 1 event JSON, Prefer, open loop at 50%"
+	v.label = "sluice: 1 event, Prefer, open loop at 50%"
 	run, err := s.measure(ctx, runSpec{v: v, mode: loadgen.Open, rate: max / 2, label: "request @ 50%"})
 	if err != nil {
 		return err

@@ -117,16 +117,7 @@ func (s *suite) measure(ctx context.Context, spec runSpec) (*Measurement, error)
 			return nil, fmt.Errorf("%s is no longer running; its log:\n%s", c.name, c.tail())
 		}
 	}
-	po := spec.v.payload
-	po.TradeShare, po.InvalidShare, po.SampleEvery = s.o.TradeShare, s.o.InvalidShare, s.o.SampleEvery
-	po.Instruments, po.Priority = s.instruments, s.o.Priority
-	if spec.v.quotesOnly {
-		po.TradeShare = 0
-	}
-	if po.Batch <= 1 && s.o.SingleFormat != "" {
-		po.Format = s.o.SingleFormat
-	}
-	payloads, err := loadgen.NewPayloads(po)
+	payloads, err := loadgen.NewPayloads(s.payloadOptions(spec.v))
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +155,22 @@ func (s *suite) measure(ctx context.Context, spec runSpec) (*Measurement, error)
 	}
 	return &Measurement{Variant: spec.v.name, System: sys.name, Round: spec.round, Started: started.UTC(), Load: res,
 		CPU: cpu.result(res.Events)}, nil
+}
+
+// payloadOptions are the requests of a variant under the suite's options.
+func (s *suite) payloadOptions(v variant) loadgen.PayloadOptions {
+	po := v.payload
+	po.TradeShare, po.InvalidShare, po.SampleEvery = s.o.TradeShare, s.o.InvalidShare, s.o.SampleEvery
+	po.Instruments, po.Priority = s.instruments, s.o.Priority
+	if v.quotesOnly {
+		po.TradeShare = 0
+	}
+	// The naive gateway reads JSON only, as a conventional service would:
+	// --format changes what sluice and the baselines are sent.
+	if po.Batch <= 1 && s.o.SingleFormat != "" && v.system != sysNaive {
+		po.Format = s.o.SingleFormat
+	}
+	return po
 }
 
 // settleQuiet is how long the pipeline may stay silent before the
