@@ -12,5 +12,5 @@ import (
 // scheduled. Timing sensitive, hence not run under the race detector (see
 // TestOpenLoopPacingSmoke).
 func TestOpenLoopPacing(t *testing.T) {
-	checkPacing(t, 1000, 5*time.Second, 0.02)
+	checkPacing(t, 1000, 5*time.Second, 0.02, 50*time.Millisecond)
 }
