@@ -16,8 +16,8 @@ bench:
 
 # Build the FROM-scratch images here (needs Go, pulls nothing) and start the local stack.
 up:
-    docker/build.sh && (docker compose version >/dev/null 2>&1 && docker compose up -d || docker-compose up -d)
+    docker/build.sh && if docker compose version >/dev/null 2>&1; then docker compose up -d; else docker-compose up -d; fi
 
 # Stop the local stack and remove its containers, network and volumes.
 down:
-    (docker compose version >/dev/null 2>&1 && docker compose down -v --remove-orphans || docker-compose down -v --remove-orphans)
+    if docker compose version >/dev/null 2>&1; then docker compose down -v --remove-orphans; else docker-compose down -v --remove-orphans; fi

@@ -86,7 +86,7 @@ func fixtureResults() *Results {
 		Command:   "sluice bench --out benchmarks/RESULTS.md",
 		Machine: Machine{CPUs: 2, CPUModel: "AMD EPYC", MemoryGiB: "23.5", Kernel: "6.18", GoVersion: "go1.26.8",
 			OS: "linux/amd64", LoadBefore: "0.50 0.40 0.30", LoadAfter: "1.90 0.90 0.50"},
-		Settings: Settings{Proto: loadgen.ProtoH2C, Conns: 16, Streams: 32, Warmup: 500 * time.Millisecond,
+		Settings: Settings{Proto: loadgen.ProtoH2C, OverloadFactor: 3, Conns: 16, Streams: 32, Warmup: 500 * time.Millisecond,
 			Duration: 5 * time.Second, Rounds: 2, WorkerProcs: 1, TradeShare: 0.2, InvalidShare: 0.01, SampleEvery: 8},
 		WallTime: 4*time.Minute + 31*time.Second,
 		Scenarios: []ScenarioResult{naiveSc, publish,

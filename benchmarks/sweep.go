@@ -68,14 +68,14 @@ func (s *suite) sweep(ctx context.Context) (*ScenarioResult, error) {
 // with as many streams as the gateway allows, watching the gateway's RSS.
 func (s *suite) overload(ctx context.Context) (*ScenarioResult, error) {
 	sr := &ScenarioResult{Name: ScenarioOverload, Title: "overload: open loop past capacity",
-		Description: fmt.Sprintf("Single-event publish offered at %.0f× the measured capacity, open loop, with %d streams "+
+		Description: fmt.Sprintf("Single-event publish offered at %g× the measured capacity, open loop, with %d streams "+
 			"per connection so that the excess reaches the gateway rather than queueing in the generator. Goodput is "+
 			"good answers per second; shed answers are 429 and 503. Two runs: first the one the targets are about, "+
 			"where the worker group is the bottleneck: a second pipeline on the same NATS server whose quotes worker "+
 			"waits %s per event, one batch at a time (`sluice worker --stage-delay %s --concurrency 1`: a slow "+
 			"downstream, which takes no CPU from the gateway on this small machine), offered quotes only, so the "+
 			"gateway must shed by queue depth; then one where the gateway's own CPU is the bottleneck (the fast "+
-			"pipeline, quotes and trades, at %.0f× its publish capacity).",
+			"pipeline, quotes and trades, at %g× its publish capacity).",
 			s.o.OverloadFactor, s.o.OverloadStreams, s.o.OverloadStageDelay, s.o.OverloadStageDelay, s.o.OverloadFactor)}
 	ov, err := s.workerOverload(ctx, sr)
 	if err != nil {

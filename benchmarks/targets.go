@@ -65,10 +65,10 @@ func evaluateTargets(res *Results) []Target {
 	if s := sc(ScenarioOverload); s != nil {
 		ov, edge = s.Overload, s.EdgeOverload
 	}
-	ts = append(ts, overloadTargets(ov, "")...)
+	ts = append(ts, overloadTargets(ov, "", res.Settings.OverloadFactor)...)
 	ts = append(ts, queueDelayTarget(ov))
 	if edge != nil {
-		ts = append(ts, overloadTargets(edge, ", gateway CPU the bottleneck")...)
+		ts = append(ts, overloadTargets(edge, ", gateway CPU the bottleneck", res.Settings.OverloadFactor)...)
 	}
 	ts = append(ts, Target{Name: "allocations", Goal: "gateway ≤ 8 allocs per event, worker validate+enrich ≤ 4",
 		Figure: "measured by the Go benchmarks (-benchmem), not by this suite: see benchmarks/README.md", Status: NA})
@@ -157,9 +157,9 @@ func costTarget(name, goal string, rows []Row, base Row, bound float64) Target {
 
 // overloadTargets checks an overload run; suffix names the run in the
 // target names ("" for the worker-bound run the targets are about).
-func overloadTargets(ov *Overload, suffix string) []Target {
+func overloadTargets(ov *Overload, suffix string, factor float64) []Target {
 	names := []Target{
-		{Name: "overload goodput" + suffix, Goal: fmt.Sprintf("goodput ≥ %.0f%% of capacity at 3× capacity, open loop", targetGoodput*100)},
+		{Name: "overload goodput" + suffix, Goal: fmt.Sprintf("goodput ≥ %.0f%% of capacity at %g× capacity, open loop", targetGoodput*100, factor)},
 		{Name: "overload latency" + suffix, Goal: fmt.Sprintf("p99 of admitted requests ≤ %.0f× the unloaded p99", targetAdmittedP99)},
 		{Name: "overload shedding" + suffix, Goal: fmt.Sprintf("every excess request answered 429/503 within %.0f ms", targetShedLatencyMs)},
 		{Name: "overload memory" + suffix, Goal: "gateway RSS bounded"},

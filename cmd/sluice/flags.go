@@ -111,7 +111,7 @@ type workerFlags struct {
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet) {
-	fs.IntVar(&w.concurrency, "concurrency", 0, "batches processed at once by one worker (default GOMAXPROCS: 1 with the worker's default --procs)")
+	fs.IntVar(&w.concurrency, "concurrency", 0, "batches processed at once by one worker (default GOMAXPROCS: 1 for sluice worker at its default --procs)")
 	fs.DurationVar(&w.maxAge, "max-age", schemas.DefaultMaxAge, "events whose ts is older are rejected as stale")
 	fs.DurationVar(&w.maxFuture, "max-future", schemas.DefaultMaxFuture, "events whose ts is further ahead are rejected as future_timestamp")
 	fs.DurationVar(&w.stageCost, "stage-cost", 0, "TEST KNOB: burn this much CPU per event to make workers slow on purpose (capacity and shedding tests)")

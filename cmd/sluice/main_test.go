@@ -163,4 +163,9 @@ func TestWorkerProcs(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "SLUICE_PROCS) -2") {
 		t.Fatalf("SLUICE_PROCS=-2: err %v output %s", err, out)
 	}
+	// sluice nats refuses a negative --procs the same way (it ignored it).
+	out, err = sluiceCmd(t, "nats", "--procs", "-3").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "--procs -3") {
+		t.Fatalf("nats --procs -3: err %v output %s", err, out)
+	}
 }

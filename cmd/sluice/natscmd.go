@@ -29,7 +29,11 @@ func runNATS(args []string) int {
 	if ok, code := parse(fs, "nats", "A standalone embedded NATS server (for the benchmark suite).", args); !ok {
 		return code
 	}
-	if *procs > 0 {
+	switch {
+	case *procs < 0:
+		fmt.Fprintf(os.Stderr, "sluice nats: --procs %d: want 0 (Go's default) or more\n", *procs)
+		return 2
+	case *procs > 0:
 		runtime.GOMAXPROCS(*procs)
 	}
 	log, err := ops.NewLogger(os.Stderr, *logLevel, "text")

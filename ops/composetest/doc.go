@@ -8,7 +8,7 @@
 //
 // The package holds tests only:
 //
-//	go test ./ops/composetest/ -run TestCompose -v -timeout 10m
+//	go test ./ops/composetest/ -run TestCompose -v -timeout 20m
 //
 // It skips in -short mode, where no Docker engine answers, and where neither
 // `docker compose` nor `docker-compose` is installed. It stands beside the
