@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -22,11 +23,8 @@ var _ server.Logger = (*NATSLogger)(nil)
 // does not exit the process. It remembers the first fatal message; see
 // [NATSLogger.Fatal].
 type NATSLogger struct {
-	// NoticeLevel is the level of the server's notices (its startup
-	// banner among them); the zero value is info.
-	NoticeLevel slog.Level
-
-	l *slog.Logger
+	l           *slog.Logger
+	noticeLevel atomic.Int64 // a slog.Level; 0 is info
 
 	mu    sync.Mutex // guards fatal
 	fatal string
@@ -48,8 +46,14 @@ func (n *NATSLogger) Fatal() string {
 	return n.fatal
 }
 
-// Noticef logs at NoticeLevel (info unless set).
-func (n *NATSLogger) Noticef(format string, v ...any) { n.log(n.NoticeLevel, format, v) }
+// SetNoticeLevel sets the level of the server's notices (info until set);
+// it may be called while the server logs.
+func (n *NATSLogger) SetNoticeLevel(l slog.Level) { n.noticeLevel.Store(int64(l)) }
+
+// Noticef logs at the notice level (info unless set).
+func (n *NATSLogger) Noticef(format string, v ...any) {
+	n.log(slog.Level(n.noticeLevel.Load()), format, v)
+}
 
 // Warnf logs at warn.
 func (n *NATSLogger) Warnf(format string, v ...any) { n.log(slog.LevelWarn, format, v) }

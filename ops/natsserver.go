@@ -36,7 +36,7 @@ func RunNATS(opts NATSOptions) (*server.Server, error) {
 	}
 	nl := NewNATSLogger(logger)
 	if opts.QuietNotices {
-		nl.NoticeLevel = slog.LevelDebug
+		nl.SetNoticeLevel(slog.LevelDebug)
 	}
 	s.SetLogger(nl, false, false)
 
@@ -46,6 +46,9 @@ func RunNATS(opts NATSOptions) (*server.Server, error) {
 		s.WaitForShutdown()
 		return nil, err
 	}
+	// Quiet only the startup banner: later notices (a slow consumer, lame
+	// duck mode, shutdown) are news.
+	nl.SetNoticeLevel(slog.LevelInfo)
 	return s, nil
 }
 

@@ -32,9 +32,9 @@ type NATSOptions struct {
 	// Logger, when set, receives the server's notices, warnings and errors;
 	// nil discards them.
 	Logger *slog.Logger
-	// QuietNotices logs the server's notices, its 30-line startup banner
-	// among them, at debug rather than info: for a server embedded in
-	// something that prints its own banner.
+	// QuietNotices logs the server's startup notices, its 30-line banner,
+	// at debug rather than info: for a server embedded in something that
+	// prints its own banner. Notices after startup stay at info.
 	QuietNotices bool
 }
 

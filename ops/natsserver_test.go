@@ -128,7 +128,8 @@ func TestRunNATSErrors(t *testing.T) {
 }
 
 // TestRunNATSQuietNotices: with QuietNotices the startup banner moves from
-// info to debug, so an info log shows none of it; warnings still show.
+// info to debug, so an info log shows none of it; a notice after startup (a
+// slow consumer, say) still shows at info.
 func TestRunNATSQuietNotices(t *testing.T) {
 	for _, quiet := range []bool{false, true} {
 		var logs syncBuffer
@@ -137,10 +138,14 @@ func TestRunNATSQuietNotices(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		s.Noticef("Slow Consumer Detected: test")
 		s.Shutdown()
 		s.WaitForShutdown()
 		if got := strings.Contains(logs.String(), "Starting nats-server"); got == quiet {
 			t.Errorf("QuietNotices %v: banner at info = %v\n%s", quiet, got, logs.String())
+		}
+		if !strings.Contains(logs.String(), "Slow Consumer Detected: test") {
+			t.Errorf("QuietNotices %v: a notice after startup is not at info\n%s", quiet, logs.String())
 		}
 	}
 }
