@@ -3,6 +3,7 @@ package enrich
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -62,10 +63,26 @@ func Upload(ctx context.Context, js jetstream.JetStream, bucket string, rd *RefD
 
 // UploadReplicated is [Upload] into a bucket kept on replicas JetStream
 // servers (1, or 3 on a three-node cluster, so that workers load reference
-// data while any one node is down).
+// data while any one node is down). Replicas 0 keeps an existing bucket's
+// replicas and creates a new one with 1: reloading the data without saying
+// how many copies must not shrink a replicated bucket.
 func UploadReplicated(ctx context.Context, js jetstream.JetStream, bucket string, rd *RefData, replicas int) (int, error) {
-	if replicas < 1 {
+	if replicas < 0 {
+		return 0, fmt.Errorf("uploading reference data: %d replicas", replicas)
+	}
+	if replicas == 0 {
 		replicas = 1
+		if kv, err := js.KeyValue(ctx, bucket); err == nil {
+			st, err := kv.Status(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("reading reference data bucket %q: %w", bucket, err)
+			}
+			if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+				replicas = bs.StreamInfo().Config.Replicas
+			}
+		} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
+			return 0, fmt.Errorf("reading reference data bucket %q: %w", bucket, err)
+		}
 	}
 	if err := rd.Validate(); err != nil {
 		return 0, fmt.Errorf("uploading reference data: %w", err)

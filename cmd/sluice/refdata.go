@@ -17,7 +17,7 @@ func runRefdata(args []string) int {
 	fs := flag.NewFlagSet("refdata load", flag.ContinueOnError)
 	var c commonFlags
 	c.register(fs, true)
-	replicas := fs.Int("replicas", 1, "copies of the reference data bucket in a JetStream cluster (3 on a three-node cluster rides out the loss of a node)")
+	replicas := fs.Int("replicas", 0, "copies of the reference data bucket in a JetStream cluster (3 on a three-node cluster rides out the loss of a node); 0 keeps an existing bucket's, 1 for a new one")
 	if ok, code := parse(fs, "refdata load", "Loads instruments and FX rates from a JSON file into the NATS KV bucket <prefix>_refdata; workers pick up changes without a restart.", args[1:]); !ok {
 		return code
 	}
