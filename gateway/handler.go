@@ -111,7 +111,7 @@ func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind sc
 		bt.group.Local(n - st.est)
 		st.est = 0
 	}
-	st.touched = bt.add(st.enc, st.ends, st.touched[:0])
+	st.touched = bt.add(st.enc, st.ends, start.UnixNano(), st.touched[:0])
 	if err := waitBatches(r, st.touched); err != nil {
 		s.releaseCorr(corr)
 		return s.fail(w, st, &problem{Status: http.StatusServiceUnavailable, RetryAfter: 1,
