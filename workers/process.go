@@ -66,8 +66,9 @@ func newProcessor(ctx context.Context, pl *pipeline, pub publisher) *processor {
 	}
 }
 
-// handle processes one batch frame: decode, run the stages, publish.
-func (p *processor) handle(msg *nats.Msg, ks *kindState) {
+// handle processes one batch frame: decode, run the stages, publish. It
+// returns how long that took (also when a stage abandoned the batch).
+func (p *processor) handle(msg *nats.Msg, ks *kindState) (took time.Duration) {
 	start := time.Now()
 	m := &p.pl.m
 	m.inflight.Inc()
@@ -86,11 +87,13 @@ func (p *processor) handle(msg *nats.Msg, ks *kindState) {
 		if err := s.Process(p.ctx, b); err != nil {
 			m.stageErrors.Inc()
 			p.warn(&p.pl.stageLog, "stage failed, batch abandoned", msg, err)
-			return
+			return time.Since(start)
 		}
 	}
 	p.publish(msg.Reply, ks)
-	m.duration.UpdateDuration(start)
+	took = time.Since(start)
+	m.duration.Update(took.Seconds())
+	return took
 }
 
 // decode reads msg's batch frame into p.batch and returns how many decode

@@ -195,9 +195,7 @@ func (w *Worker) run(p *processor) {
 			continue
 		}
 		w.load.started(d.n, len(d.msg.Data))
-		t0 := time.Now()
-		p.handle(d.msg, d.ks)
-		w.load.finished(d.n, time.Since(t0))
+		w.load.finished(d.n, p.handle(d.msg, d.ks))
 	}
 }
 
