@@ -3,6 +3,8 @@ package benchmarks
 import (
 	"errors"
 	"fmt"
+	"github.com/sluice-dev/sluice/gateway"
+	"github.com/sluice-dev/sluice/gateway/admit"
 	"io"
 	"log/slog"
 	"os/exec"
@@ -128,7 +130,7 @@ func (o *Options) setDefaults() {
 		o.OverloadFactor = 3
 	}
 	if o.OverloadStreams <= 0 {
-		o.OverloadStreams = 250
+		o.OverloadStreams = gateway.DefaultMaxConcurrentStreams
 	}
 	switch {
 	case o.WorkerProcs == 0:
@@ -211,6 +213,9 @@ func (o *Options) Validate() error {
 	}
 	if o.SingleFormat == loadgen.FormatNDJSON {
 		return errors.New("bench: single events are json, msgpack or ce-binary")
+	}
+	if _, ok := admit.ParsePriority(o.Priority); o.Priority != "" && !ok {
+		return fmt.Errorf("bench: priority %q: want low, normal, high or critical", o.Priority)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"github.com/sluice-dev/sluice/benchmarks/loadgen"
 	"os"
+	"os/exec"
 	"slices"
 	"testing"
 	"time"
@@ -30,6 +31,15 @@ func TestOptionsDefaults(t *testing.T) {
 	}
 	if err := o.Validate(); err == nil {
 		t.Fatal("options without a launcher accepted")
+	}
+	// A misspelt priority made every sluice request a 400.
+	o.Launcher = func(args ...string) *exec.Cmd { return exec.Command("sluice", args...) }
+	o.WorkDir = t.TempDir()
+	for p, ok := range map[string]bool{"": true, "high": true, "hihg": false} {
+		o.Priority = p
+		if err := o.Validate(); (err == nil) != ok {
+			t.Errorf("priority %q: %v", p, err)
+		}
 	}
 }
 

@@ -28,9 +28,6 @@ const (
 	RoleLoadgen Role = "loadgen" // this process: the generator and the end-to-end observer
 )
 
-// Roles lists the roles in report order.
-var Roles = []Role{RoleEdge, RoleWorker, RoleNATS, RoleLoadgen}
-
 // child is a process the suite started.
 type child struct {
 	name    string

@@ -1,7 +1,6 @@
 package benchmarks
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,7 +21,7 @@ type profiler struct {
 	self *os.File // this process's profile, while it runs
 }
 
-func (s *suite) profiler(_ context.Context, name string) *profiler {
+func (s *suite) profiler(name string) *profiler {
 	return &profiler{s: s, name: name}
 }
 

@@ -3,8 +3,6 @@ package benchmarks
 import (
 	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
-
 	"github.com/sluice-dev/sluice/benchmarks/loadgen"
 )
 
@@ -67,7 +65,7 @@ type ScenarioResult struct {
 	EdgeOverload *Overload `json:"edge_overload,omitempty"`
 }
 
-// System kinds, for the ratio columns.
+// System kinds: what each row of results.json measured (Row.Kind).
 const (
 	KindBaseline = "baseline"
 	KindSluice   = "sluice"
@@ -107,8 +105,6 @@ type Row struct {
 	Dropped    uint64            `json:"dropped_by_generator"`
 	Status     map[int]uint64    `json:"status"`
 	E2E        *loadgen.E2E      `json:"e2e,omitempty"`
-
-	hist *hdrhistogram.Histogram
 }
 
 // Measurement is one measured window: a run of the load generator.

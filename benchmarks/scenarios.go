@@ -167,7 +167,7 @@ func (s *suite) rotate(ctx context.Context, name string, def scenarioDef) ([]Mea
 			spec := runSpec{v: variants[vname], round: r, mode: loadgen.Closed}
 			var prof *profiler
 			if s.o.ProfileDir != "" && r == 0 && spec.v.system == sysSluice {
-				prof = s.profiler(ctx, vname)
+				prof = s.profiler(vname)
 				spec.onWindow = prof.hook
 			}
 			run, err := s.measure(ctx, spec)
@@ -273,7 +273,7 @@ func aggregate(v variant, runs []Measurement) Row {
 	var answered, events uint64
 	var secs, offered float64
 	cpu := map[Role]float64{}
-	hists := make([]*Measurement, 0, len(runs))
+	hist := loadgen.NewHistogram()
 	for i := range runs {
 		l := runs[i].Load
 		answered += l.Answered
@@ -293,15 +293,11 @@ func aggregate(v variant, runs []Measurement) Row {
 			}
 			row.E2E.Add(l.E2E)
 		}
-		hists = append(hists, &runs[i])
-	}
-	row.hist = loadgen.NewHistogram()
-	for _, r := range hists {
-		if r.Load.Hist != nil {
-			row.hist.Merge(r.Load.Hist)
+		if l.Hist != nil {
+			hist.Merge(l.Hist)
 		}
 	}
-	row.Latency = loadgen.Summarize(row.hist)
+	row.Latency = loadgen.Summarize(hist)
 	if secs > 0 {
 		row.ReqPerSec, row.EventsPerSec = float64(answered)/secs, float64(events)/secs
 	}

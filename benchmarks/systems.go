@@ -34,7 +34,6 @@ const (
 // system is a set of running processes that serves the HTTP API.
 type system struct {
 	name   string
-	kind   string
 	url    string
 	procs  []*child
 	prefix string // NATS subject prefix for the observer; "" has none
@@ -136,7 +135,7 @@ func (s *suite) startSluice(ctx context.Context, slow bool) (*system, error) {
 	if err := load.waitExit(ctx); err != nil {
 		return nil, fmt.Errorf("loading reference data: %w", err)
 	}
-	sys := &system{name: name, kind: KindSluice, prefix: prefix}
+	sys := &system{name: name, prefix: prefix}
 	for _, group := range []string{"quotes", "trades"} {
 		ops, err := freeAddr()
 		if err != nil {
@@ -210,7 +209,7 @@ func (s *suite) startNaive(ctx context.Context) (*system, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &system{name: sysNaive, kind: KindNaive, url: s.o.Proto.Scheme() + "://" + gw.addr,
+	return &system{name: sysNaive, url: s.o.Proto.Scheme() + "://" + gw.addr,
 		procs: []*child{gw, w, nc}, prefix: naive.DefaultPrefix, edge: gw}, nil
 }
 
@@ -222,7 +221,7 @@ func (s *suite) startBaseline(ctx context.Context, variant string) (*system, err
 	if err != nil {
 		return nil, err
 	}
-	return &system{name: sysBaseline + variant, kind: KindBaseline, url: s.o.Proto.Scheme() + "://" + c.addr,
+	return &system{name: sysBaseline + variant, url: s.o.Proto.Scheme() + "://" + c.addr,
 		procs: []*child{c}, edge: c}, nil
 }
 

@@ -35,8 +35,8 @@ func ParseVariant(s string) (Variant, error) {
 
 // Defaults of [Options]: those of the gateway.
 const (
-	DefaultMaxConcurrentStreams = 250
-	DefaultReadBufferSize       = 16 << 10
+	DefaultMaxConcurrentStreams = gateway.DefaultMaxConcurrentStreams
+	DefaultReadBufferSize       = gateway.DefaultReadBufferSize
 )
 
 // Options configure a [Server].
@@ -156,9 +156,15 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// Shutdown stops accepting and waits for requests in flight, up to ctx.
+// Shutdown stops accepting and waits for requests in flight, up to ctx; it
+// also returns the error that ended serving early, if one did.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
-	s.once.Do(func() { err = s.srv.Shutdown(ctx) })
+	s.once.Do(func() {
+		err = s.srv.Shutdown(ctx)
+		if s.ln != nil {
+			err = errors.Join(err, <-s.serveErr)
+		}
+	})
 	return err
 }

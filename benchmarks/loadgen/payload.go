@@ -215,13 +215,6 @@ func (p *Payloads) Bind(base string) error {
 	return nil
 }
 
-// Len returns the number of distinct bodies.
-func (p *Payloads) Len() int { return len(p.list) }
-
-// Options returns the options the payloads were generated with, defaults
-// filled in.
-func (p *Payloads) Options() PayloadOptions { return p.opts }
-
 func (p *Payloads) pick(i uint64) *payload { return &p.list[i%uint64(len(p.list))] }
 
 // request builds request number i. The header map is shared between

@@ -41,7 +41,7 @@ type GatewayOptions struct {
 const DefaultPrefix = "naive"
 
 // maxBody is the gateway's body limit.
-const maxBody = 4 << 20
+const maxBody = gateway.DefaultMaxBodyBytes
 
 // Gateway is the naive HTTP edge.
 type Gateway struct {
@@ -62,7 +62,7 @@ func NewGateway(o GatewayOptions) (*Gateway, error) {
 		o.Prefix = DefaultPrefix
 	}
 	if o.RequestTimeout <= 0 {
-		o.RequestTimeout = 2 * time.Second
+		o.RequestTimeout = gateway.DefaultRequestTimeout
 	}
 	host, _ := os.Hostname()
 	g := &Gateway{opts: o, source: "naive/gateway/" + host, serveErr: make(chan error, 1)}
@@ -76,7 +76,7 @@ func NewGateway(o GatewayOptions) (*Gateway, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/events/{type}", g.handleEvents)
 	g.srv = &http.Server{Handler: mux, Protocols: &p, ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout: 2 * time.Minute, HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 250},
+		IdleTimeout: 2 * time.Minute, HTTP2: &http.HTTP2Config{MaxConcurrentStreams: gateway.DefaultMaxConcurrentStreams},
 		ErrorLog: log.New(io.Discard, "", 0)}
 	return g, nil
 }
@@ -109,11 +109,15 @@ func (g *Gateway) Addr() string {
 }
 
 // Shutdown stops accepting, waits for requests in flight up to ctx, and
-// flushes NATS.
+// flushes NATS; it also returns the error that ended serving early, if one
+// did.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	var err error
 	g.once.Do(func() {
 		err = g.srv.Shutdown(ctx)
+		if g.ln != nil {
+			err = errors.Join(err, <-g.serveErr)
+		}
 		err = errors.Join(err, g.opts.Conn.FlushWithContext(ctx))
 	})
 	return err
