@@ -268,6 +268,7 @@ type eventGen struct {
 	zipf    *mrand.Zipf
 	levels  []float64
 	tradeNo int
+	scratch []byte // an event's MessagePack, transcoded for JSON bodies
 }
 
 func newEventGen(o PayloadOptions) *eventGen {
@@ -332,18 +333,25 @@ func (g *eventGen) event(b []byte, kind schemas.Kind) ([]byte, uint8) {
 		}
 	}
 	ts := g.o.Now.Add(-time.Duration(g.rnd.IntN(50_000)) * time.Microsecond).UnixNano()
+	var m []byte
 	if kind == schemas.KindQuote {
 		q := g.quote(in, idx, ts, invalid)
-		if g.o.Format == FormatMsgpack {
-			return q.AppendMsgpack(b), flags
-		}
-		return appendQuoteJSON(b, &q), flags
+		m = q.AppendMsgpack(g.scratch[:0])
+	} else {
+		t := g.trade(in, idx, ts, invalid)
+		m = t.AppendMsgpack(g.scratch[:0])
 	}
-	t := g.trade(in, idx, ts, invalid)
+	g.scratch = m
 	if g.o.Format == FormatMsgpack {
-		return t.AppendMsgpack(b), flags
+		return append(b, m...), flags
 	}
-	return appendTradeJSON(b, &t), flags
+	// The JSON bodies are the MessagePack ones transcoded, as the gateway
+	// renders its answers.
+	b, err := schemas.AppendEventJSON(b, m)
+	if err != nil {
+		panic(fmt.Sprintf("loadgen: transcoding a generated event: %v", err))
+	}
+	return b, flags
 }
 
 func (g *eventGen) price(in *schemas.Instrument, idx int) float64 {
@@ -411,79 +419,4 @@ func (g *eventGen) trade(in *schemas.Instrument, idx int, ts int64, invalid bool
 		}
 	}
 	return t
-}
-
-func appendQuoteJSON(b []byte, q *schemas.Quote) []byte {
-	b = append(b, '{')
-	b = jsonStr(b, "symbol", q.Symbol, q.Present&schemas.FSymbol != 0, true)
-	b = jsonFloat(b, "bid", q.Bid, q.Present&schemas.FBid != 0)
-	b = jsonFloat(b, "ask", q.Ask, q.Present&schemas.FAsk != 0)
-	b = jsonInt(b, "bid_size", q.BidSize, q.Present&schemas.FBidSize != 0)
-	b = jsonInt(b, "ask_size", q.AskSize, q.Present&schemas.FAskSize != 0)
-	b = jsonStr(b, "venue", q.Venue, q.Present&schemas.FVenue != 0, false)
-	b = jsonTime(b, q.TS, q.Present&schemas.FTS != 0)
-	return append(b, '}')
-}
-
-func appendTradeJSON(b []byte, t *schemas.Trade) []byte {
-	b = append(b, '{')
-	b = jsonStr(b, "symbol", t.Symbol, t.Present&schemas.FSymbol != 0, true)
-	b = jsonFloat(b, "price", t.Price, t.Present&schemas.FPrice != 0)
-	b = jsonInt(b, "size", t.Size, t.Present&schemas.FSize != 0)
-	b = jsonStr(b, "venue", t.Venue, t.Present&schemas.FVenue != 0, false)
-	b = jsonTime(b, t.TS, t.Present&schemas.FTS != 0)
-	b = jsonStr(b, "trade_id", t.TradeID, t.Present&schemas.FTradeID != 0, false)
-	if t.Present&schemas.FConditions != 0 {
-		b = append(b, `,"conditions":[`...)
-		for i, c := range t.Conditions {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = schemas.AppendJSONString(b, c)
-		}
-		b = append(b, ']')
-	}
-	return append(b, '}')
-}
-
-// The JSON field writers: first marks the first field (no comma); a field
-// that is not present is left out.
-
-func jsonKey(b []byte, key string, first bool) []byte {
-	if !first {
-		b = append(b, ',')
-	}
-	b = append(b, '"')
-	b = append(b, key...)
-	return append(b, '"', ':')
-}
-
-func jsonStr(b []byte, key, v string, present, first bool) []byte {
-	if !present {
-		return b
-	}
-	return schemas.AppendJSONString(jsonKey(b, key, first), v)
-}
-
-func jsonFloat(b []byte, key string, v float64, present bool) []byte {
-	if !present {
-		return b
-	}
-	return strconv.AppendFloat(jsonKey(b, key, false), v, 'f', -1, 64)
-}
-
-func jsonInt(b []byte, key string, v int64, present bool) []byte {
-	if !present {
-		return b
-	}
-	return strconv.AppendInt(jsonKey(b, key, false), v, 10)
-}
-
-func jsonTime(b []byte, ns int64, present bool) []byte {
-	if !present {
-		return b
-	}
-	b = append(jsonKey(b, "ts", false), '"')
-	b = time.Unix(0, ns).UTC().AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
 }
