@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/nats-io/nats.go"
+	"github.com/sluice-dev/sluice/ops/opstest"
 	"io"
 	"net/http"
 	"slices"
@@ -667,4 +669,28 @@ func TestAwkwardIDs(t *testing.T) {
 			t.Errorf("id on NATS %q", evs[0].ID)
 		}
 	})
+}
+
+// TestStartFailureShutdown: a Start that fails (here, the listen address)
+// leaves nothing for Shutdown to undo, so Shutdown succeeds; it used to
+// unsubscribe the reply inbox a second time and fail.
+func TestStartFailureShutdown(t *testing.T) {
+	_, url := opstest.RunNATS(t)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	s, err := New(Options{Conn: nc, Listen: "127.0.0.1:not-a-port"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err == nil {
+		t.Fatal("Start listened on a bad address")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown after a failed Start: %v", err)
+	}
 }

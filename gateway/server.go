@@ -121,9 +121,9 @@ func (s *Server) Start() error {
 	// Replies must not be dropped by the client's default pending limits
 	// before the table sees them; the table itself is bounded.
 	if err := sub.SetPendingLimits(1<<20, 512<<20); err != nil {
+		_ = sub.Unsubscribe()
 		return fmt.Errorf("setting reply inbox limits: %w", err)
 	}
-	s.sub = sub
 	if !s.opts.Admission.Disabled {
 		if err := s.adm.start(s.opts.Conn, s.opts.Subjects); err != nil {
 			_ = sub.Unsubscribe()
@@ -136,7 +136,8 @@ func (s *Server) Start() error {
 		s.adm.close()
 		return err
 	}
-	s.ln = ln
+	// Shutdown undoes only what a successful Start kept.
+	s.sub, s.ln = sub, ln
 	go func() {
 		err := s.srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
