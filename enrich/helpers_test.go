@@ -45,6 +45,13 @@ func smallStore(t testing.TB) *enrich.Store {
 func newJetStream(t testing.TB) jetstream.JetStream {
 	t.Helper()
 	_, url := opstest.RunNATS(t)
+	return connectJetStream(t, url)
+}
+
+// connectJetStream returns a JetStream context on a connection to url,
+// closed by t.Cleanup.
+func connectJetStream(t testing.TB, url string) jetstream.JetStream {
+	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)

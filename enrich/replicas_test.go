@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/enrich"
 )
@@ -22,16 +20,7 @@ func TestUploadKeepsReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a three-node JetStream cluster")
 	}
-	urls := runCluster(t, 3)
-	nc, err := nats.Connect(urls[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := connectJetStream(t, runCluster(t, 3)[0])
 	replicas := func(bucket string) int {
 		t.Helper()
 		s, err := js.Stream(t.Context(), "KV_"+bucket)
