@@ -32,7 +32,7 @@ var (
 // variants are every run the scenarios are made of.
 var variants = map[string]variant{
 	"baseline-plain":    {label: "baseline: read body, 202", system: sysBaseline + "plain", payload: singleJSON},
-	"baseline-buffered": {label: "baseline + 16 KiB read buffer", system: sysBaseline + "buffered", payload: singleJSON},
+	"baseline-buffered": {label: "baseline + the gateway's socket setup (read buffer, coalesced writes)", system: sysBaseline + "buffered", payload: singleJSON},
 	"baseline-body":     {label: "baseline: read body, 200 + 700 B", system: sysBaseline + "body", payload: singleSync},
 	"baseline-batch":    {label: "baseline: 100-event NDJSON body, 202", system: sysBaseline + "plain", payload: batchNDJ},
 	"naive-publish":     {label: "naive: 1 event, 202", system: sysNaive, payload: singleJSON, e2e: true},
@@ -78,7 +78,7 @@ var scenarioDefs = map[string]scenarioDef{
 		title: "baseline: the HTTP layer alone",
 		description: "A trivial Go server that reads the body and answers, over the same protocol and connection shape " +
 			"as every other scenario (closed loop), one round. Its rate and CPU per request are the limit Go's HTTP layer sets on " +
-			"this machine; `buffered` wraps connections in the 16 KiB read buffer the gateway uses, `body` answers " +
+			"this machine; `buffered` shapes connections as the gateway does (a 16 KiB read buffer, coalesced writes), `body` answers " +
 			"200 with an enriched event's 700 bytes (the reference for request-reply).",
 		order: []string{"baseline-plain", "baseline-buffered", "baseline-body"},
 		refs:  map[string]string{"baseline-buffered": "baseline-plain", "baseline-body": "baseline-plain"},
@@ -100,7 +100,8 @@ var scenarioDefs = map[string]scenarioDef{
 		title: "publish: one event per request, fire and forget",
 		description: "Single quotes and trades (JSON unless --format says otherwise), answered 202 once handed to NATS, processed end to end by the " +
 			"workers (closed loop). Compared with the plain baseline (the target's reference), which answers 202 " +
-			"with a body of the gateway's size and shape, and the buffered one. `publish-minimal` sends " +
+			"with a body of the gateway's size and shape, and the buffered one, whose connections get the gateway's " +
+			"socket setup (read buffer, coalesced writes): what the same tricks give a trivial server. `publish-minimal` sends " +
 			"Prefer: return=minimal and gets 202 without a body, which Go's server writes over HTTP/2 in one " +
 			"hand-off to the connection instead of two; it is reported against `publish`, as what a publisher that " +
 			"does not read the ids saves (its events are processed alike, and the end-to-end observer stays " +
@@ -363,7 +364,7 @@ func scenarioNotes(name string, sr *ScenarioResult) []string {
 	switch name {
 	case ScenarioPublish:
 		if r, ok := ratio("publish", "baseline-buffered"); ok {
-			notes = append(notes, fmt.Sprintf("publish ÷ baseline-buffered (the same 16 KiB read buffer as the gateway): %.2f×", r))
+			notes = append(notes, fmt.Sprintf("publish ÷ baseline-buffered (the same socket setup as the gateway: read buffer, coalesced writes): %.2f×", r))
 		}
 		if d, ok := added("publish", "baseline-plain"); ok {
 			notes = append(notes, fmt.Sprintf("CPU added by gateway + workers + NATS beyond the plain baseline server: %.2f µs per event", d))

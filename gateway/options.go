@@ -79,6 +79,10 @@ type Options struct {
 	// connection (Go's h2c server otherwise reads each frame with its own
 	// syscall); -1 disables it.
 	ReadBufferSize int
+	// NoWriteCoalescing writes each of the HTTP server's flushes to the
+	// socket at once instead of through the per-connection coalescer that
+	// sends the writes arriving during one syscall together in the next.
+	NoWriteCoalescing bool
 	// Batch bounds the micro-batchers.
 	Batch BatchOptions
 	// Admission configures who gets in: keys, rate limits, concurrency

@@ -130,7 +130,8 @@ func (s *Server) Start() error {
 			return err
 		}
 	}
-	ln, err := Listen(s.opts.Listen, s.opts.ReadBufferSize, s.opts.TLSCert, s.opts.TLSKey)
+	ln, err := Listen(s.opts.Listen, ConnOptions{ReadBuffer: s.opts.ReadBufferSize, CoalesceWrites: !s.opts.NoWriteCoalescing},
+		s.opts.TLSCert, s.opts.TLSKey)
 	if err != nil {
 		_ = sub.Unsubscribe()
 		s.adm.close()

@@ -10,9 +10,11 @@
 //
 //   - [Plain] reads the body and answers 202 with a small JSON body, the
 //     size of the gateway's {"accepted":1,"ids":[...]};
-//   - [Buffered] does the same behind a 16 KiB buffered reader per
-//     connection, as the gateway does by default (Go's h2c server otherwise
-//     reads each frame with its own syscall);
+//   - [Buffered] does the same over connections shaped as the gateway
+//     shapes them by default ([gateway.ConnOptions]): a 16 KiB buffered
+//     reader (Go's h2c server otherwise reads each frame with its own
+//     syscall) and coalesced writes (it otherwise writes once or twice per
+//     response);
 //   - [Body] answers 200 with a JSON body the size of an enriched event
 //     (about 700 bytes): the fair reference for request-reply.
 package baseline

@@ -129,11 +129,11 @@ func (s *Server) handler() http.Handler {
 
 // Start listens and serves in the background.
 func (s *Server) Start() error {
-	buf := -1
+	var co gateway.ConnOptions
 	if s.opts.Variant == Buffered {
-		buf = DefaultReadBufferSize
+		co = gateway.ConnOptions{ReadBuffer: DefaultReadBufferSize, CoalesceWrites: true}
 	}
-	ln, err := gateway.Listen(s.opts.Listen, buf, s.opts.TLSCert, s.opts.TLSKey)
+	ln, err := gateway.Listen(s.opts.Listen, co, s.opts.TLSCert, s.opts.TLSKey)
 	if err != nil {
 		return fmt.Errorf("baseline: %w", err)
 	}

@@ -83,9 +83,9 @@ func NewGateway(o GatewayOptions) (*Gateway, error) {
 
 // Start listens and serves in the background.
 func (g *Gateway) Start() error {
-	// The same socket setup as the gateway, without its read buffer: the
-	// naive gateway is what a conventional service does.
-	ln, err := gateway.Listen(g.opts.Listen, -1, g.opts.TLSCert, g.opts.TLSKey)
+	// The same listener as the gateway, without its read buffer and write
+	// coalescing: the naive gateway is what a conventional service does.
+	ln, err := gateway.Listen(g.opts.Listen, gateway.ConnOptions{}, g.opts.TLSCert, g.opts.TLSKey)
 	if err != nil {
 		return fmt.Errorf("naive gateway: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/sluice-dev/sluice/gateway"
@@ -72,6 +73,7 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", gateway.DefaultRequestTimeout, "deadline for a result with Prefer: return=representation; past it 504")
 	fs.IntVar(&o.MaxWaiting, "max-waiting", gateway.DefaultMaxWaiting, "requests waiting for results at once; more get 503 (watch sluice_gateway_waiting_requests)")
 	fs.IntVar(&o.ReadBufferSize, "read-buffer", gateway.DefaultReadBufferSize, "buffered reader per connection in bytes, -1 to disable")
+	fs.Var(negatedBool{&o.NoWriteCoalescing}, "coalesce-writes", "send the HTTP server's writes that arrive while one socket write runs together in the next (false: each at once, one syscall per HTTP/2 flush)")
 	fs.IntVar(&o.Batch.MaxEvents, "batch-max-events", gateway.DefaultBatchMaxEvents, "a batch is flushed at this many events")
 	fs.IntVar(&o.Batch.MaxBytes, "batch-max-bytes", gateway.DefaultBatchMaxBytes, "a batch is flushed before it grows past this many bytes (below the NATS max_payload)")
 	fs.DurationVar(&o.Batch.Linger, "batch-linger", gateway.DefaultBatchLinger, "longest an event waits for its batch to fill")
@@ -124,3 +126,26 @@ func (w *workerFlags) apply(o *workers.Options) {
 	o.StageCost = w.stageCost
 	o.StageDelay = w.stageDelay
 }
+
+// negatedBool is a boolean flag stored negated, so that an option whose
+// zero value means "on" can be a flag that defaults to true.
+type negatedBool struct{ off *bool }
+
+func (b negatedBool) String() string {
+	if b.off == nil {
+		return "true"
+	}
+	return strconv.FormatBool(!*b.off)
+}
+
+func (b negatedBool) Set(v string) error {
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return err
+	}
+	*b.off = !on
+	return nil
+}
+
+// IsBoolFlag lets the flag be given without a value.
+func (b negatedBool) IsBoolFlag() bool { return true }
