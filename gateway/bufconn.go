@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
+	"sync/atomic"
+	"time"
 )
 
 // ConnOptions shape the socket of every accepted data connection.
@@ -21,35 +24,63 @@ type ConnOptions struct {
 	CoalesceWrites bool
 }
 
+// Listener is a data listener: TCP, connections shaped by [ConnOptions],
+// TLS on top when configured.
+type Listener struct {
+	net.Listener
+	flushing atomic.Int64 // coalescer flushers running
+}
+
 // Listen opens a data listener as the gateway does: TCP on addr, accepted
 // connections shaped by co, and, with certFile and keyFile, TLS offering h2
 // and HTTP/1.1 by ALPN (the TLS records then go through co's buffers). The
 // benchmark baselines use it so that they and the gateway share one socket
 // setup.
-func Listen(addr string, co ConnOptions, certFile, keyFile string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
+func Listen(addr string, co ConnOptions, certFile, keyFile string) (*Listener, error) {
+	tcp, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", addr, err)
 	}
+	l := &Listener{Listener: tcp}
 	if co.ReadBuffer > 0 || co.CoalesceWrites {
-		ln = &shapedListener{Listener: ln, opts: co}
+		l.Listener = &shapedListener{Listener: tcp, opts: co, flushing: &l.flushing}
 	}
 	if certFile == "" {
-		return ln, nil
+		return l, nil
 	}
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
-		_ = ln.Close()
+		_ = tcp.Close()
 		return nil, fmt.Errorf("loading TLS key pair: %w", err)
 	}
-	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert},
-		NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}), nil
+	l.Listener = tls.NewListener(l.Listener, &tls.Config{Certificates: []tls.Certificate{cert},
+		NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
+	return l, nil
+}
+
+// Drain waits until the coalescers of closed connections have sent what
+// they hold (each within a second), or ctx ends. Call it after
+// http.Server.Shutdown: the server counts a connection done once its last
+// bytes are in the coalescer, and a process that exits then would lose
+// them, where bytes in the kernel's socket buffer would still go out.
+func (l *Listener) Drain(ctx context.Context) error {
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for l.flushing.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sending what closed connections still hold: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
 }
 
 // shapedListener wraps accepted connections as its options say.
 type shapedListener struct {
 	net.Listener
-	opts ConnOptions
+	opts     ConnOptions
+	flushing *atomic.Int64
 }
 
 // Accept wraps the next connection.
@@ -63,13 +94,14 @@ func (l *shapedListener) Accept() (net.Conn, error) {
 		sc.r = bufio.NewReaderSize(c, l.opts.ReadBuffer)
 	}
 	if l.opts.CoalesceWrites {
-		sc.w = newCoalescer(c)
+		sc.w = newCoalescer(c, l.flushing)
 	}
 	return sc, nil
 }
 
 // shapedConn reads through r and writes through w where they are set, and
-// straight to the connection where not.
+// straight to the connection where not. With w, write deadlines are w's:
+// they bound the Writes, not the bytes already accepted.
 type shapedConn struct {
 	net.Conn
 	r *bufio.Reader
@@ -92,7 +124,26 @@ func (c *shapedConn) Write(p []byte) (int, error) {
 	return c.w.Write(p)
 }
 
-// Close closes the connection after the coalescer has sent what it holds.
+// SetWriteDeadline bounds later Writes.
+func (c *shapedConn) SetWriteDeadline(t time.Time) error {
+	if c.w == nil {
+		return c.Conn.SetWriteDeadline(t)
+	}
+	c.w.SetWriteDeadline(t)
+	return nil
+}
+
+// SetDeadline sets the read deadline of the connection and the write
+// deadline of later Writes.
+func (c *shapedConn) SetDeadline(t time.Time) error {
+	if c.w == nil {
+		return c.Conn.SetDeadline(t)
+	}
+	c.w.SetWriteDeadline(t)
+	return c.Conn.SetReadDeadline(t)
+}
+
+// Close closes the connection once the coalescer has sent what it holds.
 func (c *shapedConn) Close() error {
 	if c.w == nil {
 		return c.Conn.Close()
@@ -100,14 +151,12 @@ func (c *shapedConn) Close() error {
 	return c.w.Close()
 }
 
-// CloseWrite sends what the coalescer holds, then half-closes the
-// underlying TCP connection, as net/http expects of a connection it shuts
-// down gracefully.
+// CloseWrite half-closes the TCP connection, after the coalescer has sent
+// what it holds, as net/http does to a connection it shuts down
+// gracefully.
 func (c *shapedConn) CloseWrite() error {
 	if c.w != nil {
-		if err := c.w.waitIdle(); err != nil {
-			return err
-		}
+		return c.w.CloseWrite()
 	}
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()

@@ -2,24 +2,34 @@ package gateway
 
 import (
 	"net"
+	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Bounds of a connection's write coalescer.
 const (
-	// coalesceMaxPending is how many bytes a connection may have waiting
-	// for its flusher before a Write blocks (as it would on a full socket
-	// buffer): the memory a slow reader can hold per connection.
-	coalesceMaxPending = 256 << 10
-	// coalesceKeep is the largest buffer an idle connection keeps for
-	// the next burst; a larger one is left to the garbage collector.
-	coalesceKeep = 32 << 10
-	// coalesceCloseTimeout bounds how long Close lets the flusher send
-	// what is still pending (an HTTP/2 GOAWAY, a last response).
+	// coalesceMaxPending bounds the bytes waiting for the flusher; past it
+	// a Write waits for room, as it would on a full socket buffer. With
+	// one buffer on its way to the socket and one filling, a connection
+	// whose peer does not read holds at most twice this.
+	coalesceMaxPending = 128 << 10
+	// coalescePoolMax is the largest buffer returned to the shared pool
+	// when a connection goes idle; larger ones are left to the garbage
+	// collector. Idle connections keep no buffer of their own.
+	coalescePoolMax = 64 << 10
+	// coalesceCloseTimeout bounds how long a closed connection's flusher
+	// may take to send what is still pending (an HTTP/2 GOAWAY, a last
+	// response, a TLS close_notify) before the socket is closed under it.
 	coalesceCloseTimeout = time.Second
 )
+
+var coalesceBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 4<<10)
+	return &b
+}}
 
 // coalescer turns the many small writes of Go's HTTP servers into few
 // syscalls. Go's HTTP/2 server flushes its frame buffer whenever its write
@@ -32,98 +42,182 @@ const (
 // the responses of a whole micro-batch leave in one write; a lone response
 // waits for one goroutine hand-off, not for a timer.
 //
-// Lock order: wmu, then mu.
+// It behaves as a socket buffer in user space: bytes that Write accepted
+// are sent whatever deadline is set later (TLS sets one in the past right
+// after queueing its close_notify), a write deadline bounds only the
+// Writes themselves (one made past its deadline, or waiting for room past
+// it, fails with os.ErrDeadlineExceeded), a failed socket write fails every
+// later Write, and Close and CloseWrite take effect once what is pending is
+// sent, Close within coalesceCloseTimeout. Unlike the kernel's buffer it
+// does not outlive the process: [Listener.Drain] waits for it.
 //
-// A write error is returned by every later Write; bytes that Write
-// accepted are not guaranteed to reach the peer, as with the kernel's own
-// socket buffer.
+// Lock order: wmu, then mu.
 type coalescer struct {
-	conn net.Conn
+	conn     net.Conn
+	flushing *atomic.Int64 // flushers running on the listener, or nil
 
 	// wmu serializes Writes, so that one that waits for room is not
 	// interleaved with another (a net.Conn's Writes are atomic).
 	wmu sync.Mutex
 
-	mu      sync.Mutex
-	drained sync.Cond // broadcast when pending shrinks or the flusher stops
-	pending []byte    // bytes accepted and not yet handed to conn
-	spare   []byte    // the other buffer, reused by the next swap
-	busy    bool      // a flusher goroutine runs
-	err     error     // the first write error; later writes fail with it
-	closed  bool      // Close was called
+	mu         sync.Mutex
+	cond       sync.Cond // broadcast when room is made, a deadline moves or the flusher stops
+	pending    *[]byte   // bytes accepted and not yet handed to conn; nil when idle
+	spare      *[]byte   // the buffer back from the socket, reused by the next swap
+	busy       bool      // a flusher goroutine runs
+	err        error     // the first socket write error; later writes fail with it
+	deadline   time.Time // the write deadline, applied to Writes
+	closed     bool      // Close was called
+	closeWrite bool      // CloseWrite was called
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
-func newCoalescer(c net.Conn) *coalescer {
-	w := &coalescer{conn: c}
-	w.drained.L = &w.mu
+func newCoalescer(c net.Conn, flushing *atomic.Int64) *coalescer {
+	w := &coalescer{conn: c, flushing: flushing}
+	w.cond.L = &w.mu
 	return w
 }
 
-// Write queues p for the flusher. It blocks while coalesceMaxPending bytes
-// wait, and fails once a write has failed or the connection is closed.
+// Write queues p for the flusher. It waits while coalesceMaxPending bytes
+// are pending, and fails once a socket write has failed, after Close or
+// CloseWrite, or past the write deadline.
 func (w *coalescer) Write(p []byte) (int, error) {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	var wake *time.Timer // wakes this Write at its deadline
+	var armed time.Time  // the deadline wake is set for
+	defer func() {
+		if wake != nil {
+			wake.Stop()
+		}
+	}()
 	n := 0
 	for len(p) > 0 {
-		for w.err == nil && !w.closed && len(w.pending) >= coalesceMaxPending {
-			w.drained.Wait()
-		}
-		if w.err != nil || w.closed {
-			err := w.err
-			if err == nil {
-				err = net.ErrClosed
+		for {
+			if err := w.writeErr(); err != nil {
+				return n, err
 			}
-			w.mu.Unlock()
-			return n, err
+			if w.pending == nil || len(*w.pending) < coalesceMaxPending {
+				break
+			}
+			if !w.deadline.IsZero() && !w.deadline.Equal(armed) {
+				if wake != nil {
+					wake.Stop()
+				}
+				wake, armed = time.AfterFunc(time.Until(w.deadline), w.broadcast), w.deadline
+			}
+			w.cond.Wait()
 		}
-		k := min(len(p), coalesceMaxPending-len(w.pending))
-		w.pending = append(w.pending, p[:k]...)
+		if w.pending == nil {
+			w.pending = coalesceBufs.Get().(*[]byte)
+		}
+		k := min(len(p), coalesceMaxPending-len(*w.pending))
+		*w.pending = appendBounded(*w.pending, p[:k])
 		n += k
 		p = p[k:]
 		if !w.busy {
 			w.busy = true
+			if w.flushing != nil {
+				w.flushing.Add(1)
+			}
 			go w.flush()
 		}
 	}
-	w.mu.Unlock()
 	return n, nil
 }
 
-// flush writes what is pending until nothing is, then stops.
+// writeErr is why a Write cannot queue now, or nil.
+func (w *coalescer) writeErr() error {
+	switch {
+	case w.err != nil:
+		return w.err
+	case w.closed || w.closeWrite:
+		return net.ErrClosed
+	case !w.deadline.IsZero() && !time.Now().Before(w.deadline):
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// appendBounded appends p to b, growing b at most to coalesceMaxPending
+// (append's own growth would overshoot the bound).
+func appendBounded(b, p []byte) []byte {
+	if need := len(b) + len(p); need > cap(b) {
+		nb := make([]byte, len(b), min(max(2*cap(b), need), coalesceMaxPending))
+		copy(nb, b)
+		b = nb
+	}
+	return append(b, p...)
+}
+
+func (w *coalescer) broadcast() {
+	w.mu.Lock()
+	w.cond.Broadcast()
+	w.mu.Unlock()
+}
+
+// flush writes what is pending until nothing is, then stops: it returns
+// the buffers to the pool and carries out a Close or CloseWrite that
+// waited for it.
 func (w *coalescer) flush() {
 	// Let the goroutines that are about to write (the HTTP/2 serve loop
 	// with the next frame, handlers finishing the same batch) run first:
-	// one yield often doubles what the syscall carries.
+	// one yield often adds to what the syscall carries.
 	runtime.Gosched()
 	w.mu.Lock()
-	for len(w.pending) > 0 && w.err == nil {
+	for w.pending != nil && len(*w.pending) > 0 && w.err == nil {
 		b := w.pending
-		w.pending, w.spare = w.spare[:0], nil
-		w.drained.Broadcast()
+		w.pending, w.spare = w.spare, nil
+		w.cond.Broadcast()
 		w.mu.Unlock()
-		_, err := w.conn.Write(b)
+		_, err := w.conn.Write(*b)
 		w.mu.Lock()
-		w.spare = b[:0]
+		*b = (*b)[:0]
+		if w.pending == nil {
+			w.pending = b
+		} else {
+			w.spare = b
+		}
 		if err != nil && w.err == nil {
 			w.err = err
 		}
 	}
 	w.busy = false
-	w.pending = w.pending[:0]
-	if cap(w.pending) > coalesceKeep {
-		w.pending = nil
-	}
-	if cap(w.spare) > coalesceKeep {
-		w.spare = nil
-	}
-	closed := w.closed
-	w.drained.Broadcast()
+	release(w.pending)
+	release(w.spare)
+	w.pending, w.spare = nil, nil
+	closed, closeWrite := w.closed, w.closeWrite
+	w.cond.Broadcast()
 	w.mu.Unlock()
-	if closed {
-		_ = w.conn.Close()
+	switch {
+	case closed:
+		_ = w.closeConn()
+	case closeWrite:
+		_ = w.closeConnWrite()
 	}
+	if w.flushing != nil {
+		w.flushing.Add(-1)
+	}
+}
+
+func release(b *[]byte) {
+	if b != nil && cap(*b) <= coalescePoolMax {
+		*b = (*b)[:0]
+		coalesceBufs.Put(b)
+	}
+}
+
+// SetWriteDeadline sets the deadline of later Writes; it does not apply to
+// bytes already accepted.
+func (w *coalescer) SetWriteDeadline(t time.Time) {
+	w.mu.Lock()
+	w.deadline = t
+	w.cond.Broadcast()
+	w.mu.Unlock()
 }
 
 // waitIdle waits until the flusher has written everything pending (or
@@ -132,14 +226,15 @@ func (w *coalescer) waitIdle() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for w.busy {
-		w.drained.Wait()
+		w.cond.Wait()
 	}
 	return w.err
 }
 
-// Close closes the connection once what is pending has been written, within
-// coalesceCloseTimeout; the read side is shut at once, so that a reader
-// blocked on the connection returns.
+// Close closes the connection once what is pending has been sent, or after
+// coalesceCloseTimeout, whichever comes first; the read side is shut at
+// once, so that a reader blocked on the connection returns. It does not
+// wait for the flusher.
 func (w *coalescer) Close() error {
 	w.mu.Lock()
 	if w.closed {
@@ -147,16 +242,48 @@ func (w *coalescer) Close() error {
 		return net.ErrClosed
 	}
 	w.closed = true
-	w.drained.Broadcast()
-	if !w.busy {
-		w.mu.Unlock()
-		return w.conn.Close()
-	}
+	busy := w.busy
+	w.cond.Broadcast()
 	w.mu.Unlock()
-	// The flusher closes the connection when it is done.
+	if !busy {
+		return w.closeConn()
+	}
+	// The flusher closes the connection when it is done; the timer
+	// closes it under a flusher stuck on a peer that does not read.
 	if cr, ok := w.conn.(interface{ CloseRead() error }); ok {
 		_ = cr.CloseRead()
 	}
-	_ = w.conn.SetWriteDeadline(time.Now().Add(coalesceCloseTimeout))
+	time.AfterFunc(coalesceCloseTimeout, func() { _ = w.closeConn() })
+	return nil
+}
+
+// CloseWrite half-closes the connection once what is pending has been
+// sent; later Writes fail. It does not wait for the flusher.
+func (w *coalescer) CloseWrite() error {
+	w.mu.Lock()
+	if w.closed || w.closeWrite {
+		w.mu.Unlock()
+		return net.ErrClosed
+	}
+	w.closeWrite = true
+	busy := w.busy
+	w.cond.Broadcast()
+	w.mu.Unlock()
+	if busy {
+		return nil // the flusher half-closes when it is done
+	}
+	return w.closeConnWrite()
+}
+
+// closeConn closes the connection, once.
+func (w *coalescer) closeConn() error {
+	w.closeOnce.Do(func() { w.closeErr = w.conn.Close() })
+	return w.closeErr
+}
+
+func (w *coalescer) closeConnWrite() error {
+	if cw, ok := w.conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
 	return nil
 }

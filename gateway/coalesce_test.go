@@ -3,10 +3,13 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -15,23 +18,22 @@ import (
 	"time"
 )
 
-// gatedConn is a net.Conn whose Writes wait for the test to open its gate
-// (or for a write deadline to pass); it records what each Write carried and
-// whether it was closed.
+// gatedConn is a net.Conn whose Writes wait for the test to open its gate;
+// it records what each Write carried and how often it was closed.
 type gatedConn struct {
 	net.Conn // nil: only the methods below are called
 
-	gate     chan struct{} // one send lets one Write through
-	expired  chan struct{} // closed when the first write deadline passes
-	deadline sync.Once
-	mu       sync.Mutex
-	writes   [][]byte
-	closed   bool
-	err      error // returned by every Write once set
+	gate    chan struct{} // one send lets one Write through
+	entered chan struct{} // one receive per Write that reached the gate
+	mu      sync.Mutex
+	writes  [][]byte
+	closes  int
+	halfs   int   // CloseWrite calls
+	err     error // returned by every Write once set
 }
 
 func newGatedConn() *gatedConn {
-	return &gatedConn{gate: make(chan struct{}), expired: make(chan struct{})}
+	return &gatedConn{gate: make(chan struct{}), entered: make(chan struct{}, 1024)}
 }
 
 func (c *gatedConn) Write(p []byte) (int, error) {
@@ -41,104 +43,124 @@ func (c *gatedConn) Write(p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	select {
-	case <-c.gate:
-	case <-c.expired:
-		return 0, os.ErrDeadlineExceeded
-	}
+	c.entered <- struct{}{}
+	<-c.gate
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closes > 0 {
+		return 0, net.ErrClosed
+	}
 	c.writes = append(c.writes, append([]byte(nil), p...))
 	return len(p), nil
-}
-
-func (c *gatedConn) SetWriteDeadline(t time.Time) error {
-	c.deadline.Do(func() { time.AfterFunc(time.Until(t), func() { close(c.expired) }) })
-	return nil
 }
 
 func (c *gatedConn) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.closed = true
+	c.closes++
 	return nil
 }
 
-func (c *gatedConn) isClosed() bool {
+func (c *gatedConn) CloseWrite() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.closed
+	c.halfs++
+	return nil
 }
 
-func (c *gatedConn) written() (n int, all []byte) {
+// open lets one Write through, failing the test if none comes.
+func (c *gatedConn) open(t *testing.T) {
+	t.Helper()
+	select {
+	case c.gate <- struct{}{}:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no write reached the connection")
+	}
+}
+
+// waitEntered waits until a Write has reached the gate.
+func (c *gatedConn) waitEntered(t *testing.T) {
+	t.Helper()
+	select {
+	case <-c.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no write reached the connection")
+	}
+}
+
+func (c *gatedConn) state() (writes int, all []byte, closes, halfs int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, w := range c.writes {
 		all = append(all, w...)
 	}
-	return len(c.writes), all
+	return len(c.writes), all, c.closes, c.halfs
+}
+
+func mustWrite(t *testing.T, w io.Writer, s string) {
+	t.Helper()
+	if n, err := w.Write([]byte(s)); n != len(s) || err != nil {
+		t.Fatalf("Write(%.20q) = %d, %v", s, n, err)
+	}
 }
 
 // TestCoalescerJoinsWritesDuringASyscall: while one write is on its way,
 // what the server writes waits and goes out in a single next write, in
-// order.
+// order; then the idle connection gives its buffers back.
 func TestCoalescerJoinsWritesDuringASyscall(t *testing.T) {
 	gc := newGatedConn()
-	w := newCoalescer(gc)
+	w := newCoalescer(gc, nil)
 	var want bytes.Buffer
-	write := func(s string) {
-		t.Helper()
-		if n, err := w.Write([]byte(s)); n != len(s) || err != nil {
-			t.Fatalf("Write(%q) = %d, %v", s, n, err)
-		}
+	mustWrite(t, w, "first;")
+	want.WriteString("first;")
+	gc.waitEntered(t) // the flusher holds "first;" at the gate
+	for i := range 100 {
+		s := "frame" + strconv.Itoa(i) + ";"
+		mustWrite(t, w, s)
 		want.WriteString(s)
 	}
-	write("first;")
-	// The flusher now waits in gatedConn.Write with "first;".
-	checkFor(t, func() error {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if len(w.pending) != 0 {
-			return errors.New("the flusher has not taken the first write yet")
-		}
-		return nil
-	})
-	for i := range 100 {
-		write("frame" + strconv.Itoa(i) + ";")
-	}
-	gc.gate <- struct{}{}
-	gc.gate <- struct{}{}
+	gc.open(t)
+	gc.open(t)
 	if err := w.waitIdle(); err != nil {
 		t.Fatal(err)
 	}
-	n, got := gc.written()
+	n, got, _, _ := gc.state()
 	if n != 2 {
 		t.Errorf("%d writes reached the connection, want 2 (the first, then the 100 that arrived during it)", n)
 	}
 	if !bytes.Equal(got, want.Bytes()) {
 		t.Errorf("the connection got %q, want %q", got, want.Bytes())
 	}
+	w.mu.Lock()
+	kept := w.pending != nil || w.spare != nil
+	w.mu.Unlock()
+	if kept {
+		t.Error("an idle connection kept its buffers")
+	}
 }
 
-// TestCoalescerBlocksPastMaxPending: a connection whose peer does not read
-// holds at most coalesceMaxPending bytes; the next Write waits for room.
-func TestCoalescerBlocksPastMaxPending(t *testing.T) {
-	gc := newGatedConn()
-	w := newCoalescer(gc)
-	if _, err := w.Write([]byte("x")); err != nil { // taken by the flusher, held at the gate
-		t.Fatal(err)
-	}
-	checkFor(t, func() error {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if len(w.pending) != 0 {
-			return errors.New("the flusher has not taken the first write yet")
-		}
-		return nil
-	})
+// fillToBound queues enough that the next Write must wait for room, with
+// the flusher held at the gate.
+func fillToBound(t *testing.T, gc *gatedConn, w *coalescer) {
+	t.Helper()
+	mustWrite(t, w, "x")
+	gc.waitEntered(t)
 	if _, err := w.Write(make([]byte, coalesceMaxPending)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestCoalescerBlocksPastMaxPending: a connection whose peer does not read
+// holds a bounded number of bytes; the next Write waits for room.
+func TestCoalescerBlocksPastMaxPending(t *testing.T) {
+	gc := newGatedConn()
+	w := newCoalescer(gc, nil)
+	fillToBound(t, gc, w)
+	w.mu.Lock()
+	if c := cap(*w.pending); c > coalesceMaxPending {
+		t.Errorf("pending buffer grew to %d bytes, past the %d bound", c, coalesceMaxPending)
+	}
+	w.mu.Unlock()
 	done := make(chan error, 1)
 	go func() {
 		_, err := w.Write([]byte("past the bound"))
@@ -150,7 +172,7 @@ func TestCoalescerBlocksPastMaxPending(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 	for range 3 {
-		gc.gate <- struct{}{}
+		gc.open(t)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -158,9 +180,60 @@ func TestCoalescerBlocksPastMaxPending(t *testing.T) {
 	if err := w.waitIdle(); err != nil {
 		t.Fatal(err)
 	}
-	if _, got := gc.written(); len(got) != 1+coalesceMaxPending+len("past the bound") {
+	if _, got, _, _ := gc.state(); len(got) != 1+coalesceMaxPending+len("past the bound") {
 		t.Errorf("the connection got %d bytes, want %d", len(got), 1+coalesceMaxPending+len("past the bound"))
 	}
+}
+
+// TestCoalescerDeadlineKeepsAcceptedBytes: a write deadline set after a
+// Write (as crypto/tls does right after queueing its close_notify) fails
+// later Writes, never the bytes already accepted. Passing the deadline to
+// the socket under the flusher lost TLS responses sent before a close.
+func TestCoalescerDeadlineKeepsAcceptedBytes(t *testing.T) {
+	gc := newGatedConn()
+	w := newCoalescer(gc, nil)
+	mustWrite(t, w, "accepted")
+	w.SetWriteDeadline(time.Now())
+	if _, err := w.Write([]byte("late")); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write past the deadline = %v, want os.ErrDeadlineExceeded", err)
+	}
+	gc.open(t)
+	if err := w.waitIdle(); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, _, _ := gc.state(); string(got) != "accepted" {
+		t.Fatalf("the connection got %q, want %q", got, "accepted")
+	}
+	w.SetWriteDeadline(time.Time{})
+	mustWrite(t, w, "again")
+	gc.open(t)
+	if err := w.waitIdle(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCoalescerWaitForRoomHonoursDeadline: a Write waiting for room fails
+// at its deadline, also one set while it waits.
+func TestCoalescerWaitForRoomHonoursDeadline(t *testing.T) {
+	gc := newGatedConn()
+	w := newCoalescer(gc, nil)
+	fillToBound(t, gc, w)
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.Write([]byte("waits"))
+		done <- err
+	}()
+	w.SetWriteDeadline(time.Now().Add(20 * time.Millisecond))
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Write = %v, want os.ErrDeadlineExceeded", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a Write waiting for room outlived its deadline")
+	}
+	gc.open(t)
+	gc.open(t)
 }
 
 // TestCoalescerWriteErrorSticks: once a write to the connection fails,
@@ -169,7 +242,7 @@ func TestCoalescerWriteErrorSticks(t *testing.T) {
 	gc := newGatedConn()
 	boom := errors.New("connection reset")
 	gc.err = boom
-	w := newCoalescer(gc)
+	w := newCoalescer(gc, nil)
 	if _, err := w.Write([]byte("lost")); err != nil {
 		t.Fatalf("the first Write failed at once (%v): it only queues", err)
 	}
@@ -181,37 +254,83 @@ func TestCoalescerWriteErrorSticks(t *testing.T) {
 	}
 }
 
+// TestCoalescerCloseWriteAfterPending: CloseWrite returns at once and
+// half-closes the connection only after what was pending went out.
+func TestCoalescerCloseWriteAfterPending(t *testing.T) {
+	gc := newGatedConn()
+	w := newCoalescer(gc, nil)
+	mustWrite(t, w, "last response")
+	gc.waitEntered(t)
+	if err := w.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, halfs := gc.state(); halfs != 0 {
+		t.Fatal("half-closed before the pending bytes went out")
+	}
+	if _, err := w.Write([]byte("after")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Write after CloseWrite = %v, want net.ErrClosed", err)
+	}
+	gc.open(t)
+	checkFor(t, func() error {
+		if _, got, _, halfs := gc.state(); halfs != 1 || string(got) != "last response" {
+			return fmt.Errorf("%d half-closes, got %q", halfs, got)
+		}
+		return nil
+	})
+}
+
+// TestCoalescerCloseWithStuckPeer: Close returns at once when the peer does
+// not read, wakes a Write waiting for room, and the connection is closed
+// once, within coalesceCloseTimeout, even if a write deadline is cleared
+// after Close.
+func TestCoalescerCloseWithStuckPeer(t *testing.T) {
+	gc := newGatedConn()
+	w := newCoalescer(gc, nil)
+	fillToBound(t, gc, w)
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := w.Write([]byte("waits for room"))
+		waiting <- err
+	}()
+	start := time.Now()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("Close took %v with a stuck peer", d)
+	}
+	w.SetWriteDeadline(time.Time{})
+	if err := <-waiting; !errors.Is(err, net.ErrClosed) {
+		t.Errorf("the waiting Write returned %v after Close, want net.ErrClosed", err)
+	}
+	checkFor(t, func() error {
+		if _, _, closes, _ := gc.state(); closes == 0 {
+			return errors.New("the connection is still open")
+		}
+		return nil
+	})
+	if d := time.Since(start); d < coalesceCloseTimeout/2 {
+		t.Errorf("closed %v after Close: the pending bytes got no time", d)
+	}
+	gc.open(t) // the stuck write returns; the flusher ends
+	if err := w.waitIdle(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("waitIdle = %v, want the write's net.ErrClosed", err)
+	}
+	if _, _, closes, _ := gc.state(); closes != 1 {
+		t.Errorf("the connection was closed %d times, want once", closes)
+	}
+}
+
 // TestCoalescerCloseSendsPendingThenCloses: over real TCP, everything
 // written before Close reaches the peer, then EOF.
 func TestCoalescerCloseSendsPendingThenCloses(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got := make(chan []byte, 1)
-	go func() {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			got <- nil
-			return
-		}
-		defer c.Close()
-		b, _ := io.ReadAll(c)
-		got <- b
-	}()
-	raw, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := newCoalescer(raw)
+	server, got := tcpPair(t)
+	w := newCoalescer(server, nil)
 	var want bytes.Buffer
 	for i := range 10_000 {
 		line := fmt.Sprintf("line %d\n", i)
 		want.WriteString(line)
-		if _, err := w.Write([]byte(line)); err != nil {
-			t.Fatal(err)
-		}
+		mustWrite(t, w, line)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -229,75 +348,45 @@ func TestCoalescerCloseSendsPendingThenCloses(t *testing.T) {
 	}
 }
 
-// TestCoalescerCloseWithStuckPeer: Close returns at once when the peer does
-// not read, and the connection is closed within coalesceCloseTimeout.
-func TestCoalescerCloseWithStuckPeer(t *testing.T) {
-	gc := newGatedConn()
-	w := newCoalescer(gc)
-	if _, err := w.Write([]byte("stuck")); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(start); d > 100*time.Millisecond {
-		t.Errorf("Close took %v with a stuck peer", d)
-	}
-	checkFor(t, func() error {
-		if !gc.isClosed() {
-			return errors.New("the connection is still open")
-		}
-		return nil
-	})
-	if d := time.Since(start); d > coalesceCloseTimeout+2*time.Second {
-		t.Errorf("the connection closed %v after Close, want about %v", d, coalesceCloseTimeout)
-	}
-}
-
-// TestCoalescerConcurrentWritesStayWhole: Writes from many goroutines each
-// reach the peer whole, none interleaved, even when they wait for room.
-func TestCoalescerConcurrentWritesStayWhole(t *testing.T) {
+// tcpPair returns the server side of a loopback TCP connection and a
+// channel that receives all the client read until EOF.
+func tcpPair(t *testing.T) (net.Conn, <-chan []byte) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	const writers, each = 8, 100
-	// Records larger than the bound's remainder force Writes to wait
-	// for room half-way.
-	record := func(g, i int) string {
-		return fmt.Sprintf("%d:%d:%s\n", g, i, strings.Repeat("x", 40_000))
-	}
-	lines := make(chan string, writers*each)
-	readErr := make(chan error, 1)
+	got := make(chan []byte, 1)
 	go func() {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
-			readErr <- err
+			got <- nil
 			return
 		}
 		defer c.Close()
-		br := bufio.NewReaderSize(c, 64<<10)
-		for {
-			l, err := br.ReadString('\n')
-			if err == io.EOF {
-				close(lines)
-				readErr <- nil
-				return
-			}
-			if err != nil {
-				readErr <- err
-				return
-			}
-			lines <- l
-		}
+		b, _ := io.ReadAll(bufio.NewReaderSize(c, 64<<10))
+		got <- b
 	}()
-	raw, err := ln.Accept()
+	c, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newCoalescer(raw)
+	t.Cleanup(func() { c.Close() })
+	return c, got
+}
+
+// TestCoalescerConcurrentWritesStayWhole: Writes from many goroutines each
+// reach the peer whole, none interleaved, even when they wait for room.
+func TestCoalescerConcurrentWritesStayWhole(t *testing.T) {
+	const writers, each = 8, 100
+	// Records larger than the bound's remainder make Writes wait for
+	// room half-way.
+	record := func(g, i int) string {
+		return fmt.Sprintf("%d:%d:%s\n", g, i, strings.Repeat("x", 20_000))
+	}
+	server, got := tcpPair(t)
+	w := newCoalescer(server, nil)
 	var wg sync.WaitGroup
 	for g := range writers {
 		wg.Go(func() {
@@ -310,15 +399,21 @@ func TestCoalescerConcurrentWritesStayWhole(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	if err := w.waitIdle(); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-readErr; err != nil {
-		t.Fatal(err)
+	var all []byte
+	select {
+	case all = <-got:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the peer saw no EOF")
 	}
 	next := make([]int, writers)
 	n := 0
-	for l := range lines {
+	for l := range strings.Lines(string(all)) {
 		var g, i int
 		if _, err := fmt.Sscanf(l, "%d:%d:", &g, &i); err != nil || l != record(g, i) {
 			t.Fatalf("line %d is not a whole record: %.60q", n, l)
@@ -331,5 +426,155 @@ func TestCoalescerConcurrentWritesStayWhole(t *testing.T) {
 	}
 	if n != writers*each {
 		t.Fatalf("%d records arrived, want %d", n, writers*each)
+	}
+}
+
+// TestListenShapesConnections: Listen's options reach the accepted
+// connections.
+func TestListenShapesConnections(t *testing.T) {
+	for _, co := range []ConnOptions{{}, {ReadBuffer: 4096}, {CoalesceWrites: true}, {ReadBuffer: 4096, CoalesceWrites: true}} {
+		ln, err := Listen("127.0.0.1:0", co, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+				c.Close()
+			}
+		}()
+		c, err := ln.Accept()
+		ln.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, shaped := c.(*shapedConn)
+		switch {
+		case co == ConnOptions{}:
+			if shaped {
+				t.Errorf("%+v: connection wrapped, want the plain TCP connection", co)
+			}
+		case !shaped:
+			t.Errorf("%+v: connection not shaped", co)
+		case (sc.r != nil) != (co.ReadBuffer > 0) || (sc.w != nil) != co.CoalesceWrites:
+			t.Errorf("%+v: reader %v, coalescer %v", co, sc.r != nil, sc.w != nil)
+		}
+		c.Close()
+	}
+}
+
+// TestDrainWaitsForStuckFlusher: Drain does not return while a closed
+// connection's flusher still holds bytes its peer has not read, and does
+// once the close timeout has closed the socket under it.
+func TestDrainWaitsForStuckFlusher(t *testing.T) {
+	ln, err := Listen("127.0.0.1:0", ConnOptions{CoalesceWrites: true}, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err := net.Dial("tcp", ln.Addr().String()) // never reads
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Small socket buffers, so that the kernel's autotuning does not take
+	// megabytes off the coalescer; then fill both until Write waits.
+	if err := peer.(*net.TCPConn).SetReadBuffer(4 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.(*shapedConn).Conn.(*net.TCPConn).SetWriteBuffer(4 << 10); err != nil {
+		t.Fatal(err)
+	}
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	sc := c.(*shapedConn)
+	checkFor(t, func() error {
+		sc.w.mu.Lock()
+		defer sc.w.mu.Unlock()
+		if sc.w.pending == nil || len(*sc.w.pending) < coalesceMaxPending {
+			return errors.New("the coalescer is not full yet")
+		}
+		return nil
+	})
+	closed := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-wrote
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := ln.Drain(short); err == nil {
+		t.Fatal("Drain returned while a flusher still held unread bytes")
+	}
+	ctx, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	if err := ln.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(closed); d < coalesceCloseTimeout/2 {
+		t.Errorf("drained %v after Close, before the close timeout", d)
+	}
+}
+
+// TestCoalescedTLSResponsesBeforeClose: over TLS, answers that the server
+// writes just before closing the connection arrive (HTTP/1.1 with
+// Connection: close, and the 431 for a header block too large). TLS sets
+// a write deadline in the past after queueing its close_notify; when that
+// deadline reached the socket under the flusher, these answers were lost.
+func TestCoalescedTLSResponsesBeforeClose(t *testing.T) {
+	certFile, keyFile, roots := selfSigned(t)
+	ln, err := Listen("127.0.0.1:0", ConnOptions{ReadBuffer: DefaultReadBufferSize, CoalesceWrites: true}, certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{MaxHeaderBytes: 1 << 10, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		_, _ = io.WriteString(w, "answer")
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		if err := ln.Drain(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: newClientTLS(roots), DisableKeepAlives: true}}
+	for i := range 100 {
+		resp, err := client.Get("https://" + ln.Addr().String() + "/")
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(body) != "answer" {
+			t.Fatalf("request %d: body %q, %v", i, body, err)
+		}
+	}
+	for i := range 20 {
+		c, err := tls.Dial("tcp", ln.Addr().String(), newClientTLS(roots))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", strings.Repeat("y", 8<<10))
+		b, _ := io.ReadAll(c)
+		c.Close()
+		if !bytes.HasPrefix(b, []byte("HTTP/1.1 431")) {
+			t.Fatalf("connection %d: got %.40q, want a 431 answer", i, b)
+		}
 	}
 }

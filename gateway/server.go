@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 
@@ -26,7 +25,7 @@ type Server struct {
 	inbox    string
 	sub      *nats.Subscription
 	srv      *http.Server
-	ln       net.Listener
+	ln       *Listener
 	serveErr chan error
 	once     sync.Once
 }
@@ -168,13 +167,16 @@ func (s *Server) Addr() string {
 
 // Shutdown drains the gateway: it stops accepting connections and lets
 // in-flight requests finish (their batches are published and their results
-// awaited, up to ctx), then publishes any batch still filling, unsubscribes
+// awaited, up to ctx) and their last bytes reach the sockets, then publishes any batch still filling, unsubscribes
 // the reply inbox and flushes the NATS connection. The connection itself
 // stays open: it belongs to the caller.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.once.Do(func() {
 		err = s.srv.Shutdown(ctx)
+		if s.ln != nil {
+			err = errors.Join(err, s.ln.Drain(ctx))
+		}
 		for _, k := range schemas.Kinds {
 			s.batchers[k].flushAll()
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -71,7 +70,7 @@ var EnrichedBody = []byte(`{"specversion":"1.0","id":"3hXq0tC2mYbL0aB7c","source
 type Server struct {
 	opts     Options
 	srv      *http.Server
-	ln       net.Listener
+	ln       *gateway.Listener
 	serveErr chan error
 	once     sync.Once
 }
@@ -163,7 +162,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.once.Do(func() {
 		err = s.srv.Shutdown(ctx)
 		if s.ln != nil {
-			err = errors.Join(err, <-s.serveErr)
+			err = errors.Join(err, s.ln.Drain(ctx), <-s.serveErr)
 		}
 	})
 	return err

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"testing"
+)
+
+// TestCoalesceWritesFlag: --coalesce-writes defaults to on, and false, the
+// bare flag and SLUICE_COALESCE_WRITES reach Options.NoWriteCoalescing.
+func TestCoalesceWritesFlag(t *testing.T) {
+	f := func(env string, args []string, wantOff bool) {
+		t.Helper()
+		t.Setenv("SLUICE_COALESCE_WRITES", env)
+		var g gatewayFlags
+		fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		g.register(fs)
+		if ok, code := parse(fs, "gateway", "", args); !ok {
+			t.Fatalf("%q: parse failed with code %d", args, code)
+		}
+		o, err := g.build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.NoWriteCoalescing != wantOff {
+			t.Errorf("env %q, args %q: NoWriteCoalescing %v, want %v", env, args, o.NoWriteCoalescing, wantOff)
+		}
+	}
+	f("", nil, false)
+	f("", []string{"--coalesce-writes=false"}, true)
+	f("", []string{"--coalesce-writes"}, false)
+	f("false", nil, true)
+	f("false", []string{"--coalesce-writes=true"}, false)
+}
