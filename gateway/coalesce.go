@@ -236,15 +236,10 @@ func (w *coalescer) waitIdle() error {
 // once, so that a reader blocked on the connection returns. It does not
 // wait for the flusher.
 func (w *coalescer) Close() error {
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		return net.ErrClosed
+	busy, err := w.shut(false)
+	if err != nil {
+		return err
 	}
-	w.closed = true
-	busy := w.busy
-	w.cond.Broadcast()
-	w.mu.Unlock()
 	if !busy {
 		return w.closeConn()
 	}
@@ -260,19 +255,33 @@ func (w *coalescer) Close() error {
 // CloseWrite half-closes the connection once what is pending has been
 // sent; later Writes fail. It does not wait for the flusher.
 func (w *coalescer) CloseWrite() error {
-	w.mu.Lock()
-	if w.closed || w.closeWrite {
-		w.mu.Unlock()
-		return net.ErrClosed
+	busy, err := w.shut(true)
+	if err != nil {
+		return err
 	}
-	w.closeWrite = true
-	busy := w.busy
-	w.cond.Broadcast()
-	w.mu.Unlock()
 	if busy {
 		return nil // the flusher half-closes when it is done
 	}
 	return w.closeConnWrite()
+}
+
+// shut marks the coalescer closed (or, with half, closed for writing),
+// wakes waiting Writes and reports whether a flusher runs, which then
+// carries out the close; a second Close, or a CloseWrite after either,
+// fails with net.ErrClosed.
+func (w *coalescer) shut(half bool) (busy bool, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || (half && w.closeWrite) {
+		return false, net.ErrClosed
+	}
+	if half {
+		w.closeWrite = true
+	} else {
+		w.closed = true
+	}
+	w.cond.Broadcast()
+	return w.busy, nil
 }
 
 // closeConn closes the connection, once.
