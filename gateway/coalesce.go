@@ -17,9 +17,10 @@ const (
 	// whose peer does not read holds at most twice this.
 	coalesceMaxPending = 128 << 10
 	// coalescePoolMax is the largest buffer returned to the shared pool
-	// when a connection goes idle; larger ones are left to the garbage
-	// collector. Idle connections keep no buffer of their own.
-	coalescePoolMax = 64 << 10
+	// when a connection goes idle (every buffer: none grows past
+	// coalesceMaxPending); the pool, not the connection, keeps it, and
+	// the garbage collector empties the pool of what is not reused.
+	coalescePoolMax = coalesceMaxPending
 	// coalesceCloseTimeout bounds how long a closed connection's flusher
 	// may take to send what is still pending (an HTTP/2 GOAWAY, a last
 	// response, a TLS close_notify) before the socket is closed under it.

@@ -350,7 +350,7 @@ func TestCoalescerCloseSendsPendingThenCloses(t *testing.T) {
 
 // tcpPair returns the server side of a loopback TCP connection and a
 // channel that receives all the client read until EOF.
-func tcpPair(t *testing.T) (net.Conn, <-chan []byte) {
+func tcpPair(t testing.TB) (net.Conn, <-chan []byte) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
