@@ -59,7 +59,8 @@ func Listen(addr string, co ConnOptions, certFile, keyFile string) (*Listener, e
 }
 
 // Drain waits until the coalescers of closed connections have sent what
-// they hold (each within a second), or ctx ends. Call it after
+// they hold (each as long as its peer keeps reading, at most a second
+// without progress), or ctx ends. Call it after
 // http.Server.Shutdown: the server counts a connection done once its last
 // bytes are in the coalescer, and a process that exits then would lose
 // them, where bytes in the kernel's socket buffer would still go out.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"net"
 	"os"
 	"runtime"
@@ -22,8 +23,10 @@ const (
 	// the garbage collector empties the pool of what is not reused.
 	coalescePoolMax = coalesceMaxPending
 	// coalesceCloseTimeout bounds how long a closed connection's flusher
-	// may take to send what is still pending (an HTTP/2 GOAWAY, a last
-	// response, a TLS close_notify) before the socket is closed under it.
+	// may go without sending a byte of what is still pending (an HTTP/2
+	// GOAWAY, a last response, a TLS close_notify) before the socket is
+	// closed under it: a slow peer that keeps reading gets everything, one
+	// that stopped reading is cut.
 	coalesceCloseTimeout = time.Second
 )
 
@@ -49,7 +52,7 @@ var coalesceBufs = sync.Pool{New: func() any {
 // Writes themselves (one made past its deadline, or waiting for room past
 // it, fails with os.ErrDeadlineExceeded), a failed socket write fails every
 // later Write, and Close and CloseWrite take effect once what is pending is
-// sent, Close within coalesceCloseTimeout. Unlike the kernel's buffer it
+// sent (Close unless no byte moves for coalesceCloseTimeout). Unlike the kernel's buffer it
 // does not outlive the process: [Listener.Drain] waits for it.
 //
 // Lock order: wmu, then mu.
@@ -175,7 +178,7 @@ func (w *coalescer) flush() {
 		w.pending, w.spare = w.spare, nil
 		w.cond.Broadcast()
 		w.mu.Unlock()
-		_, err := w.conn.Write(*b)
+		err := w.write(*b)
 		w.mu.Lock()
 		*b = (*b)[:0]
 		if w.pending == nil {
@@ -232,9 +235,9 @@ func (w *coalescer) waitIdle() error {
 	return w.err
 }
 
-// Close closes the connection once what is pending has been sent, or after
-// coalesceCloseTimeout, whichever comes first; the read side is shut at
-// once, so that a reader blocked on the connection returns. It does not
+// Close closes the connection once what is pending has been sent, or once
+// no byte of it has moved for coalesceCloseTimeout; the read side is shut
+// at once, so that a reader blocked on the connection returns. It does not
 // wait for the flusher.
 func (w *coalescer) Close() error {
 	busy, err := w.shut(false)
@@ -244,13 +247,43 @@ func (w *coalescer) Close() error {
 	if !busy {
 		return w.closeConn()
 	}
-	// The flusher closes the connection when it is done; the timer
-	// closes it under a flusher stuck on a peer that does not read.
+	// The flusher closes the connection when it is done. The socket's
+	// write deadline is the coalescer's alone (shapedConn keeps the
+	// server's deadlines for its Writes), so it can bound the flusher
+	// here: write extends it while bytes move.
 	if cr, ok := w.conn.(interface{ CloseRead() error }); ok {
 		_ = cr.CloseRead()
 	}
-	time.AfterFunc(coalesceCloseTimeout, func() { _ = w.closeConn() })
+	_ = w.conn.SetWriteDeadline(time.Now().Add(coalesceCloseTimeout))
 	return nil
+}
+
+// write writes b to the connection. After Close every socket write gets
+// coalesceCloseTimeout, and one that times out having sent something gets
+// as long again for the rest: what bounds a closed connection is a second
+// in which no byte moves.
+func (w *coalescer) write(b []byte) error {
+	if w.isClosed() {
+		if err := w.conn.SetWriteDeadline(time.Now().Add(coalesceCloseTimeout)); err != nil {
+			return err
+		}
+	}
+	for {
+		n, err := w.conn.Write(b)
+		if err == nil || n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) || !w.isClosed() {
+			return err
+		}
+		b = b[n:]
+		if err := w.conn.SetWriteDeadline(time.Now().Add(coalesceCloseTimeout)); err != nil {
+			return err
+		}
+	}
+}
+
+func (w *coalescer) isClosed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closed
 }
 
 // CloseWrite half-closes the connection once what is pending has been

@@ -23,17 +23,21 @@ import (
 type gatedConn struct {
 	net.Conn // nil: only the methods below are called
 
-	gate    chan struct{} // one send lets one Write through
-	entered chan struct{} // one receive per Write that reached the gate
-	mu      sync.Mutex
-	writes  [][]byte
-	closes  int
-	halfs   int   // CloseWrite calls
-	err     error // returned by every Write once set
+	gate     chan struct{} // one send lets one Write through
+	entered  chan struct{} // one receive per Write that reached the gate
+	expired  chan struct{} // closed when the first write deadline passes
+	deadline sync.Once
+	shut     chan struct{} // closed by the first Close
+	shutOnce sync.Once
+	mu       sync.Mutex
+	writes   [][]byte
+	closes   int
+	halfs    int   // CloseWrite calls
+	err      error // returned by every Write once set
 }
 
 func newGatedConn() *gatedConn {
-	return &gatedConn{gate: make(chan struct{}), entered: make(chan struct{}, 1024)}
+	return &gatedConn{gate: make(chan struct{}), entered: make(chan struct{}, 1024), expired: make(chan struct{}), shut: make(chan struct{})}
 }
 
 func (c *gatedConn) Write(p []byte) (int, error) {
@@ -44,7 +48,13 @@ func (c *gatedConn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	c.entered <- struct{}{}
-	<-c.gate
+	select {
+	case <-c.gate:
+	case <-c.expired:
+		return 0, os.ErrDeadlineExceeded
+	case <-c.shut:
+		return 0, net.ErrClosed
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closes > 0 {
@@ -54,7 +64,13 @@ func (c *gatedConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+func (c *gatedConn) SetWriteDeadline(t time.Time) error {
+	c.deadline.Do(func() { time.AfterFunc(time.Until(t), func() { close(c.expired) }) })
+	return nil
+}
+
 func (c *gatedConn) Close() error {
+	c.shutOnce.Do(func() { close(c.shut) })
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closes++
@@ -281,8 +297,8 @@ func TestCoalescerCloseWriteAfterPending(t *testing.T) {
 
 // TestCoalescerCloseWithStuckPeer: Close returns at once when the peer does
 // not read, wakes a Write waiting for room, and the connection is closed
-// once, within coalesceCloseTimeout, even if a write deadline is cleared
-// after Close.
+// once, coalesceCloseTimeout after its last progress, even if the
+// server clears its write deadline after Close.
 func TestCoalescerCloseWithStuckPeer(t *testing.T) {
 	gc := newGatedConn()
 	w := newCoalescer(gc, nil)
@@ -312,9 +328,8 @@ func TestCoalescerCloseWithStuckPeer(t *testing.T) {
 	if d := time.Since(start); d < coalesceCloseTimeout/2 {
 		t.Errorf("closed %v after Close: the pending bytes got no time", d)
 	}
-	gc.open(t) // the stuck write returns; the flusher ends
-	if err := w.waitIdle(); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("waitIdle = %v, want the write's net.ErrClosed", err)
+	if err := w.waitIdle(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("waitIdle = %v, want the stuck write's os.ErrDeadlineExceeded", err)
 	}
 	if _, _, closes, _ := gc.state(); closes != 1 {
 		t.Errorf("the connection was closed %d times, want once", closes)
@@ -576,5 +591,65 @@ func TestCoalescedTLSResponsesBeforeClose(t *testing.T) {
 		if !bytes.HasPrefix(b, []byte("HTTP/1.1 431")) {
 			t.Fatalf("connection %d: got %.40q, want a 431 answer", i, b)
 		}
+	}
+}
+
+// TestCoalescerCloseLetsSlowPeerFinish: a peer that reads slowly but keeps
+// reading gets everything written before Close, however long that takes;
+// only coalesceCloseTimeout without progress cuts it. A timer counted from
+// Close truncated the last answer to such a peer.
+func TestCoalescerCloseLetsSlowPeerFinish(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan int, 1)
+	go func() {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			got <- -1
+			return
+		}
+		defer c.Close()
+		_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
+		buf := make([]byte, 8<<10)
+		total := 0
+		for {
+			n, err := c.Read(buf)
+			total += n
+			if err != nil {
+				got <- total
+				return
+			}
+			time.Sleep(20 * time.Millisecond) // a slow reader
+		}
+	}()
+	raw, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := raw.(*net.TCPConn).SetWriteBuffer(4 << 10); err != nil {
+		t.Fatal(err)
+	}
+	w := newCoalescer(raw, nil)
+	const size = 240 << 10 // past the kernel's buffers: most of it waits in the coalescer at Close
+	for range 3 {
+		if _, err := w.Write(make([]byte, size/3)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-got:
+		if n != size {
+			t.Fatalf("the peer read %d of %d bytes (%v after Close)", n, size, time.Since(start))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the peer saw no EOF")
 	}
 }

@@ -167,16 +167,14 @@ func (s *Server) Addr() string {
 
 // Shutdown drains the gateway: it stops accepting connections and lets
 // in-flight requests finish (their batches are published and their results
-// awaited, up to ctx) and their last bytes reach the sockets, then publishes any batch still filling, unsubscribes
-// the reply inbox and flushes the NATS connection. The connection itself
-// stays open: it belongs to the caller.
+// awaited, up to ctx), then publishes any batch still filling, unsubscribes
+// the reply inbox, flushes the NATS connection and waits until the answers'
+// last bytes have left the connections' coalescers. The NATS connection
+// itself stays open: it belongs to the caller.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.once.Do(func() {
 		err = s.srv.Shutdown(ctx)
-		if s.ln != nil {
-			err = errors.Join(err, s.ln.Drain(ctx))
-		}
 		for _, k := range schemas.Kinds {
 			s.batchers[k].flushAll()
 		}
@@ -188,6 +186,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		if e := s.opts.Conn.FlushWithContext(ctx); e != nil && !errors.Is(e, nats.ErrConnectionClosed) {
 			err = errors.Join(err, fmt.Errorf("flushing NATS: %w", e))
+		}
+		if s.ln != nil {
+			err = errors.Join(err, s.ln.Drain(ctx))
 		}
 	})
 	return err
