@@ -17,11 +17,6 @@ const (
 	// one buffer on its way to the socket and one filling, a connection
 	// whose peer does not read holds at most twice this.
 	coalesceMaxPending = 128 << 10
-	// coalescePoolMax is the largest buffer returned to the shared pool
-	// when a connection goes idle (every buffer: none grows past
-	// coalesceMaxPending); the pool, not the connection, keeps it, and
-	// the garbage collector empties the pool of what is not reused.
-	coalescePoolMax = coalesceMaxPending
 	// coalesceCloseTimeout bounds how long a closed connection's flusher
 	// may go without sending a byte of what is still pending (an HTTP/2
 	// GOAWAY, a last response, a TLS close_notify) before the socket is
@@ -30,6 +25,8 @@ const (
 	coalesceCloseTimeout = time.Second
 )
 
+// coalesceBufs holds the buffers of idle connections (none grows past
+// coalesceMaxPending), so that an idle connection keeps none of its own.
 var coalesceBufs = sync.Pool{New: func() any {
 	b := make([]byte, 0, 4<<10)
 	return &b
@@ -52,8 +49,9 @@ var coalesceBufs = sync.Pool{New: func() any {
 // Writes themselves (one made past its deadline, or waiting for room past
 // it, fails with os.ErrDeadlineExceeded), a failed socket write fails every
 // later Write, and Close and CloseWrite take effect once what is pending is
-// sent (Close unless no byte moves for coalesceCloseTimeout). Unlike the kernel's buffer it
-// does not outlive the process: [Listener.Drain] waits for it.
+// sent (Close, unless no byte moves for coalesceCloseTimeout). Unlike the
+// kernel's buffer it does not outlive the process: [Listener.Drain] waits
+// for it.
 //
 // Lock order: wmu, then mu.
 type coalescer struct {
@@ -174,11 +172,11 @@ func (w *coalescer) flush() {
 	runtime.Gosched()
 	w.mu.Lock()
 	for w.pending != nil && len(*w.pending) > 0 && w.err == nil {
-		b := w.pending
+		b, closed := w.pending, w.closed
 		w.pending, w.spare = w.spare, nil
 		w.cond.Broadcast()
 		w.mu.Unlock()
-		err := w.write(*b)
+		err := w.write(*b, closed)
 		w.mu.Lock()
 		*b = (*b)[:0]
 		if w.pending == nil {
@@ -209,7 +207,7 @@ func (w *coalescer) flush() {
 }
 
 func release(b *[]byte) {
-	if b != nil && cap(*b) <= coalescePoolMax {
+	if b != nil {
 		*b = (*b)[:0]
 		coalesceBufs.Put(b)
 	}
@@ -258,32 +256,25 @@ func (w *coalescer) Close() error {
 	return nil
 }
 
-// write writes b to the connection. After Close every socket write gets
-// coalesceCloseTimeout, and one that times out having sent something gets
-// as long again for the rest: what bounds a closed connection is a second
-// in which no byte moves.
-func (w *coalescer) write(b []byte) error {
-	if w.isClosed() {
-		if err := w.conn.SetWriteDeadline(time.Now().Add(coalesceCloseTimeout)); err != nil {
-			return err
-		}
-	}
+// write writes b to the connection. Only Close sets the socket's write
+// deadline, so a write times out only on a closed connection: after Close
+// every socket write gets coalesceCloseTimeout (closed says Close came
+// before this one), and one that times out having sent something gets as
+// long again for the rest. What cuts a closed connection is a second in
+// which no byte moves.
+func (w *coalescer) write(b []byte, closed bool) error {
 	for {
+		if closed {
+			if err := w.conn.SetWriteDeadline(time.Now().Add(coalesceCloseTimeout)); err != nil {
+				return err
+			}
+		}
 		n, err := w.conn.Write(b)
-		if err == nil || n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) || !w.isClosed() {
+		if err == nil || n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
-		b = b[n:]
-		if err := w.conn.SetWriteDeadline(time.Now().Add(coalesceCloseTimeout)); err != nil {
-			return err
-		}
+		b, closed = b[n:], true
 	}
-}
-
-func (w *coalescer) isClosed() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.closed
 }
 
 // CloseWrite half-closes the connection once what is pending has been

@@ -156,14 +156,30 @@ func TestCoalescerJoinsWritesDuringASyscall(t *testing.T) {
 }
 
 // fillToBound queues enough that the next Write must wait for room, with
-// the flusher held at the gate.
+// the flusher held at the gate. It fills in two Writes, so that the buffer
+// grows past its first size (append's own doubling would overshoot the
+// bound).
 func fillToBound(t *testing.T, gc *gatedConn, w *coalescer) {
 	t.Helper()
 	mustWrite(t, w, "x")
 	gc.waitEntered(t)
-	if _, err := w.Write(make([]byte, coalesceMaxPending)); err != nil {
-		t.Fatal(err)
+	for _, n := range []int{100 << 10, coalesceMaxPending - 100<<10} {
+		if _, err := w.Write(make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
 	}
+}
+
+// waitBlocked waits until a Write holds w's write lock: it waits for room.
+func waitBlocked(t *testing.T, w *coalescer) {
+	t.Helper()
+	checkFor(t, func() error {
+		if w.wmu.TryLock() {
+			w.wmu.Unlock()
+			return errors.New("no Write waits for room")
+		}
+		return nil
+	})
 }
 
 // TestCoalescerBlocksPastMaxPending: a connection whose peer does not read
@@ -239,6 +255,7 @@ func TestCoalescerWaitForRoomHonoursDeadline(t *testing.T) {
 		_, err := w.Write([]byte("waits"))
 		done <- err
 	}()
+	waitBlocked(t, w) // the deadline is set while the Write waits
 	w.SetWriteDeadline(time.Now().Add(20 * time.Millisecond))
 	select {
 	case err := <-done:
