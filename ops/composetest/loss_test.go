@@ -100,7 +100,15 @@ func testWorkerLoss(t *testing.T, s *stack) {
 			t.Errorf("a lost batch was published %v from the kill: not something the killed worker held", offset)
 		}
 	}
-	if len(lost) > bound {
+	// The count bound holds for a kill that lands at once. While a slow
+	// docker kill runs, the queue group keeps routing batches to a worker
+	// that may already be dying, and the server sees it go only then; those
+	// batches are lost too, and the time check above bounds them instead.
+	switch took := killed.Sub(killAt); {
+	case took > quickKill:
+		t.Logf("docker kill took %v (more than %v): batches published while it ran may have reached the dying worker; the count bound is not checked",
+			took.Round(time.Millisecond), quickKill)
+	case len(lost) > bound:
 		t.Errorf("%d batches lost, more than the killed worker's in-flight bound of %d", len(lost), bound)
 	}
 	for _, id := range missing {
@@ -118,6 +126,10 @@ func testWorkerLoss(t *testing.T, s *stack) {
 		return s.checkReady(ctx, stackSize(len(workers)-1), "refdata")
 	})
 }
+
+// quickKill is how fast docker kill must return for the worker-loss test
+// to hold the losses to the killed worker's in-flight bound.
+const quickKill = 250 * time.Millisecond
 
 // testNodeLoss stops (docker stop) the NATS node a gateway is connected to
 // under a steady stream: the gateways and workers it served reconnect to the
