@@ -9,7 +9,8 @@
 // are answered 202 with the ids once their batch is handed to NATS, or with
 // no body at all for Prefer: return=minimal.
 //
-// Accepted connections are shaped for Go's HTTP servers ([ConnOptions]):
+// Accepted connections are shaped for Go's HTTP servers (package
+// [github.com/sluice-dev/sluice/gateway/netconn]):
 // reads go through a 16 KiB buffer, and writes through a coalescer that
 // sends what arrives while one socket write runs in the next, so that the
 // answers of a micro-batch leave in one syscall rather than one or two

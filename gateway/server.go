@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sluice-dev/sluice/gateway/netconn"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -25,7 +26,7 @@ type Server struct {
 	inbox    string
 	sub      *nats.Subscription
 	srv      *http.Server
-	ln       *Listener
+	ln       *netconn.Listener
 	serveErr chan error
 	once     sync.Once
 }
@@ -129,7 +130,7 @@ func (s *Server) Start() error {
 			return err
 		}
 	}
-	ln, err := Listen(s.opts.Listen, ConnOptions{ReadBuffer: s.opts.ReadBufferSize, CoalesceWrites: !s.opts.NoWriteCoalescing},
+	ln, err := netconn.Listen(s.opts.Listen, netconn.Options{ReadBuffer: s.opts.ReadBufferSize, CoalesceWrites: !s.opts.NoWriteCoalescing},
 		s.opts.TLSCert, s.opts.TLSKey)
 	if err != nil {
 		_ = sub.Unsubscribe()

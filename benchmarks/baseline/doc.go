@@ -11,7 +11,7 @@
 //   - [Plain] reads the body and answers 202 with a small JSON body, the
 //     size of the gateway's {"accepted":1,"ids":[...]};
 //   - [Buffered] does the same over connections shaped as the gateway
-//     shapes them by default ([gateway.ConnOptions]): a 16 KiB buffered
+//     shapes them by default ([netconn.Options]): a 16 KiB buffered
 //     reader (Go's h2c server otherwise reads each frame with its own
 //     syscall) and coalesced writes (it otherwise writes once or twice per
 //     response);

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/gateway"
+	"github.com/sluice-dev/sluice/gateway/netconn"
 )
 
 // Variant is what the server does with a request.
@@ -35,7 +36,7 @@ func ParseVariant(s string) (Variant, error) {
 // Defaults of [Options]: those of the gateway.
 const (
 	DefaultMaxConcurrentStreams = gateway.DefaultMaxConcurrentStreams
-	DefaultReadBufferSize       = gateway.DefaultReadBufferSize
+	DefaultReadBufferSize       = netconn.DefaultReadBuffer
 )
 
 // Options configure a [Server].
@@ -70,7 +71,7 @@ var EnrichedBody = []byte(`{"specversion":"1.0","id":"3hXq0tC2mYbL0aB7c","source
 type Server struct {
 	opts     Options
 	srv      *http.Server
-	ln       *gateway.Listener
+	ln       *netconn.Listener
 	serveErr chan error
 	once     sync.Once
 }
@@ -128,11 +129,11 @@ func (s *Server) handler() http.Handler {
 
 // Start listens and serves in the background.
 func (s *Server) Start() error {
-	var co gateway.ConnOptions
+	var co netconn.Options
 	if s.opts.Variant == Buffered {
-		co = gateway.ConnOptions{ReadBuffer: DefaultReadBufferSize, CoalesceWrites: true}
+		co = netconn.Options{ReadBuffer: DefaultReadBufferSize, CoalesceWrites: true}
 	}
-	ln, err := gateway.Listen(s.opts.Listen, co, s.opts.TLSCert, s.opts.TLSKey)
+	ln, err := netconn.Listen(s.opts.Listen, co, s.opts.TLSCert, s.opts.TLSKey)
 	if err != nil {
 		return fmt.Errorf("baseline: %w", err)
 	}

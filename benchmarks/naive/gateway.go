@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/sluice-dev/sluice/gateway"
+	"github.com/sluice-dev/sluice/gateway/netconn"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -85,7 +86,7 @@ func NewGateway(o GatewayOptions) (*Gateway, error) {
 func (g *Gateway) Start() error {
 	// The same listener as the gateway, without its read buffer and write
 	// coalescing: the naive gateway is what a conventional service does.
-	ln, err := gateway.Listen(g.opts.Listen, gateway.ConnOptions{}, g.opts.TLSCert, g.opts.TLSKey)
+	ln, err := netconn.Listen(g.opts.Listen, netconn.Options{}, g.opts.TLSCert, g.opts.TLSKey)
 	if err != nil {
 		return fmt.Errorf("naive gateway: %w", err)
 	}

@@ -1,4 +1,4 @@
-package gateway
+package netconn
 
 import (
 	"bufio"
@@ -10,8 +10,12 @@ import (
 	"time"
 )
 
-// ConnOptions shape the socket of every accepted data connection.
-type ConnOptions struct {
+// DefaultReadBuffer is the read buffer the gateway puts around each
+// connection unless told otherwise.
+const DefaultReadBuffer = 16 << 10
+
+// Options shape the socket of every accepted data connection.
+type Options struct {
 	// ReadBuffer is the buffered reader put around each connection, in
 	// bytes (0 or less: none). Go's HTTP/2 server reads each frame header
 	// and payload with its own read; on a busy h2c connection a 16 KiB
@@ -24,7 +28,7 @@ type ConnOptions struct {
 	CoalesceWrites bool
 }
 
-// Listener is a data listener: TCP, connections shaped by [ConnOptions],
+// Listener is a data listener: TCP, connections shaped by [Options],
 // TLS on top when configured.
 type Listener struct {
 	net.Listener
@@ -32,18 +36,18 @@ type Listener struct {
 }
 
 // Listen opens a data listener as the gateway does: TCP on addr, accepted
-// connections shaped by co, and, with certFile and keyFile, TLS offering h2
-// and HTTP/1.1 by ALPN (the TLS records then go through co's buffers). The
+// connections shaped by opts, and, with certFile and keyFile, TLS offering h2
+// and HTTP/1.1 by ALPN (the TLS records then go through opts' buffers). The
 // benchmark baselines use it so that they and the gateway share one socket
 // setup.
-func Listen(addr string, co ConnOptions, certFile, keyFile string) (*Listener, error) {
+func Listen(addr string, opts Options, certFile, keyFile string) (*Listener, error) {
 	tcp, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	l := &Listener{Listener: tcp}
-	if co.ReadBuffer > 0 || co.CoalesceWrites {
-		l.Listener = &shapedListener{Listener: tcp, opts: co, flushing: &l.flushing}
+	if opts.ReadBuffer > 0 || opts.CoalesceWrites {
+		l.Listener = &listener{Listener: tcp, opts: opts, flushing: &l.flushing}
 	}
 	if certFile == "" {
 		return l, nil
@@ -77,20 +81,20 @@ func (l *Listener) Drain(ctx context.Context) error {
 	return nil
 }
 
-// shapedListener wraps accepted connections as its options say.
-type shapedListener struct {
+// listener wraps accepted connections as its options say.
+type listener struct {
 	net.Listener
-	opts     ConnOptions
+	opts     Options
 	flushing *atomic.Int64
 }
 
 // Accept wraps the next connection.
-func (l *shapedListener) Accept() (net.Conn, error) {
+func (l *listener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	sc := &shapedConn{Conn: c}
+	sc := &conn{Conn: c}
 	if l.opts.ReadBuffer > 0 {
 		sc.r = bufio.NewReaderSize(c, l.opts.ReadBuffer)
 	}
@@ -98,69 +102,4 @@ func (l *shapedListener) Accept() (net.Conn, error) {
 		sc.w = newCoalescer(c, l.flushing)
 	}
 	return sc, nil
-}
-
-// shapedConn reads through r and writes through w where they are set, and
-// straight to the connection where not. With w, write deadlines are w's:
-// they bound the Writes, not the bytes already accepted.
-type shapedConn struct {
-	net.Conn
-	r *bufio.Reader
-	w *coalescer
-}
-
-// Read reads through the buffer.
-func (c *shapedConn) Read(p []byte) (int, error) {
-	if c.r == nil {
-		return c.Conn.Read(p)
-	}
-	return c.r.Read(p)
-}
-
-// Write writes through the coalescer.
-func (c *shapedConn) Write(p []byte) (int, error) {
-	if c.w == nil {
-		return c.Conn.Write(p)
-	}
-	return c.w.Write(p)
-}
-
-// SetWriteDeadline bounds later Writes.
-func (c *shapedConn) SetWriteDeadline(t time.Time) error {
-	if c.w == nil {
-		return c.Conn.SetWriteDeadline(t)
-	}
-	c.w.SetWriteDeadline(t)
-	return nil
-}
-
-// SetDeadline sets the read deadline of the connection and the write
-// deadline of later Writes.
-func (c *shapedConn) SetDeadline(t time.Time) error {
-	if c.w == nil {
-		return c.Conn.SetDeadline(t)
-	}
-	c.w.SetWriteDeadline(t)
-	return c.Conn.SetReadDeadline(t)
-}
-
-// Close closes the connection once the coalescer has sent what it holds.
-func (c *shapedConn) Close() error {
-	if c.w == nil {
-		return c.Conn.Close()
-	}
-	return c.w.Close()
-}
-
-// CloseWrite half-closes the TCP connection, after the coalescer has sent
-// what it holds, as net/http does to a connection it shuts down
-// gracefully.
-func (c *shapedConn) CloseWrite() error {
-	if c.w != nil {
-		return c.w.CloseWrite()
-	}
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }

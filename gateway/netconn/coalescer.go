@@ -1,4 +1,4 @@
-package gateway
+package netconn
 
 import (
 	"errors"
@@ -222,17 +222,6 @@ func (w *coalescer) SetWriteDeadline(t time.Time) {
 	w.mu.Unlock()
 }
 
-// waitIdle waits until the flusher has written everything pending (or
-// failed) and returns the write error, if any.
-func (w *coalescer) waitIdle() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for w.busy {
-		w.cond.Wait()
-	}
-	return w.err
-}
-
 // Close closes the connection once what is pending has been sent, or once
 // no byte of it has moved for coalesceCloseTimeout; the read side is shut
 // at once, so that a reader blocked on the connection returns. It does not
@@ -246,7 +235,7 @@ func (w *coalescer) Close() error {
 		return w.closeConn()
 	}
 	// The flusher closes the connection when it is done. The socket's
-	// write deadline is the coalescer's alone (shapedConn keeps the
+	// write deadline is the coalescer's alone (conn keeps the
 	// server's deadlines for its Writes), so it can bound the flusher
 	// here: write extends it while bytes move.
 	if cr, ok := w.conn.(interface{ CloseRead() error }); ok {
