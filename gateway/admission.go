@@ -217,21 +217,7 @@ func (s *Server) admitRequest(w http.ResponseWriter, r *http.Request, kind schem
 				g.Name(), prio, d, g.Bound(), g.Rate())})
 		return nil
 	}
-	// Count the request's events in the depth now, before its body is
-	// read, so that requests admitted together cannot overshoot the
-	// thresholds; estimated from the body size, corrected once decoded.
-	st.est = estimateEvents(r.ContentLength)
-	g.Local(st.est)
 	return ga
-}
-
-// estimateEvents guesses a body's event count from its length: about one
-// event per 100 bytes of JSON (MessagePack is denser, NDJSON similar).
-func estimateEvents(contentLength int64) int {
-	if contentLength <= 0 {
-		return 1
-	}
-	return int(max(contentLength/100, 1))
 }
 
 // noResponders handles the NATS server's no-responders notice for a batch:

@@ -30,10 +30,6 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	bt := s.batchers[kind]
 	bt.enter()
 	status, corr := s.admitAndPublish(w, r, kind, bt, st, start, ret == returnRepresentation)
-	if st.est != 0 { // refused after admission: its estimate leaves the depth
-		ga.load.Local(-st.est)
-		st.est = 0
-	}
 	switch {
 	case status != 0:
 		s.releaseSlot(ga, time.Time{}, false)
@@ -75,11 +71,14 @@ func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind sc
 		}
 	}()
 	var derr *decodeError
-	st.body, derr = readBody(r, st.body, s.opts.MaxBodyBytes)
+	st.body, derr = s.body.read(w, r, st.body, start)
 	if derr == nil {
 		st.events, st.single, derr = decodeBody(kind, r.Header, st.body, s.opts.MaxEvents, st.events)
 	}
 	if derr != nil {
+		if derr.status == http.StatusRequestTimeout && r.ProtoMajor == 1 {
+			w.Header().Set("Connection", "close") // the rest of the body may still come
+		}
 		return s.fail(w, st, &problem{Status: derr.status, Detail: derr.detail}), 0
 	}
 	n := len(st.events)
@@ -108,8 +107,10 @@ func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind sc
 	}
 	entered = false
 	if bt.group != nil {
-		bt.group.Local(n - st.est)
-		st.est = 0
+		// The depth counts what has been received and decoded, never what
+		// a request only declares: a client that stalls mid-upload holds
+		// nothing of the group's capacity.
+		bt.group.Local(n)
 	}
 	st.touched = bt.add(st.enc, st.ends, start.UnixNano(), st.touched[:0])
 	if err := waitBatches(r, st.touched); err != nil {

@@ -9,7 +9,7 @@ import (
 )
 
 // statuses the gateway answers with; each gets a counter created up front.
-var knownStatuses = []int{200, 202, 400, 404, 405, 413, 415, 422, 429, 500, 503, 504}
+var knownStatuses = []int{200, 202, 400, 404, 405, 408, 413, 415, 422, 429, 431, 499, 500, 503, 504}
 
 // gatewayMetrics are created once at start-up; nothing is built per call.
 type gatewayMetrics struct {

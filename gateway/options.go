@@ -20,6 +20,8 @@ const (
 	DefaultMaxBodyBytes         = 4 << 20
 	DefaultMaxEvents            = 10_000
 	DefaultReadHeaderTimeout    = 5 * time.Second
+	DefaultBodyTimeout          = 10 * time.Second
+	DefaultBodyMinRate          = 64 << 10
 	DefaultIdleTimeout          = 120 * time.Second
 	DefaultMaxConcurrentStreams = 250
 	DefaultRequestTimeout       = 2 * time.Second
@@ -66,6 +68,15 @@ type Options struct {
 	MaxEvents int
 	// ReadHeaderTimeout bounds reading a request's headers.
 	ReadHeaderTimeout time.Duration
+	// BodyTimeout bounds reading a request's body, from the end of its
+	// headers: a client that stalls mid-upload is answered 408 and its
+	// stream (HTTP/2) or connection (HTTP/1.1) freed. Bodies larger than
+	// BodyMinRate × 1 s get more time as they arrive: BodyTimeout plus
+	// one second per BodyMinRate bytes received.
+	BodyTimeout time.Duration
+	// BodyMinRate is the slowest upload, in bytes per second, that a large
+	// body may sustain beyond BodyTimeout.
+	BodyMinRate int64
 	// IdleTimeout closes connections idle this long.
 	IdleTimeout time.Duration
 	// MaxConcurrentStreams bounds HTTP/2 streams per connection.
@@ -115,6 +126,10 @@ func (o *Options) setDefaults() {
 	}
 	def(&o.MaxEvents, DefaultMaxEvents)
 	defDur(&o.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	defDur(&o.BodyTimeout, DefaultBodyTimeout)
+	if o.BodyMinRate == 0 {
+		o.BodyMinRate = DefaultBodyMinRate
+	}
 	defDur(&o.IdleTimeout, DefaultIdleTimeout)
 	def(&o.MaxConcurrentStreams, DefaultMaxConcurrentStreams)
 	defDur(&o.RequestTimeout, DefaultRequestTimeout)
@@ -145,6 +160,8 @@ func (o *Options) Validate() error {
 		return errors.New("gateway: a NATS connection is required")
 	case (o.TLSCert == "") != (o.TLSKey == ""):
 		return errors.New("gateway: --tls-cert and --tls-key go together")
+	case o.BodyTimeout < 0 || o.BodyMinRate < 0:
+		return errors.New("gateway: --body-timeout and --body-min-rate must not be negative")
 	case o.MaxBodyBytes < 0 || o.MaxEvents < 0 || o.MaxWaiting < 0 || o.MaxConcurrentStreams < 0:
 		return errors.New("gateway: bounds must not be negative")
 	case o.Batch.MaxEvents < 0 || o.Batch.MaxBytes < 0 || o.Batch.Linger < 0 || o.Batch.MaxPendingBytes < 0:

@@ -23,6 +23,7 @@ type Server struct {
 	replies  *replyTable
 	batchers [3]*batcher // by schemas.Kind
 	adm      *admission
+	body     bodyReader
 	inbox    string
 	sub      *nats.Subscription
 	srv      *http.Server
@@ -38,7 +39,8 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, log: opts.Logger, m: newGatewayMetrics(opts.Metrics), ids: newIDGen(),
-		serveErr: make(chan error, 1)}
+		serveErr: make(chan error, 1),
+		body:     bodyReader{max: opts.MaxBodyBytes, timeout: opts.BodyTimeout, minRate: opts.BodyMinRate}}
 	s.replies = newReplyTable(opts.MaxWaiting, s.m)
 	s.inbox = opts.Conn.NewInbox()
 	s.adm = newAdmission(opts.Admission, opts.Subjects, opts.Metrics)
@@ -75,8 +77,11 @@ func (s *Server) newHTTPServer() *http.Server {
 		Handler:           s.routes(),
 		Protocols:         &p,
 		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
-		IdleTimeout:       s.opts.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
+		// Headers plus body: a stalled upload is cut here (HTTP/2: the
+		// stream's body fails, HTTP/1.1: the connection's read).
+		ReadTimeout:    s.opts.ReadHeaderTimeout + s.opts.BodyTimeout,
+		IdleTimeout:    s.opts.IdleTimeout,
+		MaxHeaderBytes: 64 << 10,
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams: s.opts.MaxConcurrentStreams,
 		},

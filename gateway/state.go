@@ -17,7 +17,6 @@ type reqState struct {
 	out     []byte
 	touched []*batch
 	single  bool
-	est     int // events counted in the group's depth at admission
 }
 
 // maxPooledBytes keeps unusually large buffers out of the pool.

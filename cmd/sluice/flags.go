@@ -68,6 +68,8 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&o.MaxBodyBytes, "max-body", gateway.DefaultMaxBodyBytes, "largest request body in bytes; larger bodies get 413")
 	fs.IntVar(&o.MaxEvents, "max-events", gateway.DefaultMaxEvents, "most events in one request; more get 413")
 	fs.DurationVar(&o.ReadHeaderTimeout, "read-header-timeout", gateway.DefaultReadHeaderTimeout, "time allowed to read a request's headers (protects against slow clients)")
+	fs.DurationVar(&o.BodyTimeout, "body-timeout", gateway.DefaultBodyTimeout, "time allowed to read a request's body after its headers; a stalled upload gets 408 (protects streams and memory from clients that stop sending)")
+	fs.Int64Var(&o.BodyMinRate, "body-min-rate", gateway.DefaultBodyMinRate, "bytes/s a large body must keep arriving at: it gets --body-timeout plus one second per this many bytes")
 	fs.DurationVar(&o.IdleTimeout, "idle-timeout", gateway.DefaultIdleTimeout, "idle connections are closed after this")
 	fs.IntVar(&o.MaxConcurrentStreams, "max-streams", gateway.DefaultMaxConcurrentStreams, "HTTP/2 concurrent streams per connection")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", gateway.DefaultRequestTimeout, "deadline for a result with Prefer: return=representation; past it 504")
