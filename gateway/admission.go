@@ -63,6 +63,7 @@ type admission struct {
 	groups  [3]*groupAdmission // by kind
 	byName  map[string]*groupAdmission
 	sub     *nats.Subscription
+	onTick  []func(now time.Time) // run with the expiry pass, every 25 ms
 	stop    chan struct{}
 	closed  sync.Once
 }
@@ -85,7 +86,10 @@ func newAdmission(opts AdmissionOptions, subjects schemas.Subjects, set *metrics
 					ga.rejected[r][p] = set.NewCounter(fmt.Sprintf(`sluice_gateway_rejected_total{reason=%q,priority=%q,group=%q}`, rn, p, name))
 				}
 			}
-			set.NewGauge(fmt.Sprintf(`sluice_gateway_group_depth{group=%q}`, name), func() float64 { return float64(ga.load.Depth(time.Now())) })
+			set.NewGauge(fmt.Sprintf(`sluice_gateway_group_depth{group=%q}`, name), func() float64 { return float64(ga.load.Depth()) })
+			set.NewGauge(fmt.Sprintf(`sluice_gateway_group_depth_part{group=%q,part="sent"}`, name), func() float64 { return float64(ga.load.Sent()) })
+			set.NewGauge(fmt.Sprintf(`sluice_gateway_group_depth_part{group=%q,part="others"}`, name), func() float64 { return float64(ga.load.Others()) })
+			set.NewGauge(fmt.Sprintf(`sluice_gateway_group_depth_part{group=%q,part="held"}`, name), func() float64 { return float64(ga.load.Held()) })
 			set.NewGauge(fmt.Sprintf(`sluice_gateway_group_depth_bound{group=%q}`, name), func() float64 { return float64(ga.load.Bound()) })
 			set.NewGauge(fmt.Sprintf(`sluice_gateway_group_workers{group=%q}`, name), func() float64 { return float64(ga.load.Live()) })
 			set.NewGauge(fmt.Sprintf(`sluice_gateway_group_drain_rate{group=%q}`, name), func() float64 { return ga.load.Rate() })
@@ -124,6 +128,9 @@ func (a *admission) start(nc *nats.Conn, subjects schemas.Subjects) error {
 			case now := <-t.C:
 				for _, ga := range a.byName {
 					ga.load.Expire(now)
+				}
+				for _, f := range a.onTick {
+					f(now)
 				}
 			}
 		}
@@ -209,15 +216,28 @@ func (s *Server) admitRequest(w http.ResponseWriter, r *http.Request, kind schem
 			Detail: fmt.Sprintf("group %q is at its adaptive concurrency limit of %d requests (latency rose); retry later", g.Name(), ga.limit.Limit())})
 		return nil
 	}
-	if d := g.Depth(now); g.Shed(prio, d) {
+	if d := g.Depth(); g.Shed(prio, d) {
 		ga.limit.Release(0, false)
 		ga.rejected[rejShed][prio].Inc()
 		s.fail(w, st, &problem{Status: http.StatusServiceUnavailable, RetryAfter: g.RetryAfter(prio, d),
-			Detail: fmt.Sprintf("group %q is shedding %s priority: %d events queued of a bound of %d (drain rate %.0f/s). Possible solutions: add workers to the group, send fewer events, or raise --shed-max-queue-delay",
-				g.Name(), prio, d, g.Bound(), g.Rate())})
+			Detail: shedDetail(g, kind, prio, d)})
 		return nil
 	}
 	return ga
+}
+
+// shedDetail says why a group sheds, naming where its depth is, so that
+// the answer blames only what caused it: the workers (events sent and not
+// yet processed, by this gateway or others) or this gateway's batcher
+// (events not yet handed to NATS).
+func shedDetail(g *admit.Group, kind schemas.Kind, prio admit.Priority, d int64) string {
+	sent, others, held := g.Sent(), g.Others(), g.Held()
+	fix := "add workers to the group, send fewer events, or raise --shed-max-queue-delay"
+	if held > sent+others {
+		fix = "NATS is not taking this gateway's batches fast enough: check the NATS connection (sluice_gateway_nats_publish_errors_total) or send fewer events"
+	}
+	return fmt.Sprintf("group %q is shedding %s priority for %s events: %d events queued of a bound of %d (%d sent by this gateway and not yet processed, %d from other gateways, %d not yet handed to NATS; drain rate %.0f/s). Possible solutions: %s",
+		g.Name(), prio, kind, d, g.Bound(), sent, others, held, g.Rate(), fix)
 }
 
 // noResponders handles the NATS server's no-responders notice for a batch:

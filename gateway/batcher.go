@@ -57,7 +57,8 @@ type batcher struct {
 	opts    BatchOptions
 	nc      *nats.Conn
 	m       *gatewayMetrics
-	group   *admit.Group // the group's load: events held here and sent
+	group   *admit.Group // the group's load: events held here
+	out     outstanding  // batches sent, not yet reported done by a worker
 
 	active  atomic.Int64 // requests between enter and add
 	pending atomic.Int64 // bytes reserved, not yet published
@@ -237,14 +238,19 @@ func (b *batcher) publish(f *batch) {
 		Header: nats.Header{
 			schemas.HeaderFrame: {schemas.FrameBatchV1},
 			schemas.HeaderCount: {strconv.Itoa(f.n)},
+			schemas.HeaderBatch: {strconv.FormatUint(f.gen, 10)},
 		},
 	}
-	f.err = b.nc.PublishMsg(&msg)
+	// Recorded before the publish: a worker's done frame can come back
+	// before PublishMsg returns. The events move from the batcher's share
+	// of the depth to the outstanding batches'.
 	if b.group != nil {
 		b.group.Local(-f.n)
-		if f.err == nil {
-			b.group.Sent(f.n)
-		}
+	}
+	b.out.sent(f.gen, int64(f.n), time.Now().UnixNano())
+	f.err = b.nc.PublishMsg(&msg)
+	if f.err != nil {
+		b.out.done(f.gen)
 	}
 	size := len(f.buf) - 5
 	b.pending.Add(-int64(size))

@@ -109,6 +109,17 @@ func TestBatcherFlushCount(t *testing.T) {
 	if len(first) != 10 || len(second) != 10 {
 		t.Fatalf("frames of %d and %d events, want 10 and 10", len(first), len(second))
 	}
+	// Every request has added its event once the open batch holds the last
+	// five (active alone can read 1 before the last goroutines entered).
+	checkFor(t, func() error {
+		be.b.mu.Lock()
+		defer be.b.mu.Unlock()
+		n := 0
+		if be.b.cur != nil {
+			n = be.b.cur.n
+		}
+		return wantCount(uint64(n), 5)
+	})
 	checkFor(t, func() error { return wantCount(uint64(be.b.active.Load()), 1) })
 	be.b.leave()
 	_, rest := be.frames.next()

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -49,10 +51,18 @@ func New(opts Options) (*Server, error) {
 		// NATS server's no-responders notice tells which group is gone.
 		b := newBatcher(opts.Conn, opts.Subjects.Ingest(k), s.inbox+"."+k.String(), opts.Batch, s.m)
 		b.group = s.adm.groups[k].load
+		b.group.AddOrigin(b.inbox, b.out.events.Load)
 		s.batchers[k] = b
 	}
 	opts.Metrics.NewGauge(`sluice_gateway_waiting_requests`, func() float64 {
 		return float64(len(s.replies.slots) - len(s.replies.free))
+	})
+	opts.Metrics.NewGauge(`sluice_gateway_batches_lost_total`, func() float64 {
+		var n uint64
+		for _, k := range schemas.Kinds {
+			n += s.batchers[k].out.lost()
+		}
+		return float64(n)
 	})
 	opts.Metrics.NewGauge(`sluice_gateway_batcher_pending_bytes`, func() float64 {
 		var n int64
@@ -130,6 +140,12 @@ func (s *Server) Start() error {
 		return fmt.Errorf("setting reply inbox limits: %w", err)
 	}
 	if !s.opts.Admission.Disabled {
+		lostAfter := max(batchLostAfter, 8*s.opts.Admission.Shed.MaxQueueDelay)
+		for _, b := range s.batchers {
+			if b != nil {
+				s.adm.onTick = append(s.adm.onTick, func(now time.Time) { b.out.expire(now.Add(-lostAfter).UnixNano()) })
+			}
+		}
 		if err := s.adm.start(s.opts.Conn, s.opts.Subjects); err != nil {
 			_ = sub.Unsubscribe()
 			return err
@@ -154,13 +170,37 @@ func (s *Server) Start() error {
 	return nil
 }
 
+// batchLostAfter is how long after its publish a batch that no worker has
+// reported done stops counting in its group's depth (at least; 8 ×
+// --shed-max-queue-delay when that is longer): its worker died holding it,
+// or NATS dropped it or the done frame.
+const batchLostAfter = 2 * time.Second
+
 // onReply handles a message on the reply inbox: a reply frame from a worker,
 // or the NATS server's notice that nobody subscribes to a batch's subject.
 func (s *Server) onReply(msg *nats.Msg) {
 	if isNoResponders(msg) {
 		s.noResponders(msg.Subject)
 	}
+	if msg.Header.Get(schemas.HeaderFrame) == schemas.FrameDoneV1 {
+		s.onDone(msg)
+		return
+	}
 	s.replies.onReply(msg)
+}
+
+// onDone handles a worker's done frame: its batches leave the depth this
+// gateway counts for their group.
+func (s *Server) onDone(msg *nats.Msg) {
+	k, ok := schemas.ParseKind(msg.Subject[strings.LastIndexByte(msg.Subject, '.')+1:])
+	if !ok {
+		s.m.replyDecodeErrors.Inc()
+		return
+	}
+	out := &s.batchers[k].out
+	if err := schemas.ReadDoneFrame(msg.Data, out.done); err != nil {
+		s.m.replyDecodeErrors.Inc()
+	}
 }
 
 // Addr returns the data listener's address once started.

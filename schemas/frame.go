@@ -16,6 +16,12 @@ const (
 	FrameBatchV1 = "batch.v1"
 	// FrameReplyV1 is the HeaderFrame value of a reply frame.
 	FrameReplyV1 = "reply.v1"
+	// FrameDoneV1 is the HeaderFrame value of a done frame ([AppendDoneFrame]).
+	FrameDoneV1 = "done.v1"
+	// HeaderBatch holds a batch frame's sequence number, unique among the
+	// batches sent to the same reply subject: workers name it in their
+	// done frames.
+	HeaderBatch = "Sluice-Batch"
 )
 
 // A batch frame is one NATS message whose body is a MessagePack array of

@@ -29,11 +29,25 @@ type LoadReport struct {
 	IntervalMS int64
 	// Stopping is true in the last report of a worker that is draining.
 	Stopping bool
+	// Origins splits PendingEvents + InFlight by the reply subject of the
+	// batches that brought them (one per gateway and kind), so that a
+	// gateway, which counts its own batches exactly through done frames,
+	// adds only the other gateways' share from the report. Origins with
+	// nothing outstanding are left out.
+	Origins []OriginLoad
+}
+
+// OriginLoad is the events a worker holds from one origin.
+type OriginLoad struct {
+	// Reply is the reply subject of the origin's batches.
+	Reply string
+	// Events are received and not yet finished.
+	Events int64
 }
 
 // AppendMsgpack appends lr as a MessagePack map.
 func (lr *LoadReport) AppendMsgpack(b []byte) []byte {
-	b = AppendMapHeader(b, 9)
+	b = AppendMapHeader(b, 10)
 	b = append(b, "\xa6worker"...)
 	b = AppendString(b, lr.Worker)
 	b = append(b, "\xa5group"...)
@@ -51,11 +65,23 @@ func (lr *LoadReport) AppendMsgpack(b []byte) []byte {
 	b = append(b, "\xabinterval_ms"...)
 	b = AppendInt(b, lr.IntervalMS)
 	b = append(b, "\xa8stopping"...)
-	return AppendBool(b, lr.Stopping)
+	b = AppendBool(b, lr.Stopping)
+	b = append(b, "\xa7origins"...)
+	b = AppendArrayHeader(b, len(lr.Origins))
+	for _, o := range lr.Origins {
+		b = AppendMapHeader(b, 2)
+		b = append(b, "\xa5reply"...)
+		b = AppendString(b, o.Reply)
+		b = append(b, "\xa6events"...)
+		b = AppendInt(b, o.Events)
+	}
+	return b
 }
 
-// DecodeMsgpack reads a load report; strings alias r's input.
+// DecodeMsgpack reads a load report; strings alias r's input, and
+// lr.Origins is reused.
 func (lr *LoadReport) DecodeMsgpack(r *Reader) error {
+	origins := lr.Origins[:0]
 	*lr = LoadReport{}
 	n := r.MapHeader()
 	for i := 0; i < n && r.err == nil; i++ {
@@ -78,14 +104,37 @@ func (lr *LoadReport) DecodeMsgpack(r *Reader) error {
 			lr.IntervalMS = r.Int64()
 		case "stopping":
 			lr.Stopping = r.Bool()
+		case "origins":
+			origins = decodeOrigins(r, origins)
 		default:
 			r.Skip()
 		}
 	}
+	lr.Origins = origins
 	if r.err != nil {
 		return fmt.Errorf("decoding load report: %w", r.err)
 	}
 	return nil
+}
+
+func decodeOrigins(r *Reader, dst []OriginLoad) []OriginLoad {
+	n := r.ArrayHeader()
+	for i := 0; i < n && r.err == nil; i++ {
+		var o OriginLoad
+		m := r.MapHeader()
+		for j := 0; j < m && r.err == nil; j++ {
+			switch string(r.StringBytes()) {
+			case "reply":
+				o.Reply = r.String()
+			case "events":
+				o.Events = r.Int64()
+			default:
+				r.Skip()
+			}
+		}
+		dst = append(dst, o)
+	}
+	return dst
 }
 
 // LoadAll is the wildcard subject of every group's load reports.

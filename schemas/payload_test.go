@@ -79,7 +79,8 @@ func FuzzPayloadDecode(f *testing.F) {
 
 func TestLoadReportRoundTrip(t *testing.T) {
 	want := schemas.LoadReport{Worker: "w-1", Group: "default", PendingEvents: 1200, PendingBytes: 1 << 20,
-		InFlight: 100, Rate: 250000.5, MaxRate: 900000, IntervalMS: 250, Stopping: true}
+		InFlight: 100, Rate: 250000.5, MaxRate: 900000, IntervalMS: 250, Stopping: true,
+		Origins: []schemas.OriginLoad{{Reply: "_INBOX.a.quote", Events: 1000}, {Reply: "_INBOX.b.quote", Events: 300}}}
 	var got schemas.LoadReport
 	r := schemas.NewReader(want.AppendMsgpack(nil))
 	if err := got.DecodeMsgpack(&r); err != nil || !reflect.DeepEqual(got, want) || !r.Done() {
@@ -94,8 +95,21 @@ func TestLoadReportRoundTrip(t *testing.T) {
 	}
 }
 
+func TestDoneFrameRoundTrip(t *testing.T) {
+	want := []uint64{1, 2, 1 << 40, 7}
+	frame := schemas.AppendDoneFrame(nil, want)
+	var got []uint64
+	if err := schemas.ReadDoneFrame(frame, func(s uint64) { got = append(got, s) }); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("done frame: %v, %v; want %v", got, err, want)
+	}
+	if err := schemas.ReadDoneFrame(frame[:len(frame)-2], func(uint64) {}); err == nil {
+		t.Fatal("a truncated done frame was read without error")
+	}
+}
+
 func FuzzLoadReport(f *testing.F) {
-	lr := schemas.LoadReport{Worker: "w", Group: "g", PendingEvents: -1, Rate: 1.5, Stopping: true}
+	lr := schemas.LoadReport{Worker: "w", Group: "g", PendingEvents: -1, Rate: 1.5, Stopping: true,
+		Origins: []schemas.OriginLoad{{Reply: "_INBOX.x.trade", Events: 3}}}
 	f.Add(lr.AppendMsgpack(nil))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var lr, lr2 schemas.LoadReport
@@ -105,7 +119,7 @@ func FuzzLoadReport(f *testing.F) {
 		}
 		r2 := schemas.NewReader(lr.AppendMsgpack(nil))
 		if err := lr2.DecodeMsgpack(&r2); err != nil || lr2.Worker != lr.Worker || lr2.PendingEvents != lr.PendingEvents ||
-			!sameFloat(lr2.Rate, lr.Rate) || lr2.Stopping != lr.Stopping {
+			!sameFloat(lr2.Rate, lr.Rate) || lr2.Stopping != lr.Stopping || !reflect.DeepEqual(lr2.Origins, lr.Origins) {
 			t.Fatalf("round trip: %+v, %v; want %+v", lr2, err, lr)
 		}
 	})

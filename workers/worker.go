@@ -37,7 +37,8 @@ type Worker struct {
 	cancel   context.CancelFunc
 	pool     sync.WaitGroup
 
-	load *load
+	load    *load
+	origins *origins
 
 	statsStop chan struct{}
 	statsDone chan struct{}
@@ -67,9 +68,11 @@ type kindSub struct {
 
 // delivery is one batch handed from a subscription to the pool.
 type delivery struct {
-	msg *nats.Msg
-	ks  *kindState
-	n   int64 // events in the frame
+	msg    *nats.Msg
+	ks     *kindState
+	n      int64  // events in the frame
+	seq    uint64 // the batch's HeaderBatch sequence, when hasSeq
+	hasSeq bool
 }
 
 // New checks opts, fills in the defaults and builds a Worker, creating its
@@ -94,6 +97,7 @@ func New(opts Options) (*Worker, error) {
 		statsDone: make(chan struct{}),
 		finished:  make(chan struct{}),
 		load:      newLoad(),
+		origins:   newOrigins(opts.Conn, DefaultDoneLinger),
 	}
 	for _, k := range opts.Kinds {
 		w.subs = append(w.subs, &kindSub{
@@ -125,6 +129,7 @@ func (w *Worker) Start() error {
 		go w.run(newProcessor(w.ctx, w.pl, w.nc))
 	}
 	go w.pollStats()
+	go w.origins.run()
 	if err := w.subscribe(); err != nil {
 		w.state = stateStopped
 		close(w.load.stopped)
@@ -175,11 +180,14 @@ func (w *Worker) deliverer(ks *kindState) nats.MsgHandler {
 			return
 		}
 		n := frameCount(m.Data)
+		seq, hasSeq := batchSeq(m)
 		w.load.received(n, len(m.Data))
+		w.origins.received(m.Reply, n)
 		select {
-		case w.queue <- delivery{m, ks, n}:
+		case w.queue <- delivery{m, ks, n, seq, hasSeq}:
 		case <-w.abort:
 			w.load.abandoned(n, len(m.Data))
+			w.origins.finished(m.Reply, seq, hasSeq, n)
 			w.pl.m.abandoned.Inc()
 		}
 	}
@@ -191,11 +199,13 @@ func (w *Worker) run(p *processor) {
 	for d := range w.queue {
 		if w.aborted.Load() {
 			w.load.abandoned(d.n, len(d.msg.Data))
+			w.origins.finished(d.msg.Reply, d.seq, d.hasSeq, d.n)
 			w.pl.m.abandoned.Inc()
 			continue
 		}
 		w.load.started(d.n, len(d.msg.Data))
 		w.load.finished(d.n, p.handle(d.msg, d.ks))
+		w.origins.finished(d.msg.Reply, d.seq, d.hasSeq, d.n)
 	}
 }
 
@@ -251,6 +261,7 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 		w.waitSubs()
 		w.closeQueue()
 		w.pool.Wait()
+		w.origins.close() // the last done frames, before the flush
 		close(drained)
 	}()
 	select {
@@ -301,6 +312,7 @@ func (w *Worker) finish(err error) {
 	w.waitSubs()
 	w.closeQueue()
 	w.pool.Wait()
+	w.origins.close()
 	w.finishOnce(err)
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,14 +155,12 @@ func TestGroupLivenessAndDepth(t *testing.T) {
 	if g.Live() != 2 || g.Rate() != 4000 {
 		t.Fatalf("live %d rate %v", g.Live(), g.Rate())
 	}
-	if d := g.Depth(now); d != 500 {
+	if d := g.Depth(); d != 500 {
 		t.Fatalf("depth %d, want 500", d)
 	}
-	g.Sent(1000)
 	g.Local(50)
-	// 100 ms later: +1000 sent, −400 drained, +50 held here.
-	if d := g.Depth(now.Add(100 * time.Millisecond)); d != 1150 {
-		t.Fatalf("estimated depth %d, want 1150", d)
+	if d := g.Depth(); d != 550 {
+		t.Fatalf("depth %d with 50 held here, want 550", d)
 	}
 	g.NoResponders()
 	if g.Live() != 0 {
@@ -317,16 +316,29 @@ func TestBoundOfSlowAndColdGroups(t *testing.T) {
 	}
 }
 
-// TestExpireKeepsSentEvents: the periodic expiry pass must not forget the
-// events this gateway sent since the last report (it did, every 25 ms, and
-// the depth was underestimated until critical traffic got shed).
-func TestExpireKeepsSentEvents(t *testing.T) {
+// TestDepthExactForOwnBatches: the gateway's own outstanding events count
+// exactly, and the workers' reports add only what other gateways sent, so
+// neither a stale report of this gateway's drained events nor the time
+// since the last report makes phantom depth (it used to add everything sent
+// since the report, shedding a burst the workers were keeping up with).
+func TestDepthExactForOwnBatches(t *testing.T) {
 	g := NewGroup("quotes", ShedOptions{})
+	var mine atomic.Int64
+	g.AddOrigin("_INBOX.me.quote", mine.Load)
 	now := time.Now()
-	g.Observe(report("w1", 100, 0), now)
-	g.Sent(500)
+	lr := report("w1", 900, 1000)
+	lr.Origins = []schemas.OriginLoad{{Reply: "_INBOX.me.quote", Events: 700}, {Reply: "_INBOX.other.quote", Events: 200}}
+	g.Observe(lr, now)
+	mine.Store(700)
+	if d := g.Depth(); d != 900 {
+		t.Fatalf("depth %d, want 700 of mine + 200 of the other gateway", d)
+	}
+	mine.Store(0) // done frames came back: the report is stale for my share
+	if d := g.Depth(); d != 200 {
+		t.Fatalf("depth %d after my batches were done, want the other gateway's 200", d)
+	}
 	g.Expire(now.Add(10 * time.Millisecond))
-	if d := g.Depth(now.Add(10 * time.Millisecond)); d != 600 {
-		t.Fatalf("depth %d after an expiry pass, want 600", d)
+	if d, o := g.Depth(), g.Others(); d != 200 || o != 200 {
+		t.Fatalf("depth %d others %d after an expiry pass, want 200", d, o)
 	}
 }

@@ -77,7 +77,16 @@ func (o *ShedOptions) setDefaults() {
 // workerState is the last report of one worker.
 type workerState struct {
 	report schemas.LoadReport
+	others int64 // of its pending and in-flight events, those from other gateways
 	at     time.Time
+}
+
+// origin is one source of this gateway's batches for the group (a
+// batcher): its reply subject and its exact count of events sent and not
+// yet reported done.
+type origin struct {
+	reply  string
+	events func() int64
 }
 
 // Group tracks the load of one worker group as its workers report it,
@@ -86,27 +95,35 @@ type Group struct {
 	name string
 	opts ShedOptions
 
+	origins []origin // set before the group is used; read-only after
+
 	mu      sync.Mutex
 	workers map[string]*workerState
 
 	// Aggregates recomputed at each report, read lock-free per request.
-	live       atomic.Int64 // live workers
-	depth      atomic.Int64 // events pending at the workers, as reported
-	rateBits   atomic.Uint64
-	peakBits   atomic.Uint64
-	reportedAt atomic.Int64 // unix ns of the newest report
-	sentAt     atomic.Int64 // this gateway's sent counter at that report
-	sent       atomic.Int64 // events this gateway handed to NATS for the group
-	local      atomic.Int64 // events this gateway holds (batcher)
-	dead       atomic.Bool  // NATS said nobody listens (no responders)
-	deadAt     atomic.Int64 // unix ns of that notice
-	shedding   [4]atomic.Bool
+	live     atomic.Int64 // live workers
+	depth    atomic.Int64 // events pending at the workers, as reported
+	others   atomic.Int64 // the part of depth from other gateways
+	rateBits atomic.Uint64
+	peakBits atomic.Uint64
+	local    atomic.Int64 // events this gateway holds (batcher)
+	dead     atomic.Bool  // NATS said nobody listens (no responders)
+	deadAt   atomic.Int64 // unix ns of that notice
+	shedding [4]atomic.Bool
 }
 
 // NewGroup returns the tracker of group name.
 func NewGroup(name string, opts ShedOptions) *Group {
 	opts.setDefaults()
 	return &Group{name: name, opts: opts, workers: make(map[string]*workerState)}
+}
+
+// AddOrigin registers one source of this gateway's batches for the group:
+// reply is the reply subject its batches carry (workers split their load
+// reports by it), events its exact count of events sent and not yet
+// finished. Call it before the group is used.
+func (g *Group) AddOrigin(reply string, events func() int64) {
+	g.origins = append(g.origins, origin{reply: reply, events: events})
 }
 
 // Name returns the group's name.
@@ -122,17 +139,33 @@ func (g *Group) Observe(lr *schemas.LoadReport, now time.Time) {
 		g.workers[string([]byte(lr.Worker))] = w
 	}
 	w.report = *lr
-	w.report.Worker, w.report.Group = "", "" // may alias a message buffer
+	w.report.Worker, w.report.Group, w.report.Origins = "", "", nil // may alias a message buffer
+	w.others = lr.PendingEvents + lr.InFlight
+	for _, o := range lr.Origins {
+		if g.isOrigin(o.Reply) {
+			w.others -= o.Events
+		}
+	}
+	w.others = max(w.others, 0)
 	w.at = now
 	if lr.Stopping {
 		delete(g.workers, lr.Worker)
 	}
-	g.recomputeLocked(now, true)
+	g.recomputeLocked(now)
 	// A report sent before the workers died can arrive just after the
 	// no-responders notice: only a report well after it revives the group.
 	if g.dead.Load() && now.UnixNano()-g.deadAt.Load() > int64(reviveAfter) {
 		g.dead.Store(false)
 	}
+}
+
+func (g *Group) isOrigin(reply string) bool {
+	for _, o := range g.origins {
+		if o.reply == reply {
+			return true
+		}
+	}
+	return false
 }
 
 // reviveAfter is how long after a no-responders notice load reports are
@@ -143,7 +176,7 @@ const reviveAfter = 50 * time.Millisecond
 func (g *Group) Expire(now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.recomputeLocked(now, false)
+	g.recomputeLocked(now)
 }
 
 func (g *Group) staleAfter(w *workerState) time.Duration {
@@ -157,12 +190,9 @@ func (g *Group) staleAfter(w *workerState) time.Duration {
 	return max(10*iv, time.Second)
 }
 
-// recomputeLocked sums the live workers' reports. Only a new report moves
-// the point from which this gateway's sends and the drain are counted
-// (reportedAt, sentAt): an expiry pass must not forget the events sent
-// since the last report.
-func (g *Group) recomputeLocked(now time.Time, report bool) {
-	var live, depth int64
+// recomputeLocked sums the live workers' reports.
+func (g *Group) recomputeLocked(now time.Time) {
+	var live, depth, others int64
 	var rate, maxRate float64
 	for id, w := range g.workers {
 		if now.Sub(w.at) > g.staleAfter(w) {
@@ -171,11 +201,13 @@ func (g *Group) recomputeLocked(now time.Time, report bool) {
 		}
 		live++
 		depth += w.report.PendingEvents + w.report.InFlight
+		others += w.others
 		rate += w.report.Rate
 		maxRate += w.report.MaxRate
 	}
 	g.live.Store(live)
 	g.depth.Store(depth)
+	g.others.Store(others)
 	g.rateBits.Store(math.Float64bits(rate))
 	peak := math.Float64frombits(g.peakBits.Load()) * 0.995
 	// The drain rate a group reaches when busy: its workers' own estimate
@@ -183,10 +215,6 @@ func (g *Group) recomputeLocked(now time.Time, report bool) {
 	// idle spell is not judged against an idle rate), or the highest rate
 	// seen, decaying slowly.
 	g.peakBits.Store(math.Float64bits(max(peak, rate, maxRate)))
-	if report {
-		g.reportedAt.Store(now.UnixNano())
-		g.sentAt.Store(g.sent.Load())
-	}
 }
 
 // NoResponders marks the group dead at once: NATS reported that nobody
@@ -195,9 +223,6 @@ func (g *Group) NoResponders() {
 	g.deadAt.Store(time.Now().UnixNano())
 	g.dead.Store(true)
 }
-
-// Sent counts n events this gateway handed to NATS for the group.
-func (g *Group) Sent(n int) { g.sent.Add(int64(n)) }
 
 // Local adjusts the events this gateway holds for the group (batcher).
 func (g *Group) Local(delta int) { g.local.Add(int64(delta)) }
@@ -224,24 +249,30 @@ func (g *Group) Bound() int64 {
 	return min(max(b, g.opts.MinDepth), g.opts.MaxDepth)
 }
 
-// Depth estimates the events queued for the group now: the workers'
-// reported backlog, plus what this gateway sent since that report, minus
-// what the group drained meanwhile, plus what this gateway still holds.
-func (g *Group) Depth(now time.Time) int64 {
-	d := g.depth.Load()
-	since := time.Duration(now.UnixNano() - g.reportedAt.Load())
-	d += g.sent.Load() - g.sentAt.Load()
-	// A group with a backlog drains at its busy rate, not at the rate of
-	// the last interval (which may have started idle); using the lower
-	// one would overestimate depth and shed even critical traffic.
-	rate := g.Rate()
-	if g.depth.Load() > 0 {
-		rate = max(rate, math.Float64frombits(g.peakBits.Load()))
-	}
-	d -= int64(rate * since.Seconds())
-	d = max(d, 0)
-	return d + g.local.Load()
+// Depth returns the events queued for the group now: what this gateway
+// sent and no worker has reported done (exact, see [Group.AddOrigin]),
+// plus what the workers last reported holding from other gateways, plus
+// what this gateway's batchers hold.
+func (g *Group) Depth() int64 {
+	return g.Sent() + g.others.Load() + g.local.Load()
 }
+
+// Sent returns the events this gateway sent to the group and no worker has
+// reported done: in transit, queued at the workers or being processed.
+func (g *Group) Sent() int64 {
+	var n int64
+	for _, o := range g.origins {
+		n += o.events()
+	}
+	return n
+}
+
+// Others returns the events the workers last reported holding from other
+// gateways.
+func (g *Group) Others() int64 { return g.others.Load() }
+
+// Held returns the events this gateway's batchers hold for the group.
+func (g *Group) Held() int64 { return g.local.Load() }
 
 // Shed reports whether a request of priority p is shed at depth d, with
 // hysteresis: a priority starts being shed at its threshold and stops below
