@@ -3,15 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 )
 
-// stalledUpload starts a request declaring a large body and sends one byte
-// of it, then stalls. It returns a function that ends the upload.
+// stalledUpload starts a request declaring a large body, sends one byte of
+// it and stalls; the channel receives the answer's status (-1: no answer).
 func stalledUpload(t *testing.T, c *http.Client, url string, declared int64) (status chan int) {
 	t.Helper()
 	pr, pw := io.Pipe()
@@ -108,5 +107,3 @@ func TestSlowBodyMinRate(t *testing.T) {
 		t.Fatalf("slow but steady body: %d %s", resp.StatusCode, out)
 	}
 }
-
-var _ = net.Dial
