@@ -326,8 +326,11 @@ func TestCoalescerCloseWithStuckPeer(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Errorf("Close took %v with a stuck peer", d)
+	// Close returned before the flusher gave up on the stuck peer, which
+	// is what closes the connection: it did not wait for it. (A bound on
+	// Close's duration would be a timing assertion under -race.)
+	if _, _, closes, _ := gc.state(); closes != 0 {
+		t.Error("Close returned only after the stuck flusher had closed the connection")
 	}
 	w.SetWriteDeadline(time.Time{})
 	if err := <-waiting; !errors.Is(err, net.ErrClosed) {
