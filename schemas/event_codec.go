@@ -285,16 +285,30 @@ func readFloat(r *Reader) float64 {
 	return 0
 }
 
+// readInt reads an integer, or a float that holds one (1.0 is an integer,
+// as in JSON Schema), saturating past int64 so that validation calls it
+// out_of_range (or negative_size) rather than the wrong type.
 func readInt(r *Reader) int64 {
-	if r.IsInt() {
-		return r.Int64()
+	switch c := r.Peek(); {
+	case r.IsInt():
+		return r.int64Sat()
+	case r.IsNumber() && (c == 0xca || c == 0xcb):
+		i, _ := r.integral()
+		return i
 	}
 	return 0
 }
 
+// readTime reads a timestamp or integer Unix nanoseconds (or a float that
+// holds an integer), saturating outside int64 (years 1677 to 2262): such a
+// time is stale or future_timestamp, not of the wrong type.
 func readTime(r *Reader) int64 {
-	if c := r.Peek(); r.IsInt() || c == 0xd6 || c == 0xd7 || c == 0xc7 {
-		return r.Timestamp()
+	switch c := r.Peek(); {
+	case r.IsInt() || c == 0xd6 || c == 0xd7 || c == 0xc7:
+		return r.timestamp(true)
+	case r.IsNumber() && (c == 0xca || c == 0xcb):
+		i, _ := r.integral()
+		return i
 	}
 	return 0
 }

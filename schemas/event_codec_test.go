@@ -2,7 +2,9 @@ package schemas_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/sluice-dev/sluice/schemas"
@@ -181,9 +183,48 @@ func TestEventDecode(t *testing.T) {
 				}
 			}},
 		{"trade wrong types", eventMap("type", schemas.TypeTradeV1, "data", eventMap(
-			"symbol", nil, "price", nil, "size", 2.0, "venue", nil, "ts", 1.0, "trade_id", 9, "conditions", []byte{0x92, 0xa1, 'a', 0x01})),
+			"symbol", nil, "price", nil, "size", 2.5, "venue", nil, "ts", 1.5, "trade_id", 9, "conditions", []byte{0x92, 0xa1, 'a', 0x01})),
 			func(t *testing.T, ev *schemas.Event) {
 				if ev.Trade.Present != allTradeFields || ev.Trade.Invalid != allTradeFields || len(ev.Trade.Conditions) != 0 {
+					t.Errorf("Trade %+v", ev.Trade)
+				}
+			}},
+		// An integral float is an integer, as in JSON Schema; past int64 it
+		// saturates, for validation to call it out_of_range.
+		{"integral floats", eventMap("type", schemas.TypeTradeV1, "data", eventMap("size", 300.0, "ts", []byte{0xca, 0x44, 0x80, 0, 0})), // ts a float32 1024),
+			func(t *testing.T, ev *schemas.Event) {
+				if ev.Trade.Size != 300 || ev.Trade.TS != 1024 || ev.Trade.Invalid != 0 {
+					t.Errorf("Trade %+v", ev.Trade)
+				}
+			}},
+		{"sizes past int64", eventMap("type", schemas.TypeQuoteV1, "data", eventMap(
+			"bid_size", []byte{0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, "ask_size", -1e30)),
+			func(t *testing.T, ev *schemas.Event) {
+				if ev.Quote.BidSize != math.MaxInt64 || ev.Quote.AskSize != math.MinInt64 || ev.Quote.Invalid != 0 {
+					t.Errorf("Quote %+v", ev.Quote)
+				}
+			}},
+		{"NaN and infinite sizes", eventMap("type", schemas.TypeQuoteV1, "data", eventMap("bid_size", math.NaN(), "ask_size", math.Inf(1))),
+			func(t *testing.T, ev *schemas.Event) {
+				if ev.Quote.Invalid != schemas.FBidSize|schemas.FAskSize {
+					t.Errorf("Quote %+v", ev.Quote)
+				}
+			}},
+		{"ts past int64", eventMap("type", schemas.TypeQuoteV1, "data", eventMap("ts", tsExt96(253402300799, 0))),
+			func(t *testing.T, ev *schemas.Event) {
+				if ev.Quote.TS != math.MaxInt64 || ev.Quote.Invalid != 0 {
+					t.Errorf("Quote %+v", ev.Quote)
+				}
+			}},
+		{"ts before int64", eventMap("type", schemas.TypeTradeV1, "data", eventMap("ts", tsExt96(-62135596800, 0))),
+			func(t *testing.T, ev *schemas.Event) {
+				if ev.Trade.TS != math.MinInt64 || ev.Trade.Invalid != 0 {
+					t.Errorf("Trade %+v", ev.Trade)
+				}
+			}},
+		{"ts integer past int64", eventMap("type", schemas.TypeTradeV1, "data", eventMap("ts", []byte{0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})),
+			func(t *testing.T, ev *schemas.Event) {
+				if ev.Trade.TS != math.MaxInt64 || ev.Trade.Invalid != 0 {
 					t.Errorf("Trade %+v", ev.Trade)
 				}
 			}},
@@ -252,7 +293,7 @@ func TestEventDecodeErrors(t *testing.T) {
 		{"corr negative", eventMap("sluicecorr", -1), schemas.ErrOverflow},
 		{"seq above 32 bits", eventMap("sluiceseq", []byte{0xcf, 0, 0, 0, 1, 0, 0, 0, 0}), schemas.ErrOverflow},
 		{"data not a map", eventMap("type", schemas.TypeQuoteV1, "data", []byte{0x93, 1, 2, 3}), schemas.ErrType},
-		{"size overflow", eventMap("type", schemas.TypeQuoteV1, "data", eventMap("bid_size", []byte{0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})), schemas.ErrOverflow},
+		{"envelope time past int64", eventMap("type", schemas.TypeQuoteV1, "time", tsExt96(253402300799, 0)), schemas.ErrOverflow},
 		{"truncated", encodeEvent(sampleQuote(), nil)[:40], schemas.ErrShortBuffer},
 	}
 	for _, tc := range tests {
@@ -366,4 +407,11 @@ func TestKinds(t *testing.T) {
 	if _, ok := schemas.ParseKind("unknown"); ok {
 		t.Error(`ParseKind("unknown") ok`)
 	}
+}
+
+// tsExt96 is a MessagePack timestamp 96 extension.
+func tsExt96(sec int64, nsec uint32) []byte {
+	b := []byte{0xc7, 12, 0xff}
+	b = binary.BigEndian.AppendUint32(b, nsec)
+	return binary.BigEndian.AppendUint64(b, uint64(sec))
 }

@@ -79,3 +79,41 @@ func TestJSONSchema(t *testing.T) {
 		t.Error("schema for KindUnknown")
 	}
 }
+
+// TestJSONSchemaBounds checks that the published bounds are the ones
+// Validate applies by default.
+func TestJSONSchemaBounds(t *testing.T) {
+	type prop struct {
+		Type             string   `json:"type"`
+		ExclusiveMinimum *float64 `json:"exclusiveMinimum"`
+		Minimum          *float64 `json:"minimum"`
+		Maximum          *float64 `json:"maximum"`
+	}
+	for kind, fields := range map[schemas.Kind][]string{
+		schemas.KindQuote: {"bid", "ask", "bid_size", "ask_size"},
+		schemas.KindTrade: {"price", "size"},
+	} {
+		var s jsonSchema
+		if err := json.Unmarshal(schemas.JSONSchema(kind), &s); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range fields {
+			var p prop
+			if err := json.Unmarshal(s.Properties[name], &p); err != nil {
+				t.Fatalf("%v %s: %v", kind, name, err)
+			}
+			switch p.Type {
+			case "number":
+				if p.ExclusiveMinimum == nil || *p.ExclusiveMinimum != 0 || p.Maximum == nil || *p.Maximum != schemas.DefaultMaxPrice {
+					t.Errorf("%v %s: %+v, want (0, %g]", kind, name, p, float64(schemas.DefaultMaxPrice))
+				}
+			case "integer":
+				if p.Minimum == nil || *p.Minimum != 0 || p.Maximum == nil || *p.Maximum != schemas.DefaultMaxSize {
+					t.Errorf("%v %s: %+v, want [0, %d]", kind, name, p, schemas.DefaultMaxSize)
+				}
+			default:
+				t.Errorf("%v %s: type %q", kind, name, p.Type)
+			}
+		}
+	}
+}

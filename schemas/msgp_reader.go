@@ -322,9 +322,17 @@ func (r *Reader) Uint64() uint64 {
 // returns Unix nanoseconds. An integer is accepted as Unix nanoseconds too.
 // A time that Unix nanoseconds in an int64 cannot hold (before 1677 or
 // after 2262) fails with [ErrOverflow].
-func (r *Reader) Timestamp() int64 {
+func (r *Reader) Timestamp() int64 { return r.timestamp(false) }
+
+// timestamp is [Reader.Timestamp]; with sat, a time or integer past int64
+// Unix nanoseconds saturates to math.MinInt64 or math.MaxInt64 instead of
+// failing, so that validation can call it stale or future_timestamp.
+func (r *Reader) timestamp(sat bool) int64 {
 	c := r.Peek()
 	if isInt(c) {
+		if sat {
+			return r.int64Sat()
+		}
 		return r.Int64()
 	}
 	switch c {
@@ -346,7 +354,7 @@ func (r *Reader) Timestamp() int64 {
 			break
 		}
 		v := binary.BigEndian.Uint64(p[2:])
-		return r.unixNano(int64(v&(1<<34-1)), int64(v>>34))
+		return r.unixNano(int64(v&(1<<34-1)), int64(v>>34), sat)
 	case 0xc7: // timestamp 96
 		h := r.take(3)
 		if h == nil {
@@ -361,7 +369,7 @@ func (r *Reader) Timestamp() int64 {
 		}
 		nsec := int64(binary.BigEndian.Uint32(p))
 		sec := int64(binary.BigEndian.Uint64(p[4:]))
-		return r.unixNano(sec, nsec)
+		return r.unixNano(sec, nsec, sat)
 	default:
 		r.fail(typeError("timestamp", c))
 		return 0
@@ -372,15 +380,57 @@ func (r *Reader) Timestamp() int64 {
 
 // unixNano converts a timestamp's seconds and nanoseconds (0 <= nsec < 2^32)
 // to Unix nanoseconds, failing with [ErrOverflow] outside int64's range
-// (years 1677 to 2262).
-func (r *Reader) unixNano(sec, nsec int64) int64 {
+// (years 1677 to 2262), or with sat saturating to math.MinInt64 or
+// math.MaxInt64.
+func (r *Reader) unixNano(sec, nsec int64, sat bool) int64 {
 	const maxSec, minSec = math.MaxInt64 / 1_000_000_000, math.MinInt64/1_000_000_000 - 1
 	ns := sec*1e9 + nsec // wraps only at the edges, checked below
-	if sec > maxSec || sec < minSec || (sec == maxSec && ns < 0) || (sec == minSec && ns > 0) {
-		r.fail(ErrOverflow)
-		return 0
+	switch {
+	case sec < minSec || (sec == minSec && ns > 0):
+		if sat {
+			return math.MinInt64
+		}
+	case sec > maxSec || (sec == maxSec && ns < 0):
+		if sat {
+			return math.MaxInt64
+		}
+	default:
+		return ns
 	}
-	return ns
+	r.fail(ErrOverflow)
+	return 0
+}
+
+// int64Sat reads an integer of any width, a uint64 above MaxInt64 as
+// math.MaxInt64.
+func (r *Reader) int64Sat() int64 {
+	if r.Peek() == 0xcf {
+		if u := r.Uint64(); u <= math.MaxInt64 {
+			return int64(u)
+		}
+		return math.MaxInt64
+	}
+	return r.Int64()
+}
+
+// integral reads a float that holds an integer and returns it, saturated
+// at the ends of int64; on any other value (a fraction, NaN, an infinity)
+// it reads nothing and returns false.
+func (r *Reader) integral() (int64, bool) {
+	start := r.off
+	f := r.Float64()
+	switch {
+	case r.err != nil:
+		return 0, false
+	case math.IsNaN(f) || math.IsInf(f, 0) || f != math.Trunc(f):
+		r.off = start
+		return 0, false
+	case f >= 1<<63:
+		return math.MaxInt64, true
+	case f < -(1 << 63):
+		return math.MinInt64, true
+	}
+	return int64(f), true
 }
 
 // Raw returns the bytes of the next value, whatever it is, aliasing the input.

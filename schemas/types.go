@@ -240,4 +240,24 @@ const (
 	CodeFutureTimestamp   = "future_timestamp"
 	CodeUnknownInstrument = "unknown_instrument"
 	CodeUnknownVersion    = "unknown_version"
+	// CodeOutOfRange is a number past a bound: a price above
+	// [Limits.MaxPrice], a size above [Limits.MaxSize] or past int64, or a
+	// derived value (mid, spread, notional) that is not finite.
+	CodeOutOfRange = "out_of_range"
+	// CodeOffTick is a price that is not a multiple of the instrument's
+	// tick_size.
+	CodeOffTick = "off_tick"
+	// CodeOffLot is a size that is not a multiple of the instrument's
+	// lot_size.
+	CodeOffLot = "off_lot"
+	// CodePriceOutOfBand is a price further from the symbol's last enriched
+	// price than the worker's price band allows.
+	CodePriceOutOfBand = "price_out_of_band"
 )
+
+// Codes lists every validation code, in the order of the README's table.
+var Codes = []string{
+	CodeMissingField, CodeInvalidField, CodeCrossedQuote, CodeNonPositivePrice, CodeNegativeSize,
+	CodeOutOfRange, CodeOffTick, CodeOffLot, CodePriceOutOfBand, CodeStale, CodeFutureTimestamp,
+	CodeUnknownInstrument, CodeUnknownVersion,
+}

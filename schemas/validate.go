@@ -10,16 +10,32 @@ import (
 const (
 	DefaultMaxAge    = time.Hour
 	DefaultMaxFuture = 5 * time.Second
+	// DefaultMaxPrice is the highest price accepted, in any currency: far
+	// above any listed instrument's, low enough that price times size stays
+	// exact to the cent in a float64 for any sane size.
+	DefaultMaxPrice = 1e9
+	// DefaultMaxSize is the highest size accepted: a trillion units, more
+	// than the shares outstanding of any company.
+	DefaultMaxSize = 1_000_000_000_000
+	// MaxExactInt is the highest integer a float64 holds exactly (2^53-1),
+	// and the highest [Limits.MaxSize] can be: a larger size would not
+	// survive a JSON consumer that reads numbers as float64.
+	MaxExactInt = 1<<53 - 1
 )
 
-// Limits are the time bounds of validation. The zero value means the
-// defaults.
+// Limits are the bounds of validation. The zero value means the defaults.
 type Limits struct {
 	// MaxAge rejects events whose ts is older than now-MaxAge (code stale).
 	MaxAge time.Duration
 	// MaxFuture rejects events whose ts is later than now+MaxFuture (code
 	// future_timestamp).
 	MaxFuture time.Duration
+	// MaxPrice rejects a bid, ask or price above it (code out_of_range);
+	// zero means [DefaultMaxPrice].
+	MaxPrice float64
+	// MaxSize rejects a size above it (code out_of_range); zero means
+	// [DefaultMaxSize], and it is at most [MaxExactInt].
+	MaxSize int64
 }
 
 func (l Limits) withDefaults() Limits {
@@ -29,6 +45,13 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxFuture <= 0 {
 		l.MaxFuture = DefaultMaxFuture
 	}
+	if !(l.MaxPrice > 0) || math.IsInf(l.MaxPrice, 0) { // also NaN
+		l.MaxPrice = DefaultMaxPrice
+	}
+	if l.MaxSize <= 0 {
+		l.MaxSize = DefaultMaxSize
+	}
+	l.MaxSize = min(l.MaxSize, MaxExactInt)
 	return l
 }
 
@@ -96,10 +119,10 @@ func checkShape(fields []field, present, invalid uint16, errs []FieldError) ([]F
 func validateQuote(q *Quote, now int64, lim Limits, errs []FieldError) []FieldError {
 	errs, bad := checkShape(quoteFields, q.Present, q.Invalid, errs)
 	errs, bad = checkSymbolVenue(q.Symbol, q.Venue, q.Present, bad, errs)
-	errs, bad = checkPrice("bid", FBid, q.Bid, bad, errs)
-	errs, bad = checkPrice("ask", FAsk, q.Ask, bad, errs)
-	errs = checkSize("bid_size", FBidSize, q.BidSize, bad, errs)
-	errs = checkSize("ask_size", FAskSize, q.AskSize, bad, errs)
+	errs, bad = checkPrice("bid", FBid, q.Bid, lim, bad, errs)
+	errs, bad = checkPrice("ask", FAsk, q.Ask, lim, bad, errs)
+	errs, bad = checkSize("bid_size", FBidSize, q.BidSize, lim, bad, errs)
+	errs, _ = checkSize("ask_size", FAskSize, q.AskSize, lim, bad, errs)
 	if bad&(FBid|FAsk) == 0 && q.Bid > q.Ask {
 		errs = append(errs, FieldError{Field: "bid", Code: CodeCrossedQuote,
 			Detail: fmt.Sprintf("bid %g is above ask %g", q.Bid, q.Ask)})
@@ -110,8 +133,8 @@ func validateQuote(q *Quote, now int64, lim Limits, errs []FieldError) []FieldEr
 func validateTrade(t *Trade, now int64, lim Limits, errs []FieldError) []FieldError {
 	errs, bad := checkShape(tradeFields, t.Present, t.Invalid, errs)
 	errs, bad = checkSymbolVenue(t.Symbol, t.Venue, t.Present, bad, errs)
-	errs, bad = checkPrice("price", FPrice, t.Price, bad, errs)
-	errs = checkSize("size", FSize, t.Size, bad, errs)
+	errs, bad = checkPrice("price", FPrice, t.Price, lim, bad, errs)
+	errs, bad = checkSize("size", FSize, t.Size, lim, bad, errs)
 	return checkTS(t.TS, t.Present, bad, now, lim, errs)
 }
 
@@ -140,39 +163,85 @@ func isMIC(s string) bool {
 	return true
 }
 
-func checkPrice(name string, bit uint16, v float64, bad uint16, errs []FieldError) ([]FieldError, uint16) {
+func checkPrice(name string, bit uint16, v float64, lim Limits, bad uint16, errs []FieldError) ([]FieldError, uint16) {
 	if bad&bit != 0 {
 		return errs, bad
 	}
-	if math.IsNaN(v) || math.IsInf(v, 0) {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
 		return append(errs, FieldError{Field: name, Code: CodeInvalidField, Detail: name + " must be a finite number"}), bad | bit
-	}
-	if v <= 0 {
+	case v <= 0:
 		return append(errs, FieldError{Field: name, Code: CodeNonPositivePrice,
 			Detail: fmt.Sprintf("%s must be positive, got %g", name, v)}), bad | bit
+	case v > lim.MaxPrice:
+		return append(errs, FieldError{Field: name, Code: CodeOutOfRange,
+			Detail: fmt.Sprintf("%s %g is above the maximum price %g", name, v, lim.MaxPrice)}), bad | bit
 	}
 	return errs, bad
 }
 
-func checkSize(name string, bit uint16, v int64, bad uint16, errs []FieldError) []FieldError {
-	if bad&bit == 0 && v < 0 {
-		return append(errs, FieldError{Field: name, Code: CodeNegativeSize,
-			Detail: fmt.Sprintf("%s must not be negative, got %d", name, v)})
+// checkSize checks a size. Decoders saturate an integer past int64 to
+// math.MinInt64 or math.MaxInt64, which the details name as such.
+func checkSize(name string, bit uint16, v int64, lim Limits, bad uint16, errs []FieldError) ([]FieldError, uint16) {
+	if bad&bit != 0 {
+		return errs, bad
 	}
-	return errs
+	switch {
+	case v == math.MinInt64:
+		return append(errs, FieldError{Field: name, Code: CodeNegativeSize,
+			Detail: name + " must not be negative, got a number below -2^63"}), bad | bit
+	case v < 0:
+		return append(errs, FieldError{Field: name, Code: CodeNegativeSize,
+			Detail: fmt.Sprintf("%s must not be negative, got %d", name, v)}), bad | bit
+	case v == math.MaxInt64:
+		return append(errs, FieldError{Field: name, Code: CodeOutOfRange,
+			Detail: fmt.Sprintf("%s is not below 2^63, above the maximum size %d", name, lim.MaxSize)}), bad | bit
+	case v > lim.MaxSize:
+		return append(errs, FieldError{Field: name, Code: CodeOutOfRange,
+			Detail: fmt.Sprintf("%s %d is above the maximum size %d", name, v, lim.MaxSize)}), bad | bit
+	}
+	return errs, bad
 }
 
+// checkTS checks ts against [now-MaxAge, now+MaxFuture], bounds that
+// saturate rather than wrap. Decoders saturate a time outside int64 Unix
+// nanoseconds (before 1677, after 2262) to math.MinInt64 or math.MaxInt64:
+// those are stale and future_timestamp like any other.
 func checkTS(ts int64, present, bad uint16, now int64, lim Limits, errs []FieldError) []FieldError {
 	if present&FTS == 0 || bad&FTS != 0 {
 		return errs
 	}
 	switch {
-	case ts < now-int64(lim.MaxAge):
+	case ts < satAdd(now, -int64(lim.MaxAge)):
 		return append(errs, FieldError{Field: "ts", Code: CodeStale,
-			Detail: fmt.Sprintf("ts %s is older than the maximum age %s", time.Unix(0, ts).UTC().Format(time.RFC3339Nano), lim.MaxAge)})
-	case ts > now+int64(lim.MaxFuture):
+			Detail: fmt.Sprintf("ts %s is older than the maximum age %s", formatNano(ts), lim.MaxAge)})
+	case ts > satAdd(now, int64(lim.MaxFuture)):
 		return append(errs, FieldError{Field: "ts", Code: CodeFutureTimestamp,
-			Detail: fmt.Sprintf("ts %s is more than %s ahead of the worker's clock", time.Unix(0, ts).UTC().Format(time.RFC3339Nano), lim.MaxFuture)})
+			Detail: fmt.Sprintf("ts %s is more than %s ahead of the worker's clock", formatNano(ts), lim.MaxFuture)})
 	}
 	return errs
+}
+
+// satAdd returns a+b, saturated at the ends of int64.
+func satAdd(a, b int64) int64 {
+	s := a + b
+	switch {
+	case b > 0 && s < a:
+		return math.MaxInt64
+	case b < 0 && s > a:
+		return math.MinInt64
+	}
+	return s
+}
+
+// formatNano formats Unix nanoseconds as RFC 3339, and the saturated ends
+// of int64 as what they stand for.
+func formatNano(ts int64) string {
+	switch ts {
+	case math.MaxInt64:
+		return "past 2262-04-11 (beyond int64 Unix nanoseconds)"
+	case math.MinInt64:
+		return "before 1677-09-21 (beyond int64 Unix nanoseconds)"
+	}
+	return time.Unix(0, ts).UTC().Format(time.RFC3339Nano)
 }

@@ -89,6 +89,28 @@ func TestValidate(t *testing.T) {
 		{"custom max future passes", quote(func(q *schemas.Quote) { q.TS = validateNow + int64(time.Minute) }),
 			schemas.Limits{MaxFuture: 2 * time.Minute}, nil},
 
+		// Numbers past their bounds (issue #12): out_of_range, never the
+		// wrong type; the decoders saturate what int64 cannot hold.
+		{"price at the bound", trade(func(t *schemas.Trade) { t.Price = schemas.DefaultMaxPrice }), schemas.Limits{}, nil},
+		{"price above the bound", trade(func(t *schemas.Trade) { t.Price = 1e308 }), schemas.Limits{}, []want{{"price", schemas.CodeOutOfRange}}},
+		{"bid 1e300 ask 1e301", quote(func(q *schemas.Quote) { q.Bid, q.Ask = 1e300, 1e301 }), schemas.Limits{},
+			[]want{{"bid", schemas.CodeOutOfRange}, {"ask", schemas.CodeOutOfRange}}},
+		{"custom max price", quote(func(q *schemas.Quote) { q.Ask = 200 }), schemas.Limits{MaxPrice: 190}, []want{{"ask", schemas.CodeOutOfRange}}},
+		{"tiny price", trade(func(t *schemas.Trade) { t.Price = 5e-324 }), schemas.Limits{}, nil}, // the tick is the enricher's
+		{"size at the bound", trade(func(t *schemas.Trade) { t.Size = schemas.DefaultMaxSize }), schemas.Limits{}, nil},
+		{"size above the bound", trade(func(t *schemas.Trade) { t.Size = schemas.DefaultMaxSize + 1 }), schemas.Limits{}, []want{{"size", schemas.CodeOutOfRange}}},
+		{"size 2^62", trade(func(t *schemas.Trade) { t.Size = 1 << 62 }), schemas.Limits{}, []want{{"size", schemas.CodeOutOfRange}}},
+		{"size past int64", quote(func(q *schemas.Quote) { q.BidSize = math.MaxInt64 }), schemas.Limits{}, []want{{"bid_size", schemas.CodeOutOfRange}}},
+		{"size below int64", quote(func(q *schemas.Quote) { q.AskSize = math.MinInt64 }), schemas.Limits{}, []want{{"ask_size", schemas.CodeNegativeSize}}},
+		{"max size capped at 2^53-1", trade(func(t *schemas.Trade) { t.Size = schemas.MaxExactInt + 1 }),
+			schemas.Limits{MaxSize: math.MaxInt64}, []want{{"size", schemas.CodeOutOfRange}}},
+		{"ts past 2262", quote(func(q *schemas.Quote) { q.TS = math.MaxInt64 }), schemas.Limits{}, []want{{"ts", schemas.CodeFutureTimestamp}}},
+		{"ts before 1678", trade(func(t *schemas.Trade) { t.TS = math.MinInt64 }), schemas.Limits{}, []want{{"ts", schemas.CodeStale}}},
+		{"huge max future does not wrap", quote(func(q *schemas.Quote) { q.TS = math.MaxInt64 }),
+			schemas.Limits{MaxFuture: math.MaxInt64}, nil},
+		{"huge max age does not wrap", quote(func(q *schemas.Quote) { q.TS = 0 }),
+			schemas.Limits{MaxAge: math.MaxInt64}, nil},
+
 		// Several failures are all reported, in field order.
 		{"everything wrong", func() schemas.Event {
 			return schemas.Event{Type: schemas.TypeQuoteV1, Kind: schemas.KindQuote, Known: true,
@@ -126,6 +148,44 @@ func TestValidateAfterDecode(t *testing.T) {
 	if len(errs) != 1 || errs[0].Field != "bid" || errs[0].Code != schemas.CodeInvalidField || errs[0].Detail != "bid must be a number" {
 		t.Errorf("Validate = %+v", errs)
 	}
+}
+
+// TestValidateDetails checks the messages of the number and time rules:
+// they name what the JSON Schema says and never show a wrapped value.
+func TestValidateDetails(t *testing.T) {
+	f := func(in []byte, want ...schemas.FieldError) {
+		t.Helper()
+		ev := decodeEvent(t, in)
+		errs := schemas.Validate(&ev, validateNow, schemas.Limits{}, nil)
+		if len(errs) != len(want) {
+			t.Errorf("Validate = %+v, want %+v", errs, want)
+			return
+		}
+		for i := range want {
+			if errs[i] != want[i] {
+				t.Errorf("Validate = %+v, want %+v", errs[i], want[i])
+			}
+		}
+	}
+	quote := func(pairs ...any) []byte {
+		data := []any{"symbol", "AAPL", "bid", 189.52, "ask", 189.53, "bid_size", 100, "ask_size", 200}
+		return eventMap("type", schemas.TypeQuoteV1, "data", eventMap(append(data, pairs...)...))
+	}
+	maxU64 := []byte{0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	f(quote("bid_size", 1.0, "ask_size", 2e3)) // integral floats are integers
+	f(quote("bid_size", 1.5), schemas.FieldError{Field: "bid_size", Code: schemas.CodeInvalidField, Detail: "bid_size must be an integer"})
+	f(quote("ask_size", maxU64), schemas.FieldError{Field: "ask_size", Code: schemas.CodeOutOfRange,
+		Detail: "ask_size is not below 2^63, above the maximum size 1000000000000"})
+	f(quote("ask_size", 1e13), schemas.FieldError{Field: "ask_size", Code: schemas.CodeOutOfRange,
+		Detail: "ask_size 10000000000000 is above the maximum size 1000000000000"})
+	f(quote("bid_size", -1e19), schemas.FieldError{Field: "bid_size", Code: schemas.CodeNegativeSize,
+		Detail: "bid_size must not be negative, got a number below -2^63"})
+	f(quote("ask", 1e10), schemas.FieldError{Field: "ask", Code: schemas.CodeOutOfRange,
+		Detail: "ask 1e+10 is above the maximum price 1e+09"})
+	f(quote("ts", tsExt96(253402300799, 0)), schemas.FieldError{Field: "ts", Code: schemas.CodeFutureTimestamp,
+		Detail: "ts past 2262-04-11 (beyond int64 Unix nanoseconds) is more than 5s ahead of the worker's clock"})
+	f(quote("ts", tsExt96(-62135596800, 0)), schemas.FieldError{Field: "ts", Code: schemas.CodeStale,
+		Detail: "ts before 1677-09-21 (beyond int64 Unix nanoseconds) is older than the maximum age 1h0m0s"})
 }
 
 func TestValidateValidDoesNotAllocate(t *testing.T) {
