@@ -3,7 +3,9 @@ package gateway
 import (
 	"bytes"
 	"fmt"
+	"hash/maphash"
 	"net/http"
+	"sync"
 
 	"github.com/sluice-dev/sluice/schemas"
 )
@@ -138,8 +140,64 @@ func decodeJSONCollection(kind schemas.Kind, body []byte, maxEvents int, dst []s
 		initPlain(kind, ev)
 		s.payloadJSON(kind, ev)
 	}
-	return dst, false, s.end()
+	if e := s.end(); e != nil || !ce {
+		return dst, false, e
+	}
+	if i, j, dup := duplicateID(dst); dup {
+		return dst, false, badRequest("events %d and %d have the same id %q: the ids of one request must differ", i, j, dst[i].ID)
+	}
+	return dst, false, nil
 }
+
+// duplicateID returns the positions i < j of the first pair of events
+// (by j) with the same id. A short batch is compared pair by pair; a
+// longer one goes through a hash table from a pool, so that neither
+// allocates on a warm gateway.
+func duplicateID(events []schemas.Event) (i, j int, dup bool) {
+	if len(events) <= 32 {
+		for j := 1; j < len(events); j++ {
+			for i := 0; i < j; i++ {
+				if events[i].ID == events[j].ID {
+					return i, j, true
+				}
+			}
+		}
+		return 0, 0, false
+	}
+	size := 64
+	for size < 2*len(events) {
+		size *= 2
+	}
+	tp := idTables.Get().(*[]int32)
+	defer idTables.Put(tp)
+	if cap(*tp) < size {
+		*tp = make([]int32, size)
+	}
+	t := (*tp)[:size]
+	for k := range t {
+		t[k] = -1
+	}
+	mask := uint64(size - 1)
+	for j := range events {
+		id := events[j].ID
+		for h := maphash.String(idSeed, id) & mask; ; h = (h + 1) & mask {
+			i := t[h]
+			if i < 0 {
+				t[h] = int32(j)
+				break
+			}
+			if events[i].ID == id {
+				return int(i), j, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+var (
+	idSeed   = maphash.MakeSeed()
+	idTables = sync.Pool{New: func() any { return new([]int32) }}
+)
 
 // recordSeparator starts each JSON text of application/json-seq (RFC 7464).
 const recordSeparator = 0x1e

@@ -41,7 +41,7 @@ func (s *scanner) cloudEventJSON(kind schemas.Kind, ev *schemas.Event) error {
 			if !ok {
 				return fmt.Errorf("cloudevent attribute time must be an RFC 3339 string")
 			}
-			t, ok := parseTime(v)
+			t, ok := parseTime(v) // past int64 nanoseconds: saturated, for the worker to call it stale or future
 			if !ok && s.err == nil {
 				return fmt.Errorf("cloudevent attribute time %q is not RFC 3339", v)
 			}
@@ -136,19 +136,43 @@ func mediaType(ct string) string {
 	return ct
 }
 
-// binaryAttrs reads a binary-mode CloudEvent's ce-* headers into ev.
+// binaryAttrs reads a binary-mode CloudEvent's ce-* headers into ev. A
+// binary-mode event has one of each attribute: a header that repeats is an
+// error rather than a guess at which one the client meant.
 func binaryAttrs(kind schemas.Kind, h http.Header, ev *schemas.Event) error {
-	ev.ID = h.Get("Ce-Id")
-	ev.Source = h.Get("Ce-Source")
-	ev.Type = h.Get("Ce-Type")
-	ev.Subject = h.Get("Ce-Subject")
-	ev.DataSchema = h.Get("Ce-Dataschema")
-	if v := h.Get("Ce-Time"); v != "" {
-		t, ok := parseTime(v)
+	var err error
+	one := func(name string) string {
+		switch v := h[name]; len(v) {
+		case 0:
+			return ""
+		case 1:
+			return v[0]
+		default:
+			if err == nil {
+				low := strings.ToLower(name)
+				err = fmt.Errorf("%s appears %d times: a binary-mode event has one %s", low, len(v), low[3:])
+			}
+			return v[0]
+		}
+	}
+	spec := one("Ce-Specversion")
+	ev.ID = one("Ce-Id")
+	ev.Source = one("Ce-Source")
+	ev.Type = one("Ce-Type")
+	ev.Subject = one("Ce-Subject")
+	ev.DataSchema = one("Ce-Dataschema")
+	tm := one("Ce-Time")
+	if err != nil {
+		return err
+	}
+	if tm != "" {
+		// Past int64 nanoseconds it saturates, for the worker to call the
+		// event stale or future_timestamp.
+		t, ok := parseTime(tm)
 		if !ok {
-			return fmt.Errorf("ce-time %q is not RFC 3339", v)
+			return fmt.Errorf("ce-time %q is not RFC 3339", tm)
 		}
 		ev.Time = t
 	}
-	return checkCloudEvent(kind, ev, h.Get("Ce-Specversion"))
+	return checkCloudEvent(kind, ev, spec)
 }

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"math"
-	"strconv"
 	"time"
 
 	"github.com/sluice-dev/sluice/schemas"
@@ -164,22 +163,35 @@ func (s *scanner) jsonString() (string, bool) {
 	return s.str(), true
 }
 
+// jsonFloat reads a number. A number that a float64 cannot hold (1e999
+// overflows to an infinity, a nonzero 1e-400 underflows to zero) is
+// malformed: the request fails with 400 rather than an event carrying a
+// value the client did not send. Another type is skipped and reported not
+// ok.
 func (s *scanner) jsonFloat() (float64, bool) {
 	if !isNumberStart(s.peek()) {
 		s.skip(1)
 		return 0, false
 	}
+	start := s.off
 	n := s.number()
 	if s.err != nil {
 		return 0, false
 	}
 	f, err := parseFloat(n)
-	if err != nil {
-		return 0, false // out of range: invalid, and zero as in the msgpack decoder
+	if err != nil || (f == 0 && !isZero(n)) {
+		s.off = start
+		s.fail("number %s does not fit a float64", clip(n))
+		return 0, false
 	}
 	return f, true
 }
 
+// jsonInt reads an integer: digits, or any JSON number whose value is an
+// integer (1.0, 2e3), as JSON Schema's "integer" allows. An integer past
+// int64 saturates to math.MinInt64 or math.MaxInt64, for the worker to
+// reject as out_of_range (or negative_size); a fraction, or another type,
+// is not ok.
 func (s *scanner) jsonInt() (int64, bool) {
 	if !isNumberStart(s.peek()) {
 		s.skip(1)
@@ -189,15 +201,12 @@ func (s *scanner) jsonInt() (int64, bool) {
 	if s.err != nil {
 		return 0, false
 	}
-	i, err := strconv.ParseInt(bytesString(n), 10, 64)
-	if err != nil {
-		return 0, false // a fraction, or out of range: invalid, and zero
-	}
-	return i, true
+	return parseInt(n)
 }
 
 // jsonTime reads an RFC 3339 string (up to nanoseconds) or an integer of
-// Unix nanoseconds.
+// Unix nanoseconds; a time past int64 nanoseconds saturates (see
+// [parseTime]).
 func (s *scanner) jsonTime() (int64, bool) {
 	switch c := s.peek(); {
 	case c == '"':
@@ -214,11 +223,18 @@ func (s *scanner) jsonTime() (int64, bool) {
 var minTime, maxTime = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
 
 // parseTime parses an RFC 3339 time (up to nanoseconds) into Unix
-// nanoseconds; a time outside the int64 range is not ok.
+// nanoseconds. A time that int64 nanoseconds cannot hold saturates to
+// math.MinInt64 (before 1677) or math.MaxInt64 (after 2262), never wraps:
+// the worker rejects it as stale or future_timestamp, which is what it is.
 func parseTime(v string) (int64, bool) {
 	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil || t.Before(minTime) || t.After(maxTime) {
+	switch {
+	case err != nil:
 		return 0, false
+	case t.Before(minTime):
+		return math.MinInt64, true
+	case t.After(maxTime):
+		return math.MaxInt64, true
 	}
 	return t.UnixNano(), true
 }

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"fmt"
+	"math"
 	"net/http"
 	"reflect"
 	"strings"
@@ -48,6 +50,7 @@ type decodeCase struct {
 	kind   schemas.Kind // default quote
 	ct     string
 	hdr    map[string]string
+	add    [][2]string // headers added after hdr, to repeat one
 	body   string
 	max    int // maxEvents, default 100
 	want   []schemas.Event
@@ -74,6 +77,9 @@ func runDecodeCases(t *testing.T, cases []decodeCase) {
 			}
 			for k, v := range c.hdr {
 				h.Set(k, v)
+			}
+			for _, kv := range c.add {
+				h.Add(kv[0], kv[1])
 			}
 			got, single, err := decodeBody(kind, h, []byte(c.body), max, nil)
 			if c.status != 0 {
@@ -117,8 +123,25 @@ func jsonDecodeCases() []decodeCase {
 		{name: "wrong types are invalid, not errors", ct: "application/json",
 			body: `{"symbol":1,"bid":"189.5","ask":true,"bid_size":1.5,"ask_size":"3","venue":[],"ts":{"a":1}}`,
 			want: []schemas.Event{plainQuote(schemas.Quote{Present: allQuote, Invalid: allQuote})}, single: true},
-		{name: "integer overflow is invalid", ct: "application/json", body: `{"bid_size":9223372036854775808,"bid":1e400}`,
-			want: []schemas.Event{plainQuote(schemas.Quote{Present: schemas.FBidSize | schemas.FBid, Invalid: schemas.FBidSize | schemas.FBid})}, single: true},
+		// Numbers (issue #12, item 4): an integer past int64 saturates for
+		// the worker's out_of_range; an integral number is an integer; a
+		// number no float64 holds is malformed.
+		{name: "integer past int64 saturates", ct: "application/json", body: `{"bid_size":9223372036854775808,"ask_size":-1e30}`,
+			want: []schemas.Event{plainQuote(schemas.Quote{BidSize: math.MaxInt64, AskSize: math.MinInt64, Present: schemas.FBidSize | schemas.FAskSize})}, single: true},
+		{name: "integral numbers are integers", ct: "application/json", body: `{"bid_size":1.0,"ask_size":2.50e2}`,
+			want: []schemas.Event{plainQuote(schemas.Quote{BidSize: 1, AskSize: 250, Present: schemas.FBidSize | schemas.FAskSize})}, single: true},
+		{name: "fractional size is invalid", ct: "application/json", body: `{"bid_size":1.5,"ask_size":1e-1}`,
+			want: []schemas.Event{plainQuote(schemas.Quote{Present: schemas.FBidSize | schemas.FAskSize, Invalid: schemas.FBidSize | schemas.FAskSize})}, single: true},
+		{name: "float overflow is malformed", ct: "application/json", body: `{"bid":1e999}`, status: 400, errSub: "number 1e999 does not fit a float64"},
+		{name: "negative float overflow is malformed", kind: schemas.KindTrade, ct: "application/json", body: `{"price":-1.5e309}`, status: 400, errSub: "does not fit a float64"},
+		{name: "float underflow is malformed", ct: "application/json", body: `{"ask":1e-400}`, status: 400, errSub: "number 1e-400 does not fit a float64"},
+		{name: "zero with a big exponent is zero", ct: "application/json", body: `{"bid":0e999,"ask":-0.0e-999}`,
+			want: []schemas.Event{plainQuote(schemas.Quote{Present: schemas.FBid | schemas.FAsk})}, single: true},
+		{name: "subnormal fits", ct: "application/json", body: `{"bid":5e-324}`,
+			want: []schemas.Event{plainQuote(schemas.Quote{Bid: 5e-324, Present: schemas.FBid})}, single: true},
+		{name: "overflow in an array names the offset", ct: "application/json", body: `[{"bid":1},{"bid":1e400}]`, status: 400, errSub: "offset 18: number 1e400"},
+		{name: "overflow in an ignored field is fine", ct: "application/json", body: `{"x":1e999,"symbol":"A"}`,
+			want: []schemas.Event{plainQuote(sym("A"))}, single: true},
 		{name: "integer prices", ct: "application/json", body: `{"bid":189,"ask":-2,"bid_size":-5}`,
 			want: []schemas.Event{plainQuote(schemas.Quote{Bid: 189, Ask: -2, BidSize: -5, Present: schemas.FBid | schemas.FAsk | schemas.FBidSize})}, single: true},
 		{name: "exponents", ct: "application/json", body: `{"bid":1.895E2,"ask":18952e-2}`,
@@ -144,12 +167,20 @@ func jsonDecodeCases() []decodeCase {
 			want: []schemas.Event{plainQuote(schemas.Quote{TS: tsNanos, Present: schemas.FTS})}, single: true},
 		{name: "ts invalid", ct: "application/json", body: `{"ts":"yesterday"}`,
 			want: []schemas.Event{plainQuote(schemas.Quote{Present: schemas.FTS, Invalid: schemas.FTS})}, single: true},
-		{name: "ts float", ct: "application/json", body: `{"ts":1.7e18}`,
+		{name: "ts integral float", ct: "application/json", body: `{"ts":1.7e18}`,
+			want: []schemas.Event{plainQuote(schemas.Quote{TS: 17e17, Present: schemas.FTS})}, single: true},
+		{name: "ts fractional", ct: "application/json", body: `{"ts":1.5}`,
 			want: []schemas.Event{plainQuote(schemas.Quote{Present: schemas.FTS, Invalid: schemas.FTS})}, single: true},
+		// Times past int64 nanoseconds saturate (issue #12, item 5): the
+		// worker calls them future_timestamp or stale.
 		{name: "ts beyond int64 nanoseconds", ct: "application/json", body: `{"ts":"3000-01-01T00:00:00Z"}`,
-			want: []schemas.Event{plainQuote(schemas.Quote{Present: schemas.FTS, Invalid: schemas.FTS})}, single: true},
+			want: []schemas.Event{plainQuote(schemas.Quote{TS: math.MaxInt64, Present: schemas.FTS})}, single: true},
+		{name: "ts 9999", ct: "application/json", body: `{"ts":"9999-12-31T23:59:59Z"}`,
+			want: []schemas.Event{plainQuote(schemas.Quote{TS: math.MaxInt64, Present: schemas.FTS})}, single: true},
 		{name: "ts before 1678", ct: "application/json", body: `{"ts":"1600-01-01T00:00:00Z"}`,
-			want: []schemas.Event{plainQuote(schemas.Quote{Present: schemas.FTS, Invalid: schemas.FTS})}, single: true},
+			want: []schemas.Event{plainQuote(schemas.Quote{TS: math.MinInt64, Present: schemas.FTS})}, single: true},
+		{name: "ts integer past int64", kind: schemas.KindTrade, ct: "application/json", body: `{"ts":99999999999999999999}`,
+			want: []schemas.Event{plainTrade(schemas.Trade{TS: math.MaxInt64, Present: schemas.FTS})}, single: true},
 		{name: "trade", kind: schemas.KindTrade, ct: "application/json",
 			body: `{"symbol":"IBM","price":150.25,"size":10,"venue":"XNYS","ts":1735830245121956789,"trade_id":"t-1","conditions":["@","F"]}`,
 			want: []schemas.Event{plainTrade(schemas.Trade{Symbol: "IBM", Price: 150.25, Size: 10, Venue: "XNYS", TS: tsNanos,
@@ -380,7 +411,40 @@ func ceDecodeCases() []decodeCase {
 		{name: "batch type of another kind", ct: batch, body: "[" + strings.Replace(minimal("a", ""), "quote", "trade", 1) + "]", status: 400, errSub: "event 0: "},
 		{name: "batch too many", ct: batch, max: 1, body: "[" + minimal("a", "") + "," + minimal("b", "") + "]", status: 413, errSub: "more than 1"},
 		{name: "batch malformed", ct: batch, body: "[" + minimal("a", "") + ",", status: 400, errSub: "offset"},
+
+		// The ids of one request differ (issue #12, item 7): 400 naming both.
+		{name: "batch same id", ct: batch, body: "[" + minimal("a", "") + "," + minimal("b", "") + "," + minimal("a", "") + "]",
+			status: 400, errSub: `events 0 and 2 have the same id "a"`},
+		{name: "long batch same id", ct: batch, max: 1000, body: ceBatch(minimal, 200, 57, 190), status: 400, errSub: `events 57 and 190 have the same id "e57"`},
+		{name: "long batch", ct: batch, max: 1000, body: ceBatch(minimal, 1000, -1, -1), want: func() []schemas.Event {
+			evs := make([]schemas.Event, 1000)
+			for i := range evs {
+				evs[i] = ceQuote(fmt.Sprintf("e%d", i), sym("A"))
+			}
+			return evs
+		}()},
+		{name: "structured time 9999", ct: ce, body: minimal("x", `,"time":"9999-12-31T23:59:59Z"`),
+			want: []schemas.Event{func() schemas.Event { e := ceQuote("x", sym("A")); e.Time = math.MaxInt64; return e }()}, single: true},
 	}
+}
+
+// ceBatch is a CloudEvents batch of n events with ids e0, e1, …, but for
+// event j, whose id is event i's (none when j < 0).
+func ceBatch(minimal func(id, extra string) string, n, i, j int) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for k := range n {
+		if k > 0 {
+			b.WriteByte(',')
+		}
+		id := k
+		if k == j {
+			id = i
+		}
+		b.WriteString(minimal(fmt.Sprintf("e%d", id), ""))
+	}
+	b.WriteByte(']')
+	return b.String()
 }
 
 func TestDecodeBinary(t *testing.T) { runDecodeCases(t, binaryDecodeCases(t)) }
@@ -428,6 +492,23 @@ func binaryDecodeCases(t testing.TB) []decodeCase {
 		{name: "malformed msgpack data", ct: "application/msgpack", hdr: attrs(), body: "\x81\xa6symbol", status: 400, errSub: "decoding quote"},
 		{name: "msgpack trailing", ct: "application/msgpack", hdr: attrs(), body: string(msgpackQuote()) + "\x00", status: 400, errSub: "trailing data"},
 		{name: "unsupported data", ct: "text/csv", hdr: attrs(), body: "AAPL,1,2", status: 415, errSub: "binary-mode"},
+
+		// One event, one of each attribute (issue #12, item 7).
+		{name: "two ce-id", ct: "application/json", hdr: attrs(), add: [][2]string{{"ce-id", "bin-2"}}, body: aaplJSON,
+			status: 400, errSub: "ce-id appears 2 times: a binary-mode event has one id"},
+		{name: "three ce-source", ct: "application/json", hdr: attrs(), add: [][2]string{{"ce-source", "a"}, {"ce-source", "b"}}, body: aaplJSON,
+			status: 400, errSub: "ce-source appears 3 times"},
+		{name: "two ce-time", ct: "application/json", hdr: attrs(), add: [][2]string{{"ce-time", "2025-01-02T15:04:05Z"}}, body: aaplJSON,
+			status: 400, errSub: "ce-time appears 2 times"},
+		{name: "two ce-specversion", ct: "application/json", hdr: attrs(), add: [][2]string{{"ce-specversion", "1.0"}}, body: aaplJSON,
+			status: 400, errSub: "ce-specversion appears 2 times"},
+
+		// A time past int64 nanoseconds is RFC 3339 all the same (issue #12,
+		// item 5): it saturates, and the worker says what it is.
+		{name: "time 9999", ct: "application/json", hdr: attrs("ce-time", "9999-12-31T23:59:59Z"), body: aaplJSON,
+			want: func() []schemas.Event { w := want; w.Time = math.MaxInt64; return []schemas.Event{w} }(), single: true},
+		{name: "time year 1", ct: "application/json", hdr: attrs("ce-time", "0001-01-01T00:00:00Z"), body: aaplJSON,
+			want: func() []schemas.Event { w := want; w.Time = math.MinInt64; return []schemas.Event{w} }(), single: true},
 	}
 }
 
