@@ -188,23 +188,38 @@ func TestEnrichWithBandDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// BenchmarkEnrichBand is BenchmarkEnrichQuote and BenchmarkEnrichParallel
+// with the price band on: what the band's lookup and atomics cost.
 func BenchmarkEnrichBand(b *testing.B) {
 	e := enrich.Enricher{Store: enrich.NewStore(), PriceBand: enrich.DefaultPriceBand}
 	e.Store.Replace(enrich.Sample())
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		q, tr := quoteEvent("AAPL", 189.5, 189.52), tradeEvent("7203.T", 2850, 100)
+	b.Run("quote", func(b *testing.B) {
+		ev := quoteEvent("BRK.B", 410, 411)
 		var out schemas.Enriched
-		var errs []schemas.FieldError
-		for i := 0; pb.Next(); i++ {
-			ev := q
-			if i%2 == 1 {
-				ev = tr
-			}
+		errs := make([]schemas.FieldError, 0, 4)
+		b.ReportAllocs()
+		for b.Loop() {
 			if errs = e.Enrich(ev, now, &out, errs[:0]); len(errs) != 0 {
-				b.Error(errs)
-				return
+				b.Fatal(errs)
 			}
 		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			q, tr := quoteEvent("AAPL", 189.5, 189.52), tradeEvent("7203.T", 2850, 100)
+			var out schemas.Enriched
+			var errs []schemas.FieldError
+			for i := 0; pb.Next(); i++ {
+				ev := q
+				if i%2 == 1 {
+					ev = tr
+				}
+				if errs = e.Enrich(ev, now, &out, errs[:0]); len(errs) != 0 {
+					b.Error(errs)
+					return
+				}
+			}
+		})
 	})
 }

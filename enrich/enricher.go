@@ -86,19 +86,26 @@ func (e *Enricher) enrichQuote(ev *schemas.Event, now int64, out *schemas.Enrich
 		return append(errs, unknownInstrument(q.Symbol))
 	}
 	before := len(errs)
-	errs = checkTick(errs, "bid", q.Bid, inst)
-	errs = checkTick(errs, "ask", q.Ask, inst)
-	errs = checkLot(errs, "bid_size", q.BidSize, inst)
-	errs = checkLot(errs, "ask_size", q.AskSize, inst)
+	// The checks are inlined predicates; only a failure calls out.
+	if !onTick(q.Bid, inst.TickSize) || !onTick(q.Ask, inst.TickSize) {
+		errs = offTick(errs, "bid", q.Bid, inst)
+		errs = offTick(errs, "ask", q.Ask, inst)
+	}
+	if !onLot(q.BidSize, inst.LotSize) || !onLot(q.AskSize, inst.LotSize) {
+		errs = offLot(errs, "bid_size", q.BidSize, inst)
+		errs = offLot(errs, "ask_size", q.AskSize, inst)
+	}
 	mid := (q.Bid + q.Ask) / 2
 	spread := q.Ask - q.Bid
 	var bps float64
 	if mid != 0 {
 		bps = spread / mid * 1e4
 	}
-	errs = checkFinite(errs, "mid", mid)
-	errs = checkFinite(errs, "spread", spread)
-	errs = checkFinite(errs, "spread_bps", bps)
+	if !finite(mid) || !finite(spread) || !finite(bps) {
+		errs = notFinite(errs, "mid", mid)
+		errs = notFinite(errs, "spread", spread)
+		errs = notFinite(errs, "spread_bps", bps)
+	}
 	var m *priceMark
 	if e.PriceBand > 0 && len(errs) == before {
 		m = e.Store.mark(q.Symbol)
@@ -136,11 +143,17 @@ func (e *Enricher) enrichTrade(ev *schemas.Event, now int64, out *schemas.Enrich
 		})
 	}
 	before := len(errs)
-	errs = checkTick(errs, "price", t.Price, inst)
-	errs = checkLot(errs, "size", t.Size, inst)
+	if !onTick(t.Price, inst.TickSize) {
+		errs = offTick(errs, "price", t.Price, inst)
+	}
+	if !onLot(t.Size, inst.LotSize) {
+		errs = offLot(errs, "size", t.Size, inst)
+	}
 	notional := t.Price * float64(t.Size)
-	errs = checkFinite(errs, "notional", notional)
-	errs = checkFinite(errs, "notional_usd", notional*rate)
+	if !finite(notional) || !finite(notional*rate) {
+		errs = notFinite(errs, "notional", notional)
+		errs = notFinite(errs, "notional_usd", notional*rate)
+	}
 	var m *priceMark
 	if e.PriceBand > 0 && len(errs) == before {
 		m = e.Store.mark(t.Symbol)
@@ -162,37 +175,48 @@ func (e *Enricher) enrichTrade(ev *schemas.Event, now int64, out *schemas.Enrich
 	return errs
 }
 
-// checkTick appends off_tick when price is not a whole number of inst's
-// ticks (a positive price below half a tick is zero ticks: off tick). The tolerance is 1e-9 of a tick plus what float64
-// rounding of the price, the tick and their quotient can add (3 ulps of
-// the quotient; 1e-15 of it is above that): 189.52 is 18952 ticks of 0.01
-// although neither is exact in binary.
-func checkTick(errs []schemas.FieldError, name string, price float64, inst *schemas.Instrument) []schemas.FieldError {
-	tick := inst.TickSize
+// onTick reports whether price is a whole number of ticks (a positive
+// price below half a tick is zero ticks: off tick); a tick of zero is not
+// checked. The tolerance is 1e-9 of a tick plus what float64 rounding of
+// the price, the tick and their quotient can add (3 ulps of the quotient;
+// 1e-15 of it is above that): 189.52 is 18952 ticks of 0.01 although
+// neither is exact in binary.
+func onTick(price, tick float64) bool {
 	if !(tick > 0) {
-		return errs
+		return true
 	}
 	r := price / tick
 	k := math.Round(r)
-	if (k != 0 || price <= 0) && math.Abs(r-k) <= 1e-9+math.Abs(k)*1e-15 {
+	return (k != 0 || price <= 0) && math.Abs(r-k) <= 1e-9+math.Abs(k)*1e-15
+}
+
+// offTick appends off_tick when price is not on inst's tick.
+func offTick(errs []schemas.FieldError, name string, price float64, inst *schemas.Instrument) []schemas.FieldError {
+	if onTick(price, inst.TickSize) {
 		return errs
 	}
 	return append(errs, schemas.FieldError{Field: name, Code: schemas.CodeOffTick,
-		Detail: fmt.Sprintf("%s %v is not a multiple of the tick size %v of %s", name, price, tick, inst.Symbol)})
+		Detail: fmt.Sprintf("%s %v is not a multiple of the tick size %v of %s", name, price, inst.TickSize, inst.Symbol)})
 }
 
-// checkLot appends off_lot when size is not a multiple of inst's lot.
-func checkLot(errs []schemas.FieldError, name string, size int64, inst *schemas.Instrument) []schemas.FieldError {
-	if lot := inst.LotSize; lot <= 1 || size%lot == 0 {
+// onLot reports whether size is a multiple of lot; a lot of 0 or 1 is not
+// checked.
+func onLot(size, lot int64) bool { return lot <= 1 || size%lot == 0 }
+
+// offLot appends off_lot when size is not a multiple of inst's lot.
+func offLot(errs []schemas.FieldError, name string, size int64, inst *schemas.Instrument) []schemas.FieldError {
+	if onLot(size, inst.LotSize) {
 		return errs
 	}
 	return append(errs, schemas.FieldError{Field: name, Code: schemas.CodeOffLot,
 		Detail: fmt.Sprintf("%s %d is not a multiple of the lot size %d of %s", name, size, inst.LotSize, inst.Symbol)})
 }
 
-// checkFinite appends out_of_range when a derived value is not finite.
-func checkFinite(errs []schemas.FieldError, name string, v float64) []schemas.FieldError {
-	if !math.IsInf(v, 0) && !math.IsNaN(v) {
+func finite(v float64) bool { return !math.IsInf(v, 0) && !math.IsNaN(v) }
+
+// notFinite appends out_of_range when a derived value is not finite.
+func notFinite(errs []schemas.FieldError, name string, v float64) []schemas.FieldError {
+	if finite(v) {
 		return errs
 	}
 	return append(errs, schemas.FieldError{Field: name, Code: schemas.CodeOutOfRange,
