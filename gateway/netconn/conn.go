@@ -8,19 +8,43 @@ import (
 
 // conn reads through r and writes through w where they are set, and
 // straight to the connection where not. With w, write deadlines are w's:
-// they bound the Writes, not the bytes already accepted.
+// they bound the Writes, not the bytes already accepted. With watch, what
+// is read is followed as HTTP/2 frames until it turns out not to be h2c.
 type conn struct {
 	net.Conn
-	r *bufio.Reader
-	w *coalescer
+	r       *bufio.Reader
+	w       *coalescer
+	watch   *frameWatch
+	onFlood func()
 }
 
-// Read reads through the buffer.
+// Read reads through the buffer, and has the frame watch look at what it
+// read. A connection the watch finds flooding is closed at once and its
+// Read fails with [ErrControlFlood].
 func (c *conn) Read(p []byte) (int, error) {
+	var n int
+	var err error
 	if c.r == nil {
-		return c.Conn.Read(p)
+		n, err = c.Conn.Read(p)
+	} else {
+		n, err = c.r.Read(p)
 	}
-	return c.r.Read(p)
+	if c.watch == nil || n == 0 {
+		return n, err
+	}
+	if werr := c.watch.scan(p[:n]); werr != nil {
+		// The socket itself, not through the coalescer: nothing more is
+		// owed to this client.
+		_ = c.Conn.Close()
+		if c.onFlood != nil {
+			c.onFlood()
+		}
+		return 0, werr
+	}
+	if c.watch.state == watchOff {
+		c.watch = nil // HTTP/1.1: nothing to follow
+	}
+	return n, err
 }
 
 // Write writes through the coalescer.

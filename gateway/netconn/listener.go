@@ -10,9 +10,16 @@ import (
 	"time"
 )
 
-// DefaultReadBuffer is the read buffer the gateway puts around each
-// connection unless told otherwise.
-const DefaultReadBuffer = 16 << 10
+// Defaults the gateway uses unless told otherwise.
+const (
+	// DefaultReadBuffer is the read buffer put around each connection.
+	DefaultReadBuffer = 16 << 10
+	// DefaultControlFrameLimit is the HTTP/2 PING and SETTINGS frames an
+	// h2c connection may send in one second. Clients send a few a minute
+	// (keep-alive pings, the odd settings change); a flood sends
+	// thousands.
+	DefaultControlFrameLimit = 100
+)
 
 // Options shape the socket of every accepted data connection.
 type Options struct {
@@ -26,6 +33,18 @@ type Options struct {
 	// together in the next syscall (see benchmarks/README.md, "Write
 	// coalescing").
 	CoalesceWrites bool
+	// ControlFrameLimit bounds the HTTP/2 PING and SETTINGS frames (ACKs
+	// aside) that an h2c connection may send in one second; the connection
+	// that sends more is closed, without a GOAWAY (the server's writes may
+	// stop mid-frame, so nothing can be slipped between them). Go's HTTP/2
+	// server answers each such frame and has no bound of its own for a
+	// client that reads the answers. 0 or less: no bound. Over TLS the
+	// frames are not seen: net/http serves h2 only on a *tls.Conn, so
+	// nothing can read the plaintext between TLS and the HTTP/2 server.
+	ControlFrameLimit int
+	// OnControlFlood, if set, is called once for each connection closed
+	// for ControlFrameLimit, from the goroutine reading it.
+	OnControlFlood func()
 }
 
 // Listener is a data listener: TCP, connections shaped by [Options],
@@ -46,7 +65,10 @@ func Listen(addr string, opts Options, certFile, keyFile string) (*Listener, err
 		return nil, fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	l := &Listener{Listener: tcp}
-	if opts.ReadBuffer > 0 || opts.CoalesceWrites {
+	if certFile != "" {
+		opts.ControlFrameLimit = 0 // the shaped connection carries TLS records
+	}
+	if opts.ReadBuffer > 0 || opts.CoalesceWrites || opts.ControlFrameLimit > 0 {
 		l.Listener = &listener{Listener: tcp, opts: opts, flushing: &l.flushing}
 	}
 	if certFile == "" {
@@ -100,6 +122,10 @@ func (l *listener) Accept() (net.Conn, error) {
 	}
 	if l.opts.CoalesceWrites {
 		sc.w = newCoalescer(c, l.flushing)
+	}
+	if l.opts.ControlFrameLimit > 0 {
+		sc.watch = &frameWatch{limit: l.opts.ControlFrameLimit}
+		sc.onFlood = l.opts.OnControlFlood
 	}
 	return sc, nil
 }

@@ -17,7 +17,8 @@ import (
 // TestListenShapesConnections: Listen's options reach the accepted
 // connections.
 func TestListenShapesConnections(t *testing.T) {
-	for _, co := range []Options{{}, {ReadBuffer: 4096}, {CoalesceWrites: true}, {ReadBuffer: 4096, CoalesceWrites: true}} {
+	for _, co := range []Options{{}, {ReadBuffer: 4096}, {CoalesceWrites: true}, {ReadBuffer: 4096, CoalesceWrites: true},
+		{ControlFrameLimit: 10}} {
 		ln, err := Listen("127.0.0.1:0", co, "", "")
 		if err != nil {
 			t.Fatal(err)
@@ -34,14 +35,15 @@ func TestListenShapesConnections(t *testing.T) {
 		}
 		sc, shaped := c.(*conn)
 		switch {
-		case co == Options{}:
+		case co.ReadBuffer == 0 && !co.CoalesceWrites && co.ControlFrameLimit == 0:
 			if shaped {
 				t.Errorf("%+v: connection wrapped, want the plain TCP connection", co)
 			}
 		case !shaped:
 			t.Errorf("%+v: connection not shaped", co)
-		case (sc.r != nil) != (co.ReadBuffer > 0) || (sc.w != nil) != co.CoalesceWrites:
-			t.Errorf("%+v: reader %v, coalescer %v", co, sc.r != nil, sc.w != nil)
+		case (sc.r != nil) != (co.ReadBuffer > 0) || (sc.w != nil) != co.CoalesceWrites ||
+			(sc.watch != nil) != (co.ControlFrameLimit > 0):
+			t.Errorf("%+v: reader %v, coalescer %v, frame watch %v", co, sc.r != nil, sc.w != nil, sc.watch != nil)
 		}
 		c.Close()
 	}
