@@ -90,13 +90,34 @@ func (s *Server) newHTTPServer() *http.Server {
 		// Headers plus body: a stalled upload is cut here (HTTP/2: the
 		// stream's body fails, HTTP/1.1: the connection's read).
 		ReadTimeout:    s.opts.ReadHeaderTimeout + s.opts.BodyTimeout,
+		WriteTimeout:   s.writeTimeout(),
 		IdleTimeout:    s.opts.IdleTimeout,
 		MaxHeaderBytes: 64 << 10,
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams: s.opts.MaxConcurrentStreams,
+			CountError:           newH2Errors(s.opts.Metrics).count,
 		},
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+}
+
+// writeGrace is what writeTimeout leaves for writing an answer once the
+// longest request allowed has been read and answered.
+const writeGrace = 10 * time.Second
+
+// writeTimeout bounds a whole exchange, from the end of its headers to the
+// last byte of its answer (HTTP/1.1: the connection's writes; HTTP/2: the
+// stream, which is then reset): the longest body read allowed (its timeout
+// plus the time a maximal body earns at the minimum rate), the longest
+// wait for a result, and writeGrace. A peer that never opens its
+// flow-control window holds a stream until then, not for as long as it
+// keeps the connection.
+func (s *Server) writeTimeout() time.Duration {
+	d := s.opts.ReadHeaderTimeout + s.opts.BodyTimeout + s.opts.RequestTimeout + writeGrace
+	if s.opts.BodyMinRate > 0 {
+		d += time.Duration(s.opts.MaxBodyBytes/s.opts.BodyMinRate+1) * time.Second
+	}
+	return d
 }
 
 func (s *Server) tls() bool { return s.opts.TLSCert != "" }
@@ -151,7 +172,9 @@ func (s *Server) Start() error {
 			return err
 		}
 	}
-	ln, err := netconn.Listen(s.opts.Listen, netconn.Options{ReadBuffer: s.opts.ReadBufferSize, CoalesceWrites: !s.opts.NoWriteCoalescing},
+	ln, err := netconn.Listen(s.opts.Listen, netconn.Options{ReadBuffer: s.opts.ReadBufferSize,
+		CoalesceWrites: !s.opts.NoWriteCoalescing, ControlFrameLimit: netconn.DefaultControlFrameLimit,
+		OnControlFlood: s.opts.Metrics.GetOrCreateCounter(h2FloodMetric).Inc},
 		s.opts.TLSCert, s.opts.TLSKey)
 	if err != nil {
 		_ = sub.Unsubscribe()
