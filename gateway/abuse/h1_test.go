@@ -14,10 +14,6 @@ import (
 	"github.com/sluice-dev/sluice/gateway"
 )
 
-// slowlorisConns is how many connections TestSlowloris holds: the
-// hostile trial's 2,000 (two file descriptors each in this process).
-const slowlorisConns = 2000
-
 // TestSlowloris: connections that send a header byte a second are closed
 // at the header timeout, and good requests are answered meanwhile.
 func TestSlowloris(t *testing.T) {
