@@ -57,7 +57,7 @@ func (f *frameWatch) scan(p []byte) error {
 		case watchPreface:
 			k := min(len(p), len(h2Preface)-f.n)
 			if string(p[:k]) != h2Preface[f.n:f.n+k] {
-				f.state = watchOff
+				f.state, f.n = watchOff, 0
 				return nil
 			}
 			f.n += k
