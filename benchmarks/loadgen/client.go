@@ -75,7 +75,9 @@ func (o *ClientOptions) setDefaults() {
 	}
 }
 
-// NewTransports returns one transport per connection of o. Over HTTP/2 each
+// NewTransports returns one transport per connection of o; [Run] uses them
+// for HTTP/1.1 only (HTTP/2 runs on the package's framer client). Over
+// HTTP/2 each
 // transport holds a single connection and never opens a second one
 // (StrictMaxConcurrentRequests): a request past the server's stream limit
 // waits for a free stream on the same connection. That is what forces the

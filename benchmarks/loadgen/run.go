@@ -1,13 +1,11 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -87,6 +85,12 @@ type Result struct {
 	// MaxInFlight were already in flight.
 	Scheduled uint64 `json:"scheduled,omitempty"`
 	Dropped   uint64 `json:"dropped_by_generator"`
+	// Retried counts the HTTP/2 requests sent again because the server
+	// refused their stream (REFUSED_STREAM) or ended the connection before
+	// processing them (GOAWAY), and GoAways the GOAWAY frames received; a
+	// retried request's latency counts from its first send.
+	Retried uint64 `json:"retried,omitempty"`
+	GoAways uint64 `json:"goaways,omitempty"`
 	// Answered counts good answers (2xx, and 422 for an invalid event);
 	// Events is the number of events they carried.
 	Answered uint64 `json:"answered"`
@@ -120,15 +124,23 @@ type ticket struct {
 	seq      uint64
 	intended time.Time
 	measured bool
+	tries    int // times the server refused it or did not process it
 }
 
-// gen is one run in progress.
+// gen is one run in progress. Over HTTP/1.1 it sends through net/http's
+// client, one goroutine per request in flight (rts); over HTTP/2 through
+// its own framer client, one or two goroutines per connection (lanes).
 type gen struct {
 	cfg      Config
 	rts      []*http.Transport
+	h2       *h2Target
+	lanes    []*h2Lane
 	shards   []*shard
-	reqCtx   context.Context
+	ctx      context.Context // the run's: its end stops new requests
+	reqCtx   context.Context // the requests': cancelled by the drain timeout
 	collect  bool
+	retried  atomic.Uint64
+	goaways  atomic.Uint64
 	inflight atomic.Int64
 	issued   atomic.Uint64 // requests sent or dropped, for the progress line
 	seq      atomic.Uint64
@@ -152,7 +164,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelReqs()
-	g.reqCtx = reqCtx
+	g.ctx, g.reqCtx = ctx, reqCtx
 	if err := g.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -210,36 +222,44 @@ func newGen(cfg Config) (*gen, error) {
 	if err := cfg.Payloads.Bind(cfg.Target); err != nil {
 		return nil, err
 	}
-	rts, err := NewTransports(cfg.Client)
-	if err != nil {
-		return nil, err
+	g := &gen{cfg: cfg, collect: cfg.Observer != nil}
+	if cfg.Client.Proto == ProtoH1 {
+		rts, err := NewTransports(cfg.Client)
+		if err != nil {
+			return nil, err
+		}
+		g.rts = rts
+	} else {
+		tg, err := newH2Target(&cfg)
+		if err != nil {
+			return nil, err
+		}
+		g.h2 = tg
 	}
-	g := &gen{cfg: cfg, rts: rts, collect: cfg.Observer != nil}
-	for range rts {
-		g.shards = append(g.shards, newShard())
+	for range cfg.Client.Conns {
+		sh := newShard()
+		g.shards = append(g.shards, sh)
+		if g.h2 != nil {
+			g.lanes = append(g.lanes, &h2Lane{g: g, sh: sh})
+		}
 	}
 	return g, nil
 }
 
-// connect opens each transport's connection with one request before the
-// run: concurrent first requests on a fresh HTTP/2 transport would each dial
-// a connection of their own.
+// connect opens every connection before the run.
 func (g *gen) connect(ctx context.Context) error {
-	u, err := url.Parse(g.cfg.Target + "/")
-	if err != nil {
-		return err
+	if g.h2 == nil {
+		return g.connectH1(ctx)
 	}
-	for _, rt := range g.rts {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	for i, l := range g.lanes {
+		c, err := dialH2(ctx, l)
 		if err != nil {
-			return err
-		}
-		resp, err := rt.RoundTrip(req)
-		if err != nil {
+			for _, l := range g.lanes[:i] {
+				_ = l.conn.nc.Close()
+			}
 			return fmt.Errorf("loadgen: connecting to %s: %w", g.cfg.Target, err)
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
+		l.conn = c
 	}
 	return nil
 }
@@ -282,44 +302,38 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 
 func (g *gen) measured(t time.Time) bool { return !t.Before(g.winStart) && t.Before(g.winEnd) }
 
-// runClosed starts Streams goroutines per connection, each sending its next
-// request as soon as the previous one is answered, until the window ends.
-func (g *gen) runClosed(ctx context.Context, wg *sync.WaitGroup) {
-	for c := range g.rts {
-		for range g.cfg.Client.Streams {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				w := g.newWorker(c)
-				for ctx.Err() == nil {
-					now := time.Now()
-					if !now.Before(g.winEnd) {
-						return
-					}
-					g.issued.Add(1)
-					w.do(ticket{seq: g.seq.Add(1) - 1, intended: now, measured: g.measured(now)})
-				}
-			}()
-		}
+// runOver tells whether a closed-loop run issues no request at now.
+func (g *gen) runOver(now time.Time) bool { return !now.Before(g.winEnd) || g.ctx.Err() != nil }
+
+// finished counts a request out of the open-loop in-flight bound.
+func (g *gen) finished() {
+	if g.cfg.Mode == Open {
+		g.inflight.Add(-1)
 	}
 }
 
-// runOpen starts the stream goroutines and schedules requests at Rate; it
-// returns when the schedule is done and the goroutines are told to finish.
+// runClosed keeps Streams requests in flight per connection, each sent as
+// soon as the previous one is answered, until the window ends.
+func (g *gen) runClosed(ctx context.Context, wg *sync.WaitGroup) {
+	if g.h2 == nil {
+		g.runClosedH1(ctx, wg)
+		return
+	}
+	for _, l := range g.lanes {
+		wg.Go(l.run)
+	}
+}
+
+// runOpen starts the connections' senders and schedules requests at Rate;
+// it returns when the schedule is done and the senders are told to finish.
 func (g *gen) runOpen(ctx context.Context, wg *sync.WaitGroup) {
 	tickets := make(chan ticket, g.cfg.MaxInFlight)
-	for c := range g.rts {
-		for range g.cfg.Client.Streams {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				w := g.newWorker(c)
-				for t := range tickets {
-					w.do(t)
-					g.inflight.Add(-1)
-				}
-			}()
-		}
+	if g.h2 == nil {
+		g.runOpenH1(wg, tickets)
+	}
+	for _, l := range g.lanes {
+		l.tickets = tickets
+		wg.Go(l.run)
 	}
 	g.schedule(ctx, tickets)
 	close(tickets)
@@ -375,49 +389,12 @@ func (g *gen) drain(wg *sync.WaitGroup, cancel context.CancelFunc) {
 	}
 }
 
-// worker is one stream: it sends on its connection's transport and records
-// into its connection's shard.
-type worker struct {
-	g   *gen
-	rt  http.RoundTripper
-	sh  *shard
-	buf bytes.Buffer
-}
-
-func (g *gen) newWorker(c int) *worker {
-	return &worker{g: g, rt: g.rts[c], sh: g.shards[c]}
-}
-
-// do sends one request, reads the whole answer and records it.
-func (w *worker) do(t ticket) {
-	req, pl := w.g.cfg.Payloads.request(w.g.reqCtx, t.seq)
-	resp, err := w.rt.RoundTrip(req)
-	if err != nil {
-		w.sh.recordError(t.measured, err)
-		return
-	}
-	w.buf.Reset()
-	_, err = w.buf.ReadFrom(resp.Body)
-	_ = resp.Body.Close()
-	lat := time.Since(t.intended)
-	if err != nil {
-		w.sh.recordError(t.measured, fmt.Errorf("reading the answer: %w", err))
-		return
-	}
-	w.sh.record(resp.StatusCode, lat, t.measured, pl.events)
-	if w.g.collect && t.measured && resp.StatusCode == http.StatusAccepted {
-		w.sh.mu.Lock()
-		w.sh.ids.add(w.buf.Bytes(), pl)
-		w.sh.mu.Unlock()
-	}
-}
-
 // result merges the shards.
 func (g *gen) result() *Result {
 	cfg := g.cfg
 	r := &Result{Label: cfg.Label, Mode: cfg.Mode, Proto: cfg.Client.Proto, Conns: cfg.Client.Conns,
 		Streams: cfg.Client.Streams, Batch: cfg.Payloads.opts.Batch, Duration: cfg.Duration,
-		Status: map[int]uint64{}, Dropped: g.dropped.Load()}
+		Status: map[int]uint64{}, Dropped: g.dropped.Load(), Retried: g.retried.Load(), GoAways: g.goaways.Load()}
 	if cfg.Mode == Open {
 		r.Rate = cfg.Rate
 		r.Scheduled = g.sched.Load()
