@@ -10,14 +10,17 @@ import (
 )
 
 // TestOpenLoopPacingSmoke is the short, lenient form of TestOpenLoopPacing
-// that also runs under the race detector.
+// that also runs under the race detector, where it checks the counts only:
+// the arrival times are upper time bounds, which a race-instrumented build
+// on a busy machine need not meet.
 func TestOpenLoopPacingSmoke(t *testing.T) {
 	checkPacing(t, 500, time.Second, 0.15, 150*time.Millisecond)
 }
 
 // checkPacing runs open loop at rate for d and checks the arrivals at the
 // server, the scheduled count and the offered rate against rate within tol,
-// and that nine arrivals in ten come within lagBound of their schedule.
+// and, without the race detector, that the arrivals spread over d and nine
+// in ten come within lagBound of their schedule.
 func checkPacing(t *testing.T, rate float64, d time.Duration, tol float64, lagBound time.Duration) {
 	t.Helper()
 	ts := newTestServer(t, false, nil)
@@ -41,6 +44,9 @@ func checkPacing(t *testing.T, rate float64, d time.Duration, tol float64, lagBo
 	}
 	if res.Dropped != 0 || res.Errors != 0 || float64(res.Answered) != posts {
 		t.Fatalf("dropped %d, errors %d, answered %d of %.0f", res.Dropped, res.Errors, res.Answered, posts)
+	}
+	if raceEnabled {
+		return
 	}
 	ts.mu.Lock()
 	times := slices.Clone(ts.times)
