@@ -374,12 +374,22 @@ func roundTick(p, tick float64) float64 {
 	return math.Round(p*f) / f
 }
 
+// roundLot rounds a size up to a whole number of lots, as the workers
+// require (a lot size of 0 or 1 leaves it as it is).
+func roundLot(size, lot int64) int64 {
+	if lot <= 1 {
+		return size
+	}
+	return (size + lot - 1) / lot * lot
+}
+
 func (g *eventGen) quote(in *schemas.Instrument, idx int, ts int64, invalid bool) schemas.Quote {
 	bid := roundTick(g.price(in, idx), in.TickSize)
 	ask := roundTick(bid+float64(1+g.rnd.IntN(5))*math.Max(in.TickSize, 0.0001), in.TickSize)
 	q := schemas.Quote{Symbol: in.Symbol, Bid: bid, Ask: ask,
-		BidSize: int64(100 * (1 + g.rnd.IntN(20))), AskSize: int64(100 * (1 + g.rnd.IntN(20))),
-		Venue: in.MIC, TS: ts,
+		BidSize: roundLot(int64(100*(1+g.rnd.IntN(20))), in.LotSize),
+		AskSize: roundLot(int64(100*(1+g.rnd.IntN(20))), in.LotSize),
+		Venue:   in.MIC, TS: ts,
 		Present: schemas.FSymbol | schemas.FBid | schemas.FAsk | schemas.FBidSize | schemas.FAskSize | schemas.FVenue | schemas.FTS}
 	if invalid {
 		switch g.rnd.IntN(4) {
@@ -399,7 +409,7 @@ func (g *eventGen) quote(in *schemas.Instrument, idx int, ts int64, invalid bool
 func (g *eventGen) trade(in *schemas.Instrument, idx int, ts int64, invalid bool) schemas.Trade {
 	g.tradeNo++
 	t := schemas.Trade{Symbol: in.Symbol, Price: roundTick(g.price(in, idx), in.TickSize),
-		Size: int64(1 + g.rnd.IntN(1000)), Venue: in.MIC, TS: ts,
+		Size: roundLot(int64(1+g.rnd.IntN(1000)), in.LotSize), Venue: in.MIC, TS: ts,
 		TradeID: "T" + strconv.Itoa(g.tradeNo),
 		Present: schemas.FSymbol | schemas.FPrice | schemas.FSize | schemas.FVenue | schemas.FTS | schemas.FTradeID}
 	if g.rnd.IntN(4) == 0 {
