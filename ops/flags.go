@@ -47,15 +47,61 @@ func ApplyEnv(fs *flag.FlagSet) error {
 	return errors.Join(errs...)
 }
 
+// ParseInterspersed parses args into fs as fs.Parse does, except that flags
+// may come before, between and after the positional arguments: Go's flag
+// package stops at the first argument that is not a flag, so
+// "load FILE --replicas 3" would leave "--replicas" and "3" as positional
+// arguments. A "--" ends the flags: everything after it is positional, even
+// if it starts with '-'. A lone "-" is positional.
+//
+// On success fs.Args holds the positional arguments in their order. The
+// error is fs.Parse's, [flag.ErrHelp] included; fs.Args is then unspecified.
+func ParseInterspersed(fs *flag.FlagSet, args []string) error {
+	var operands []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			operands = append(operands, rest...)
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		operands = append(operands, rest[0])
+		args = rest[1:]
+	}
+	// Parse once more so that fs.Args returns the operands: "--" stops
+	// parsing at once and leaves the rest as they are; flags already set
+	// stay set.
+	return fs.Parse(append([]string{"--"}, operands...))
+}
+
 // Usage returns a function for fs.Usage that prints, to fs.Output(),
 // "Usage: sluice <name> [flags]", the summary, then every flag with its help,
-// its default and its environment variable.
+// its default and its environment variable ("[flags]" and the list only when
+// fs has flags). The name may go on with the command's positional arguments
+// ("sub FILTER"). The default is left out
+// where it is the empty string, and where the help text states the default
+// itself ("(default 16384)"), as flags whose zero value stands for a default
+// computed elsewhere do: their zero value is not the default that applies.
 func Usage(fs *flag.FlagSet, name, summary string) func() {
 	return func() {
 		w := fs.Output()
-		fmt.Fprintf(w, "Usage: sluice %s [flags]\n\n", name)
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintf(w, "Usage: sluice %s [flags]\n\n", name)
+		} else {
+			fmt.Fprintf(w, "Usage: sluice %s\n\n", name)
+		}
 		if summary != "" {
 			fmt.Fprintf(w, "%s\n\n", strings.TrimSpace(summary))
+		}
+		if !hasFlags {
+			return
 		}
 		fmt.Fprintln(w, "Flags:")
 		fs.VisitAll(func(f *flag.Flag) {
@@ -70,10 +116,10 @@ func Usage(fs *flag.FlagSet, name, summary string) func() {
 	}
 }
 
-// defaultText renders a flag's default for [Usage]: strings quoted, empty
-// strings omitted.
+// defaultText renders a flag's default for [Usage]: strings quoted; empty
+// when the default is the empty string or the help text states it.
 func defaultText(f *flag.Flag) string {
-	if f.DefValue == "" {
+	if f.DefValue == "" || statesDefault(f.Usage) {
 		return ""
 	}
 	if g, ok := f.Value.(flag.Getter); ok {
@@ -82,4 +128,10 @@ func defaultText(f *flag.Flag) string {
 		}
 	}
 	return f.DefValue
+}
+
+// statesDefault reports whether a flag's help text states its default,
+// "(default 8)" or "(default: the rate)".
+func statesDefault(help string) bool {
+	return strings.Contains(help, "(default ") || strings.Contains(help, "(default:")
 }

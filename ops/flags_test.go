@@ -2,6 +2,7 @@ package ops_test
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"io"
 	"strings"
@@ -104,5 +105,90 @@ func TestUsage(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("usage lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestParseInterspersed: flags count wherever they stand among the
+// positional arguments, "--" ends them, and what was set stays set.
+func TestParseInterspersed(t *testing.T) {
+	f := func(args []string, wantListen string, wantWait time.Duration, wantArgs ...string) {
+		t.Helper()
+		fs, listen, wait := testFlags(t)
+		if err := ops.ParseInterspersed(fs, args); err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		if *listen != wantListen || *wait != wantWait {
+			t.Errorf("%q: listen, max-wait = %q, %v; want %q, %v", args, *listen, *wait, wantListen, wantWait)
+		}
+		if got := fs.Args(); strings.Join(got, "|") != strings.Join(wantArgs, "|") || len(got) != len(wantArgs) {
+			t.Errorf("%q: args %q, want %q", args, got, wantArgs)
+		}
+		visited := 0
+		fs.Visit(func(*flag.Flag) { visited++ })
+		if want := btoi(wantListen != ":8080") + btoi(wantWait != time.Second); visited != want {
+			t.Errorf("%q: %d flags visited as set, want %d", args, visited, want)
+		}
+	}
+	f(nil, ":8080", time.Second)
+	f([]string{"FILE"}, ":8080", time.Second, "FILE")
+	f([]string{"FILE", "--listen", ":9"}, ":9", time.Second, "FILE")
+	f([]string{"--listen", ":9", "FILE"}, ":9", time.Second, "FILE")
+	f([]string{"a", "-max-wait=2s", "b", "--listen", ":9", "c"}, ":9", 2*time.Second, "a", "b", "c")
+	f([]string{"a", "--", "--listen", ":9"}, ":8080", time.Second, "a", "--listen", ":9")
+	f([]string{"--listen", ":9", "--", "-x"}, ":9", time.Second, "-x")
+	f([]string{"-", "--max-wait", "3s"}, ":8080", 3*time.Second, "-")
+	f([]string{"a", "--"}, ":8080", time.Second, "a")
+
+	fs, _, _ := testFlags(t)
+	if err := ops.ParseInterspersed(fs, []string{"FILE", "-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("FILE -h: err %v, want flag.ErrHelp", err)
+	}
+	fs, _, _ = testFlags(t)
+	if err := ops.ParseInterspersed(fs, []string{"FILE", "--nope"}); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("FILE --nope: err %v, want the unknown flag named", err)
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestUsageDefaults: a default the help text states is not contradicted by
+// the flag's zero value, and a set without flags prints no "Flags:" heading.
+func TestUsageDefaults(t *testing.T) {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	var buf bytes.Buffer
+	fs.SetOutput(&buf)
+	fs.Int("concurrency-max", 0, "highest limit (default 16384); past it 503")
+	fs.Int("client-burst", 0, "bucket size (default: the rate)")
+	fs.Int("client-rate", 0, "requests/s (0: unlimited)")
+	fs.Int("read-buffer", 16384, "bytes per connection")
+	ops.Usage(fs, "gateway", "")()
+	blocks := strings.Split(buf.String(), "\n  -")
+	want := map[string]string{"concurrency-max": "", "client-burst": "", "client-rate": "default: 0", "read-buffer": "default: 16384"}
+	for _, b := range blocks[1:] {
+		name, _, _ := strings.Cut(b, " ")
+		def := ""
+		if _, after, ok := strings.Cut(b, "\tdefault: "); ok {
+			def = "default: " + strings.Fields(after)[0]
+		}
+		if def != want[name] {
+			t.Errorf("-%s: %q, want %q:\n%s", name, def, want[name], b)
+		}
+		delete(want, name)
+	}
+	if len(want) != 0 {
+		t.Errorf("flags missing from the usage: %v\n%s", want, buf.String())
+	}
+
+	empty := flag.NewFlagSet("keys", flag.ContinueOnError)
+	buf.Reset()
+	empty.SetOutput(&buf)
+	ops.Usage(empty, "keys hash KEY", "Prints the SHA-256 of KEY.")()
+	if out := buf.String(); strings.Contains(out, "Flags:") || !strings.Contains(out, "Usage: sluice keys hash KEY\n") {
+		t.Errorf("usage without flags:\n%s", out)
 	}
 }

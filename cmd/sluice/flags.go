@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sluice-dev/sluice/gateway"
@@ -16,11 +17,26 @@ import (
 	"github.com/sluice-dev/sluice/workers"
 )
 
-// parse parses args into fs, applies SLUICE_* variables and reports a
-// usage error as exit code 2.
+// parse parses args into fs for a command that takes no positional
+// arguments, applies SLUICE_* variables and reports a usage error as exit
+// code 2 (-h prints the usage and gives ok false with code 0). A stray
+// argument is a usage error, not ignored: "--coalesce-writes false" would
+// otherwise leave the flag at true without a word (booleans take
+// --name=false).
 func parse(fs *flag.FlagSet, name, summary string, args []string) (ok bool, code int) {
-	fs.Usage = ops.Usage(fs, name, summary)
-	if err := fs.Parse(args); err != nil {
+	if ok, code = parseOperands(fs, name, "", summary, args); ok && fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "sluice %s: unexpected argument %q (a boolean flag takes its value as --name=false)\n", name, fs.Arg(0))
+		return false, 2
+	}
+	return ok, code
+}
+
+// parseOperands is [parse] for a command whose positional arguments,
+// named in operands ("FILE"), the caller checks in fs.Args: flags may come
+// before or after them (see [ops.ParseInterspersed]).
+func parseOperands(fs *flag.FlagSet, name, operands, summary string, args []string) (ok bool, code int) {
+	fs.Usage = ops.Usage(fs, strings.TrimSpace(name+" "+operands), summary)
+	if err := ops.ParseInterspersed(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return false, 0
 		}

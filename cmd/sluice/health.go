@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,12 +11,16 @@ import (
 // runHealth probes a URL and exits 0 on 200: the health check of the
 // FROM-scratch container image, which has no shell or curl.
 func runHealth(args []string) int {
-	if len(args) != 1 {
-		fmt.Fprintln(os.Stderr, "Usage: sluice health URL   (exits 0 when URL answers 200)")
+	fs := flag.NewFlagSet("health", flag.ContinueOnError)
+	if ok, code := parseOperands(fs, "health", "URL", "Exits 0 when URL answers 200, 1 otherwise (the containers' health check).", args); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "sluice health: exactly one URL is required")
 		return 2
 	}
 	c := http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get(args[0])
+	resp, err := c.Get(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "unhealthy:", err)
 		return 1

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 )
@@ -18,6 +19,7 @@ var commands = map[string]func(args []string) int{
 	"health":  runHealth,
 	"keys":    runKeys,
 	"bench":   runBench,
+	"nats":    runNATS,
 	"version": runVersion,
 }
 
@@ -30,13 +32,15 @@ Commands:
   gateway   the HTTP edge: decodes, batches onto NATS, answers with results
   worker    a worker of one group: validates and enriches events
   refdata   load reference data into NATS: sluice refdata load --nats URL FILE
-  sub       print enriched events as JSON lines: sluice sub --nats URL FILTER
-  health    probe an HTTP health endpoint and exit 0 if it answers 200
+  sub       print enriched events as JSON lines: sluice sub --nats URL FILTER ('>' for all of them)
+  health    probe an HTTP health endpoint and exit 0 if it answers 200: sluice health URL
   keys      sluice keys hash KEY: the SHA-256 of an API key for the keys file
   bench     the benchmark suite: starts everything it needs, writes benchmarks/RESULTS.md
+  nats      a standalone embedded NATS server with JetStream (the benchmark suite runs it apart)
   version   print the version
 
-Every flag can also be set with an environment variable SLUICE_<FLAG> ('-' as '_').
+Flags may come before or after a command's arguments; '--' ends them. Every flag can also be set with an
+environment variable SLUICE_<FLAG> ('-' as '_').
 Run 'sluice <command> -h' for the flags of a command.
 `
 
@@ -46,7 +50,7 @@ func main() {
 		os.Exit(2)
 	}
 	name := os.Args[1]
-	if name == "-h" || name == "--help" || name == "help" {
+	if isHelp(name) {
 		fmt.Print(usage)
 		return
 	}
@@ -61,7 +65,31 @@ func main() {
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func runVersion([]string) int {
+func runVersion(args []string) int {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	if ok, code := parse(fs, "version", "Prints the version.", args); !ok {
+		return code
+	}
 	fmt.Println("sluice", version)
 	return 0
+}
+
+// verbUsage answers a command of verbs (refdata load, keys hash) called
+// without a known one: the usage line, exit 0 when help was asked for, else
+// a usage error.
+func verbUsage(args []string, usage string) int {
+	fmt.Fprintln(os.Stderr, usage)
+	if len(args) > 0 && isHelp(args[0]) {
+		return 0
+	}
+	return 2
+}
+
+// isHelp reports whether arg asks for help as the flag package reads it.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "--h", "help":
+		return true
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,14 +37,16 @@ func sluiceCmd(t *testing.T, args ...string) *exec.Cmd {
 
 // TestDevCommand runs `sluice dev` as a user does: it prints where it
 // listens and a curl line, serves a quote, and exits 0 on SIGTERM after
-// draining.
+// draining, without a warning on the way out (a clean shutdown used to log
+// "nats disconnected err=<nil>" once per connection).
 func TestDevCommand(t *testing.T) {
 	cmd := sluiceCmd(t, "dev", "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--log-level", "warn")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +90,10 @@ func TestDevCommand(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("sluice dev exited with %v, want 0", err)
+			t.Fatalf("sluice dev exited with %v, want 0:\n%s", err, stderr.String())
+		}
+		if strings.Contains(stderr.String(), "level=WARN") || strings.Contains(stderr.String(), "level=ERROR") {
+			t.Fatalf("a clean run logged a warning:\n%s", stderr.String())
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("sluice dev did not exit within 15s of SIGTERM")
@@ -122,7 +128,8 @@ func TestRefdataLoad(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(`{"instruments":[{"symbol":"X","currency":"US"}],"fx":[]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err = sluiceCmd(t, "refdata", "load", "--nats", url, bad).CombinedOutput()
+	// Flags may follow FILE.
+	out, err = sluiceCmd(t, "refdata", "load", bad, "--nats", url).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "3-letter") {
 		t.Fatalf("bad file: %v\n%s", err, out)
 	}

@@ -11,14 +11,11 @@ import (
 	"github.com/sluice-dev/sluice/ops"
 )
 
-// The nats command is hidden (not in the usage text): the benchmark suite
-// runs NATS in a process of its own so that its CPU time can be read apart
-// from the gateway's and the workers'.
-func init() { commands["nats"] = runNATS }
-
 // runNATS serves `sluice nats --listen HOST:PORT [--data DIR] [--procs N]`: a
 // standalone embedded NATS server with JetStream, until SIGINT or SIGTERM.
-// It prints "ready <client URL>" once it accepts connections.
+// It prints "ready <client URL>" once it accepts connections. The benchmark
+// suite runs NATS this way, in a process of its own, so that its CPU time
+// can be read apart from the gateway's and the workers'.
 func runNATS(args []string) int {
 	fs := flag.NewFlagSet("nats", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:4222", "client address (port 0 picks a free one)")
@@ -26,7 +23,7 @@ func runNATS(args []string) int {
 	jetStream := fs.Bool("jetstream", true, "enable JetStream (the reference data bucket needs it)")
 	logLevel := fs.String("log-level", "warn", "log level")
 	procs := fs.Int("procs", 0, "GOMAXPROCS of the server; 0 for Go's default")
-	if ok, code := parse(fs, "nats", "A standalone embedded NATS server (for the benchmark suite).", args); !ok {
+	if ok, code := parse(fs, "nats", "A standalone embedded NATS server with JetStream; prints \"ready <client URL>\" once it accepts connections (the benchmark suite runs NATS this way, apart from the gateway and the workers).", args); !ok {
 		return code
 	}
 	switch {

@@ -11,14 +11,13 @@ import (
 
 func runRefdata(args []string) int {
 	if len(args) == 0 || args[0] != "load" {
-		fmt.Fprintln(os.Stderr, "Usage: sluice refdata load --nats URL FILE   (FILE may be 'sample' for the built-in sample data)")
-		return 2
+		return verbUsage(args, "Usage: sluice refdata load --nats URL FILE   (FILE may be 'sample' for the built-in sample data)")
 	}
 	fs := flag.NewFlagSet("refdata load", flag.ContinueOnError)
 	var c commonFlags
 	c.register(fs, true)
 	replicas := fs.Int("replicas", 0, "copies of the reference data bucket in a JetStream cluster (3 on a three-node cluster rides out the loss of a node); 0 keeps an existing bucket's, 1 for a new one")
-	if ok, code := parse(fs, "refdata load", "Loads instruments and FX rates from a JSON file into the NATS KV bucket <prefix>_refdata; workers pick up changes without a restart.", args[1:]); !ok {
+	if ok, code := parseOperands(fs, "refdata load", "FILE", "Loads instruments and FX rates from a JSON file into the NATS KV bucket <prefix>_refdata; workers pick up changes without a restart. FILE may be 'sample', the built-in sample data.", args[1:]); !ok {
 		return code
 	}
 	log, err := c.logger()

@@ -35,7 +35,7 @@ func connectNATS(url, name string, log *slog.Logger) (*nats.Conn, error) {
 		nats.ReconnectBufSize(64<<20),
 		nats.RetryOnFailedConnect(true),
 		nats.ConnectHandler(func(c *nats.Conn) { log.Info("nats connected", "url", c.ConnectedUrlRedacted()) }),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.DisconnectErrHandler(natsDisconnected(log)),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
@@ -49,6 +49,24 @@ func connectNATS(url, name string, log *slog.Logger) (*nats.Conn, error) {
 		return nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
 	}
 	return nc, nil
+}
+
+// natsDisconnected logs a lost connection at warn, with its cause. The
+// client calls it with a nil error both when the program closes or drains
+// the connection itself, part of a clean shutdown and worth one debug line,
+// and when the client gives up on its own (no server left, an error from the
+// server), whose cause it keeps as the connection's last error.
+func natsDisconnected(log *slog.Logger) nats.ConnErrHandler {
+	return func(c *nats.Conn, err error) {
+		if err == nil {
+			err = c.LastError()
+		}
+		if err == nil {
+			log.Debug("nats connection closed", "name", c.Opts.Name)
+			return
+		}
+		log.Warn("nats disconnected", "err", err)
+	}
 }
 
 // natsReady is the /readyz check of a NATS connection.

@@ -17,7 +17,7 @@ func runSub(args []string) int {
 	var c commonFlags
 	c.register(fs, true)
 	count := fs.Int("count", 0, "exit after this many events (0: run until interrupted)")
-	if ok, code := parse(fs, "sub", "Prints enriched events matching FILTER as JSON lines. FILTER: quote.AAPL, quote.BRK.B, quote.*, quote, *.AAPL or > (everything).", args); !ok {
+	if ok, code := parseOperands(fs, "sub", "FILTER", "Prints enriched events matching FILTER as JSON lines. FILTER (required): quote.AAPL, quote.BRK.B, quote.*, quote, *.AAPL, or '>' for every enriched event.", args); !ok {
 		return code
 	}
 	log, err := c.logger()
@@ -25,8 +25,8 @@ func runSub(args []string) int {
 		fs.Usage()
 		return 2
 	}
-	if fs.NArg() > 1 {
-		fmt.Fprintln(os.Stderr, "sluice sub: at most one FILTER")
+	if fs.NArg() != 1 || fs.Arg(0) == "" {
+		fmt.Fprintln(os.Stderr, "sluice sub: exactly one FILTER is required, for example quote.AAPL, or '>' for every enriched event")
 		return 2
 	}
 	subjects, err := schemas.NewSubjects(c.prefix)
