@@ -89,6 +89,13 @@ type Options struct {
 	// Priority, when set, is sent as the Sluice-Priority header of every
 	// request (the gateway sheds lower priorities first).
 	Priority string
+	// H2Load is the h2load binary that cross-checks every closed-loop
+	// throughput row (see [H2Load]); default "h2load" from PATH, skipped
+	// with a note where it is missing; [H2LoadOff] turns it off.
+	// H2LoadDuration is each of its runs' window (default three tenths of
+	// Duration, at least 1 s), after Warmup.
+	H2Load         string
+	H2LoadDuration time.Duration
 	// SampleEvery is the end-to-end sample: one symbol in SampleEvery is
 	// matched by id; default 8.
 	SampleEvery int
@@ -175,6 +182,7 @@ func (o *Options) setDurations() {
 	def(&o.SweepDuration, max(o.Duration*2/5, time.Second), 250*time.Millisecond)
 	def(&o.OverloadDuration, 30*time.Second, 800*time.Millisecond)
 	def(&o.EdgeOverloadDuration, 8*time.Second, 400*time.Millisecond)
+	def(&o.H2LoadDuration, max(o.Duration*3/10, time.Second), 300*time.Millisecond)
 	if o.Rounds <= 0 {
 		o.Rounds = 2
 		if o.Quick {

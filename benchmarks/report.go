@@ -54,6 +54,14 @@ func (res *Results) writeMachine(b *bytes.Buffer) {
 	fmt.Fprintf(b, "| command | `%s` |\n", res.Command)
 	fmt.Fprintf(b, "| connections | %s, %d connections × %d streams, load generator on the same machine |\n",
 		st.Proto, st.Conns, st.Streams)
+	if res.H2Load != "" {
+		cross := res.H2Load
+		if st.H2LoadDuration > 0 && strings.HasPrefix(cross, "h2load") {
+			cross = fmt.Sprintf("%s, %s warm-up + %s measured, once per variant, right after its first round, same server, shape, headers and one of its bodies",
+				cross, st.Warmup, st.H2LoadDuration)
+		}
+		fmt.Fprintf(b, "| h2load cross-check | %s |\n", cross)
+	}
 	fmt.Fprintf(b, "| GOMAXPROCS | workers %s, NATS %s (gateway and servers: Go's default) |\n", procs(st.WorkerProcs), procs(st.NATSProcs))
 	fmt.Fprintf(b, "| runs | %s warm-up + %s measured each; %s alternating with the baselines (every other round in reverse order) |\n",
 		st.Warmup, st.Duration, plural(st.Rounds, "round"))
@@ -109,8 +117,8 @@ func (sc *ScenarioResult) write(b *bytes.Buffer) {
 }
 
 func writeRows(b *bytes.Buffer, rows []Row) {
-	b.WriteString("| variant | req/s | events/s | p50 ms | p99 ms | p99.9 ms | CPU µs/event: edge | worker | NATS | system | loadgen | × baseline (rounds) | × naive |\n")
-	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n")
+	b.WriteString("| variant | req/s | events/s | p50 ms | p99 ms | p99.9 ms | CPU µs/event: edge | worker | NATS | system | loadgen | × baseline (rounds) | × naive | h2load req/s | h2load CPU µs/req |\n")
+	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |\n")
 	for _, r := range rows {
 		vs := ""
 		if r.Baseline != "" {
@@ -123,10 +131,14 @@ func writeRows(b *bytes.Buffer, rows []Row) {
 		if r.Naive != "" {
 			naive = fmt.Sprintf("%.2f×", r.VsNaive)
 		}
-		fmt.Fprintf(b, "| `%s` %s | %s | %s | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %s |\n",
+		h2rate, h2cpu := "–", "–"
+		if h := r.H2Load; h != nil && h.Err == "" {
+			h2rate, h2cpu = thousands(h.ReqPerSec), fmt.Sprintf("%.2f", h.CPU)
+		}
+		fmt.Fprintf(b, "| `%s` %s | %s | %s | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.Variant, r.Label, thousands(r.ReqPerSec), thousands(r.EventsPerSec), r.Latency.P50, r.Latency.P99, r.Latency.P999,
 			cpuCell(r, RoleEdge), cpuCell(r, RoleWorker), cpuCell(r, RoleNATS), fmt.Sprintf("%.2f", r.SystemCPU),
-			cpuCell(r, RoleLoadgen), vs, naive)
+			cpuCell(r, RoleLoadgen), vs, naive, h2rate, h2cpu)
 	}
 	b.WriteString("\n")
 }
@@ -144,6 +156,20 @@ func cpuCell(r Row, role Role) string {
 func writeRowDetails(b *bytes.Buffer, r Row) {
 	if p := statusProblems(r.Status, r.Errors, r.Dropped); p != "" {
 		fmt.Fprintf(b, "- `%s`: %s%s\n", r.Variant, p, errorKinds(r.ErrorKinds))
+	}
+	if h := r.H2Load; h != nil {
+		other := maps.Clone(h.Status)
+		delete(other, "2xx")
+		switch {
+		case h.Err != "":
+			fmt.Fprintf(b, "- `%s` h2load: no figures: %s\n", r.Variant, h.Err)
+		case len(other) > 0 || h.Failed > 0:
+			parts := []string{fmt.Sprintf("%s without an answer", thousands(float64(h.Failed)))}
+			for _, class := range slices.Sorted(maps.Keys(other)) {
+				parts = append(parts, fmt.Sprintf("%s × %s", thousands(float64(other[class])), class))
+			}
+			fmt.Fprintf(b, "- `%s` h2load: of %s requests, %s\n", r.Variant, thousands(float64(h.Requests)), strings.Join(parts, ", "))
+		}
 	}
 	if e := r.E2E; e != nil {
 		fmt.Fprintf(b, "- `%s` end to end: %s events accepted; of the %s matched by id, %s enriched, %s rejected (%s sent invalid), %s missing",

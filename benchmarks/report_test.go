@@ -56,6 +56,9 @@ func fixtureResults() *Results {
 	publish := ScenarioResult{Name: ScenarioPublish, Title: def.title, Description: def.description, Runs: runs,
 		Rows: buildRows(def.order, def.refs, runs)}
 	publish.Notes = scenarioNotes(ScenarioPublish, &publish)
+	publish.Rows[0].H2Load = &H2Load{ReqPerSec: 51_000, Requests: 76_500, Status: map[string]uint64{"2xx": 76_500}, CPU: 5.1}
+	publish.Rows[1].H2Load = &H2Load{ReqPerSec: 46_000, Requests: 69_100, Failed: 2, Status: map[string]uint64{"2xx": 69_000, "5xx": 98}, CPU: 5.3}
+	publish.Rows[2].H2Load = &H2Load{Err: "exit status 1: connect error"}
 	naiveRuns := []Measurement{measurement("naive-publish", "naive", 0, 60_000, 1, 5, 40,
 		map[string]float64{"gateway": 3, "worker-quotes": 1.5, "nats": 0.5, "loadgen": 1})}
 	naiveRuns[0].Load.Status[503] = 12
@@ -87,7 +90,9 @@ func fixtureResults() *Results {
 		Machine: Machine{CPUs: 2, CPUModel: "AMD EPYC", MemoryGiB: "23.5", Kernel: "6.18", GoVersion: "go1.26.8",
 			OS: "linux/amd64", LoadBefore: "0.50 0.40 0.30", LoadAfter: "1.90 0.90 0.50"},
 		Settings: Settings{Proto: loadgen.ProtoH2C, OverloadFactor: 3, Conns: 16, Streams: 32, Warmup: 500 * time.Millisecond,
-			Duration: 5 * time.Second, Rounds: 2, WorkerProcs: 1, TradeShare: 0.2, InvalidShare: 0.01, SampleEvery: 8},
+			Duration: 5 * time.Second, Rounds: 2, WorkerProcs: 1, TradeShare: 0.2, InvalidShare: 0.01, SampleEvery: 8,
+			H2LoadDuration: 1500 * time.Millisecond},
+		H2Load:   "h2load nghttp2/1.52.0",
 		WallTime: 4*time.Minute + 31*time.Second,
 		Scenarios: []ScenarioResult{naiveSc, publish,
 			{Name: ScenarioSweep, Title: "sweep", Description: "Open loop.", Sweep: sw},

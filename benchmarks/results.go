@@ -9,11 +9,14 @@ import (
 // Results are everything a suite run measured; RESULTS.md and results.json
 // are rendered from them.
 type Results struct {
-	Generated time.Time        `json:"generated"`
-	Command   string           `json:"command"`
-	Machine   Machine          `json:"machine"`
-	Settings  Settings         `json:"settings"`
-	WallTime  time.Duration    `json:"wall_time_ns"`
+	Generated time.Time     `json:"generated"`
+	Command   string        `json:"command"`
+	Machine   Machine       `json:"machine"`
+	Settings  Settings      `json:"settings"`
+	WallTime  time.Duration `json:"wall_time_ns"`
+	// H2Load is the version of h2load that cross-checked the throughput
+	// rows, or why none did.
+	H2Load    string           `json:"h2load"`
 	Scenarios []ScenarioResult `json:"scenarios"`
 	Targets   []Target         `json:"targets"`
 }
@@ -43,6 +46,8 @@ type Settings struct {
 	SingleFormat string `json:"single_format,omitempty"`
 	Priority     string `json:"priority,omitempty"`
 	Quick        bool   `json:"quick"`
+	// H2LoadDuration is the measured window of each h2load cross-check.
+	H2LoadDuration time.Duration `json:"h2load_duration_ns,omitempty"`
 	// Profiled is set when CPU profiles were taken (--profile): they cost
 	// the first round of every sluice variant some CPU, not the baselines.
 	Profiled  bool     `json:"profiled,omitempty"`
@@ -105,6 +110,10 @@ type Row struct {
 	Dropped    uint64            `json:"dropped_by_generator"`
 	Status     map[int]uint64    `json:"status"`
 	E2E        *loadgen.E2E      `json:"e2e,omitempty"`
+	// H2Load is h2load's run of the same shape against the same server,
+	// in the same suite run (once per variant: rows of a variant in
+	// several scenarios show the same run).
+	H2Load *H2Load `json:"h2load,omitempty"`
 }
 
 // Measurement is one measured window: a run of the load generator.

@@ -142,6 +142,9 @@ func (s *suite) scenario(ctx context.Context, name string) (*ScenarioResult, err
 	runs, err := s.rotate(ctx, name, def)
 	sr.Runs = runs
 	sr.Rows = buildRows(def.order, def.refs, runs)
+	for i := range sr.Rows {
+		sr.Rows[i].H2Load = s.h2loads[sr.Rows[i].Variant]
+	}
 	if err != nil {
 		return sr, err
 	}
@@ -181,6 +184,9 @@ func (s *suite) rotate(ctx context.Context, name string, def scenarioDef) ([]Mea
 				return runs, err
 			}
 			runs = append(runs, *run)
+			if r == 0 && name != ScenarioNaive {
+				s.crossCheck(ctx, spec.v)
+			}
 		}
 	}
 	return runs, nil

@@ -31,6 +31,10 @@ type suite struct {
 	capacity float64
 	// unloadedP99 is the sweep's p99 at its lowest offered rate (ms).
 	unloadedP99 float64
+	// h2load is the path of h2load, "" when the cross-check does not run;
+	// h2loads its runs by variant.
+	h2load  string
+	h2loads map[string]*H2Load
 }
 
 // Run runs the scenarios of o and returns what they measured. It starts
@@ -42,9 +46,16 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		return nil, err
 	}
 	s := &suite{o: o, log: o.Logger, instruments: sampleInstruments(), systems: map[string]*system{},
-		observers: map[string]*loadgen.Observer{}}
+		observers: map[string]*loadgen.Observer{}, h2loads: map[string]*H2Load{}}
 	start := time.Now()
 	res := &Results{Generated: start.UTC(), Command: o.Command, Machine: describeMachine(), Settings: o.settings()}
+	path, why := findH2Load(o.H2Load)
+	if path == "" {
+		s.log.Info("no h2load cross-check: " + why)
+		res.H2Load = why
+	} else {
+		s.h2load, res.H2Load = path, h2loadVersion(path)
+	}
 	err := s.runAll(ctx, res)
 	err = errors.Join(err, s.close())
 	linkNaive(res)
@@ -74,7 +85,7 @@ func (o *Options) settings() Settings {
 		OverloadDuration: o.OverloadDuration, OverloadStreams: o.OverloadStreams,
 		OverloadStageDelay: o.OverloadStageDelay, EdgeOverloadDuration: o.EdgeOverloadDuration, TradeShare: o.TradeShare,
 		InvalidShare: o.InvalidShare, SampleEvery: o.SampleEvery, WorkerProcs: o.WorkerProcs, NATSProcs: o.NATSProcs, SingleFormat: string(o.SingleFormat),
-		Priority: o.Priority, Quick: o.Quick, Profiled: o.ProfileDir != "", Scenarios: o.Scenarios}
+		Priority: o.Priority, Quick: o.Quick, H2LoadDuration: o.H2LoadDuration, Profiled: o.ProfileDir != "", Scenarios: o.Scenarios}
 }
 
 // close stops every child, most recently started first (the gateways before

@@ -60,6 +60,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.format, "format", "json", "body of single-event requests: json, msgpack or ce-binary (CloudEvents binary mode); batches are NDJSON and msgpack")
 	fs.StringVar(&o.Priority, "priority", "", "Sluice-Priority header of every request (low, normal, high, critical; default none)")
 	fs.IntVar(&o.SampleEvery, "e2e-sample", loadgen.DefaultSampleEvery, "end to end, match the ids of one symbol in N (1: all; costs NATS fan-out)")
+	fs.StringVar(&o.H2Load, "h2load", "h2load", "h2load binary that cross-checks every closed-loop throughput row in the same run ("+benchmarks.H2LoadOff+": off; skipped with a note where not found)")
 	fs.StringVar(&o.ProfileDir, "profile", "", "folder for CPU profiles of the gateway, the quotes worker and the load generator during the first round of every sluice variant")
 	fs.StringVar(&f.workDir, "workdir", "", "folder for the child processes' logs and the NATS store (default: a temporary folder, kept on failure)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level of the suite's own messages")
