@@ -50,6 +50,9 @@ func TestEnrichQuote(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := quoteEvent(tc.symbol, tc.bid, tc.ask)
+			if inst, _ := e.Store.Instrument(tc.symbol); inst.LotSize > 1 {
+				ev.Quote.BidSize, ev.Quote.AskSize = 10*inst.LotSize, 20*inst.LotSize // whole lots
+			}
 			var out schemas.Enriched
 			errs := e.Enrich(ev, now, &out, nil)
 			if len(errs) != 0 {

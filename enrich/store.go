@@ -29,6 +29,17 @@ type Store struct {
 type snapshot struct {
 	instruments map[string]*schemas.Instrument
 	fx          map[string]float64
+	// marks has a priceMark per symbol of instruments, carried from
+	// snapshot to snapshot by symbol: the only part of a snapshot that
+	// changes after publication, through atomics.
+	marks map[string]*priceMark
+}
+
+// priceMark is the last enriched price of a symbol, for the price band
+// ([Enricher.PriceBand]).
+type priceMark struct {
+	bits   atomic.Uint64 // math.Float64bits of the price; 0 before the first
+	misses atomic.Uint32 // events refused as out of band since that price
 }
 
 var emptySnapshot = &snapshot{}
@@ -52,6 +63,12 @@ func (s *Store) load() *snapshot {
 func (s *Store) Instrument(symbol string) (*schemas.Instrument, bool) {
 	in, ok := s.load().instruments[symbol]
 	return in, ok
+}
+
+// mark returns the price mark of symbol, nil when the Store does not list
+// it.
+func (s *Store) mark(symbol string) *priceMark {
+	return s.load().marks[symbol]
 }
 
 // USDRate returns the value of one unit of currency in US dollars, and false
@@ -90,6 +107,21 @@ func (s *Store) Replace(rd *RefData) {
 func (s *Store) swap(next *snapshot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.publish(next)
+}
+
+// publish gives next a price mark per instrument, the current one for a
+// symbol already listed, and stores it. The caller holds s.mu.
+func (s *Store) publish(next *snapshot) {
+	cur := s.load()
+	next.marks = make(map[string]*priceMark, len(next.instruments))
+	for symbol := range next.instruments {
+		m := cur.marks[symbol]
+		if m == nil {
+			m = new(priceMark)
+		}
+		next.marks[symbol] = m
+	}
 	s.snap.Store(next)
 }
 
@@ -139,5 +171,5 @@ func (s *Store) update(f func(instruments map[string]*schemas.Instrument, fx map
 		next.fx = make(map[string]float64)
 	}
 	f(next.instruments, next.fx)
-	s.snap.Store(next)
+	s.publish(next)
 }

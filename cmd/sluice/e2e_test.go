@@ -217,9 +217,9 @@ func TestEndToEndNDJSONBatch(t *testing.T) {
 	var body strings.Builder
 	for i := 0; i < 1000; i++ {
 		bid := 100 + float64(i%50)
-		ask := bid + 0.05
+		ask := bid + 1 // a whole tick of every symbol (7203.T's is 1 yen)
 		if i%10 == 3 { // 100 invalid: crossed
-			ask = bid - 0.05
+			ask = bid - 1
 		}
 		body.WriteString(quoteJSON(syms[i%len(syms)], bid, ask))
 		body.WriteByte('\n')

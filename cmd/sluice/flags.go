@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-dev/sluice/enrich"
 	"github.com/sluice-dev/sluice/gateway"
 	"github.com/sluice-dev/sluice/gateway/admit"
 	"github.com/sluice-dev/sluice/ops"
@@ -126,6 +127,9 @@ type workerFlags struct {
 	concurrency int
 	maxAge      time.Duration
 	maxFuture   time.Duration
+	maxPrice    float64
+	maxSize     int64
+	priceBand   float64
 	stageCost   time.Duration
 	stageDelay  time.Duration
 }
@@ -134,13 +138,16 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&w.concurrency, "concurrency", 0, "batches processed at once by one worker (default GOMAXPROCS: 1 for sluice worker at its default --procs)")
 	fs.DurationVar(&w.maxAge, "max-age", schemas.DefaultMaxAge, "events whose ts is older are rejected as stale")
 	fs.DurationVar(&w.maxFuture, "max-future", schemas.DefaultMaxFuture, "events whose ts is further ahead are rejected as future_timestamp")
+	fs.Float64Var(&w.maxPrice, "max-price", schemas.DefaultMaxPrice, "a bid, ask or price above this, in any currency, is rejected as out_of_range")
+	fs.Int64Var(&w.maxSize, "max-size", schemas.DefaultMaxSize, "a size above this is rejected as out_of_range (at most 2^53-1, what a float64 holds exactly)")
+	fs.Float64Var(&w.priceBand, "price-band", enrich.DefaultPriceBand, "a price further than this fraction from its symbol's last enriched price is rejected as price_out_of_band (0.5: below half or above 1.5 times it; after 3 in a row the next is the new level); 0 disables")
 	fs.DurationVar(&w.stageCost, "stage-cost", 0, "TEST KNOB: burn this much CPU per event to make workers slow on purpose (capacity and shedding tests)")
 	fs.DurationVar(&w.stageDelay, "stage-delay", 0, "TEST KNOB: a downstream taking this long per event, one at a time, without CPU: caps a worker at 1/DURATION events/s (capacity tests on a shared machine)")
 }
 
 func (w *workerFlags) apply(o *workers.Options) {
 	o.Concurrency = w.concurrency
-	o.Limits = schemas.Limits{MaxAge: w.maxAge, MaxFuture: w.maxFuture}
+	o.Limits = schemas.Limits{MaxAge: w.maxAge, MaxFuture: w.maxFuture, MaxPrice: w.maxPrice, MaxSize: w.maxSize}
 	o.StageCost = w.stageCost
 	o.StageDelay = w.stageDelay
 }

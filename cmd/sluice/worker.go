@@ -108,7 +108,7 @@ func startWorker(ctx context.Context, nc *nats.Conn, subjects schemas.Subjects, 
 	if err != nil {
 		return nil, nil, err
 	}
-	o := workers.Options{Conn: nc, Group: group, Subjects: subjects, Enricher: &enrich.Enricher{Store: store},
+	o := workers.Options{Conn: nc, Group: group, Subjects: subjects, Enricher: &enrich.Enricher{Store: store, PriceBand: w.priceBand},
 		Logger: log, Metrics: set}
 	w.apply(&o)
 	wk, err := workers.New(o)
