@@ -182,11 +182,29 @@ func TestWatchSkipsBadEntries(t *testing.T) {
 		t.Errorf("Skipped = %d after the initial load, want 2", w.Skipped())
 	}
 
-	// Bad updates: each is skipped and the key keeps its value.
+	// Bad updates: each is skipped and the key keeps its value. The
+	// bucket keeps one revision per key, so a revision that the next put
+	// to its key replaces before the watcher reads it is never delivered:
+	// each waits until it was seen.
+	skipped := uint64(2)
+	seen := func() {
+		t.Helper()
+		skipped++
+		opstest.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
+			if got := w.Skipped(); got < skipped {
+				return fmt.Errorf("Skipped = %d, want %d", got, skipped)
+			}
+			return nil
+		})
+	}
 	put(t, kv, enrich.InstrumentKey("AAPL"), `{"symbol": "AAPL", "currency": 5}`)
+	seen()
 	putJSON(t, kv, enrich.InstrumentKey("AAPL"), schemas.Instrument{Symbol: "AAPL", Currency: "US"})
+	seen()
 	putJSON(t, kv, enrich.InstrumentKey("AAPL"), schemas.Instrument{Symbol: "MSFT", Currency: "USD"})
+	seen()
 	putJSON(t, kv, enrich.FXKey("USD"), schemas.FXRate{Currency: "USD", USDRate: -1})
+	seen()
 	putJSON(t, kv, enrich.FXKey("USD"), schemas.FXRate{Currency: "EUR", USDRate: 1.1})
 	// A good update after them, with a field this build does not know.
 	put(t, kv, enrich.FXKey("EUR"), `{"currency": "EUR", "usd_rate": 1.1, "source": "ecb"}`)
