@@ -249,19 +249,15 @@ func TestBatcherLinger(t *testing.T) {
 	}
 }
 
-// TestBatcherIdleFlush: with Linger 1 s, a lone request is answered at once
-// because nobody else is about to join its batch.
+// TestBatcherIdleFlush: with Linger 1 s, a lone request's batch goes out by
+// the idle flush, not the linger, because nobody else is about to join it
+// (the reason is counted; no time bound, which -race would break).
 func TestBatcherIdleFlush(t *testing.T) {
 	forModes(t, func(t *testing.T, mode string) {
 		e := newTestEnv(t, mode, nil, func(o *Options) { o.Batch.Linger = time.Second })
 		frames := e.subscribeFrames(schemas.KindQuote)
-		start := time.Now()
 		resp, body := e.post("quote", "application/json", quoteJSONBody("AAPL"))
-		elapsed := time.Since(start)
 		wantAccepted(t, resp, body, 1)
-		if elapsed > 500*time.Millisecond {
-			t.Errorf("lone request took %v with Linger 1s: the idle flush did not happen", elapsed)
-		}
 		frames.next()
 		if got := e.counter(`sluice_gateway_batches_flushed_total{reason="idle"}`); got != 1 {
 			t.Errorf("idle flushes %d, want 1", got)
@@ -345,14 +341,11 @@ func TestBatcherPublishError(t *testing.T) {
 			t.Errorf("pending %d after a failed publish", p)
 		}
 		// A request waiting for results waits for its batch's publish
-		// before its reply: the failed publish must end the request at
-		// once, not at the request timeout, and free its reply slot.
-		start := time.Now()
+		// before its reply: the failed publish must end the request with
+		// its 503, not with a 504 at the request timeout, and free its
+		// reply slot.
 		resp, body = e.post("quote", "application/json", quoteJSONBody("B"), "Prefer", "return=representation")
 		wantProblem(t, resp, body, http.StatusServiceUnavailable, "handing the batch to NATS")
-		if d := time.Since(start); d > e.srv.opts.RequestTimeout/2 {
-			t.Errorf("503 after %v: the wait was not ended by the failed publish", d)
-		}
 		if n := len(e.srv.replies.slots) - len(e.srv.replies.free); n != 0 {
 			t.Errorf("%d reply slots still taken", n)
 		}

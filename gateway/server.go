@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -31,8 +32,13 @@ type Server struct {
 	srv      *http.Server
 	ln       *netconn.Listener
 	serveErr chan error
+	started  atomic.Bool
 	once     sync.Once
 }
+
+// ErrStarted is returned by [Server.Start] on a Server that was started
+// before: a Server serves once; build another with [New].
+var ErrStarted = errors.New("gateway: already started")
 
 // New builds a Server from opts; it does not listen yet.
 func New(opts Options) (*Server, error) {
@@ -148,8 +154,14 @@ func (s *Server) methodNotAllowed(allow string) http.HandlerFunc {
 }
 
 // Start subscribes to the gateway's reply inbox, listens and serves in the
-// background; it does not block. Addr reports the bound address.
+// background; it does not block. Addr reports the bound address, and Err
+// reports a listener that stops serving by itself. A Server starts once: a
+// second call returns [ErrStarted], also after a failed first one (the
+// failed Start undid what it had set up; Shutdown then succeeds).
 func (s *Server) Start() error {
+	if !s.started.CompareAndSwap(false, true) {
+		return ErrStarted
+	}
 	sub, err := s.opts.Conn.Subscribe(s.inbox+".*", s.onReply)
 	if err != nil {
 		return fmt.Errorf("subscribing to the reply inbox: %w", err)
@@ -185,13 +197,18 @@ func (s *Server) Start() error {
 	s.sub, s.ln = sub, ln
 	go func() {
 		err := s.srv.Serve(ln)
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
+		if !errors.Is(err, http.ErrServerClosed) {
+			s.serveErr <- fmt.Errorf("serving %s: %w", ln.Addr(), err)
 		}
-		s.serveErr <- err
 	}()
 	return nil
 }
+
+// Err returns a channel that receives the error that made the data
+// listener stop serving by itself (its listener failed), once. It receives
+// nothing when the listener stops because of Shutdown. The gateway then no
+// longer accepts connections: call Shutdown to drain what it holds.
+func (s *Server) Err() <-chan error { return s.serveErr }
 
 // batchLostAfter is how long after its publish a batch that no worker has
 // reported done stops counting in its group's depth (at least; 8 ×

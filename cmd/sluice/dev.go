@@ -58,7 +58,13 @@ func runDev(args []string) int {
 		return fatal(log, "sluice dev", err)
 	}
 	printBanner(st.gw.Addr(), st.ops.Addr(), st.nats.ClientURL(), cfg.subjects)
-	<-ctx.Done()
+	code := 0
+	select {
+	case <-ctx.Done():
+	case err := <-st.gw.Err():
+		log.Error("data listener stopped", "err", err)
+		code = 1
+	}
 	log.Info("draining: finishing in-flight requests, then workers, then NATS")
 	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
@@ -67,7 +73,7 @@ func runDev(args []string) int {
 		return 1
 	}
 	log.Info("stopped")
-	return 0
+	return code
 }
 
 // devConfig is what `sluice dev` starts.

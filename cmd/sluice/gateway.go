@@ -59,11 +59,16 @@ func runGateway(args []string) int {
 		return fatal(log, "gateway", err)
 	}
 	log.Info("gateway listening", "data", gw.Addr(), "ops", opsSrv.Addr(), "nats", c.nats, "prefix", subjects.Prefix())
-	<-ctx.Done()
+	code := 0
+	select {
+	case <-ctx.Done():
+	case err := <-gw.Err():
+		log.Error("data listener stopped", "err", err)
+		code = 1
+	}
 	log.Info("draining")
 	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	code := 0
 	if err := gw.Shutdown(sctx); err != nil {
 		log.Error("gateway shutdown", "err", err)
 		code = 1
