@@ -95,11 +95,15 @@ func (e *Enricher) enrichQuote(ev *schemas.Event, now int64, out *schemas.Enrich
 		errs = offLot(errs, "bid_size", q.BidSize, inst)
 		errs = offLot(errs, "ask_size", q.AskSize, inst)
 	}
-	mid := (q.Bid + q.Ask) / 2
-	spread := q.Ask - q.Bid
+	// Derived values are rounded to the decimals their inputs allow, so
+	// that float64 noise does not show (189.535, not 189.53500000000003):
+	// with prices on a tick of p decimals, a spread has p and a mid p+1.
+	p := tickDecimals(inst.TickSize)
+	mid := roundTo((q.Bid+q.Ask)/2, p+1)
+	spread := roundTo(q.Ask-q.Bid, p)
 	var bps float64
 	if mid != 0 {
-		bps = spread / mid * 1e4
+		bps = roundTo(spread/mid*1e4, bpsDecimals)
 	}
 	if !finite(mid) || !finite(spread) || !finite(bps) {
 		errs = notFinite(errs, "mid", mid)
@@ -149,10 +153,11 @@ func (e *Enricher) enrichTrade(ev *schemas.Event, now int64, out *schemas.Enrich
 	if !onLot(t.Size, inst.LotSize) {
 		errs = offLot(errs, "size", t.Size, inst)
 	}
-	notional := t.Price * float64(t.Size)
-	if !finite(notional) || !finite(notional*rate) {
+	notional := roundTo(t.Price*float64(t.Size), tickDecimals(inst.TickSize))
+	notionalUSD := roundTo(notional*rate, usdDecimals)
+	if !finite(notional) || !finite(notionalUSD) {
 		errs = notFinite(errs, "notional", notional)
-		errs = notFinite(errs, "notional_usd", notional*rate)
+		errs = notFinite(errs, "notional_usd", notionalUSD)
 	}
 	var m *priceMark
 	if e.PriceBand > 0 && len(errs) == before {
@@ -167,7 +172,7 @@ func (e *Enricher) enrichTrade(ev *schemas.Event, now int64, out *schemas.Enrich
 	out.Trade = schemas.EnrichedTrade{
 		Trade:       *t,
 		Notional:    notional,
-		NotionalUSD: notional * rate,
+		NotionalUSD: notionalUSD,
 		Instrument:  *inst,
 		ReceivedAt:  ev.ReceivedAt,
 		EnrichedAt:  now,
@@ -188,6 +193,49 @@ func onTick(price, tick float64) bool {
 	r := price / tick
 	k := math.Round(r)
 	return (k != 0 || price <= 0) && math.Abs(r-k) <= 1e-9+math.Abs(k)*1e-15
+}
+
+// Decimals of derived values that no tick bounds: spread_bps to
+// 0.0001 basis point, notional_usd to a millionth of a dollar.
+const (
+	bpsDecimals = 4
+	usdDecimals = 6
+	// noRounding is what tickDecimals returns for a tick it cannot read
+	// as a short decimal (0, or more than maxTickDecimals places).
+	noRounding      = -1
+	maxTickDecimals = 9
+)
+
+// pow10 holds 10^0 ... 10^(maxTickDecimals+1).
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10}
+
+// tickDecimals returns the decimal places of tick (0.01: 2, 0.5: 1, 1: 0),
+// or noRounding.
+func tickDecimals(tick float64) int {
+	if !(tick > 0) {
+		return noRounding
+	}
+	for p := 0; p <= maxTickDecimals; p++ {
+		x := tick * pow10[p]
+		if math.Abs(x-math.Round(x)) <= 1e-9*x {
+			return p
+		}
+	}
+	return noRounding
+}
+
+// roundTo rounds x to p decimal places (the float64 nearest the decimal,
+// which prints as that decimal); p < 0 leaves x as it is, as does a value
+// too large to scale (it is then an integer already for any tick).
+func roundTo(x float64, p int) float64 {
+	if p < 0 || p >= len(pow10) {
+		return x
+	}
+	y := x * pow10[p]
+	if math.Abs(y) >= 1<<52 || y != y {
+		return x
+	}
+	return math.Round(y) / pow10[p]
 }
 
 // offTick appends off_tick when price is not on inst's tick.

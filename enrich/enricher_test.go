@@ -2,6 +2,7 @@ package enrich_test
 
 import (
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/sluice-dev/sluice/enrich"
@@ -37,15 +38,15 @@ func TestEnrichQuote(t *testing.T) {
 		bid, ask               float64
 		mid, spread, spreadBps float64
 	}{
-		{"usd equity", "AAPL", 189.50, 189.52, 189.51, 0.02, 0.02 / 189.51 * 1e4},
-		{"dotted symbol", "BRK.B", 410, 411, 410.5, 1, 1 / 410.5 * 1e4},
-		{"gbx listing in pence", "VOD.L", 72.10, 72.14, 72.12, 0.04, 0.04 / 72.12 * 1e4},
-		{"jpy listing", "7203.T", 2850, 2851, 2850.5, 1, 1 / 2850.5 * 1e4},
-		{"fx pair", "EUR/USD", 1.08412, 1.08415, 1.084135, 0.00003, 0.00003 / 1.084135 * 1e4},
+		{"usd equity", "AAPL", 189.50, 189.52, 189.51, 0.02, 1.0554},
+		{"dotted symbol", "BRK.B", 410, 411, 410.5, 1, 24.3605},
+		{"gbx listing in pence", "VOD.L", 72.10, 72.14, 72.12, 0.04, 5.5463},
+		{"jpy listing", "7203.T", 2850, 2851, 2850.5, 1, 3.5082},
+		{"fx pair", "EUR/USD", 1.08412, 1.08415, 1.084135, 0.00003, 0.2767},
 		{"locked", "AAPL", 100, 100, 100, 0, 0},
 		{"zero mid", "AAPL", -1, 1, 0, 2, 0},
 		// A quote needs no FX rate.
-		{"currency without fx", "NOFX", 10, 10.5, 10.25, 0.5, 0.5 / 10.25 * 1e4},
+		{"currency without fx", "NOFX", 10, 10.5, 10.25, 0.5, 487.8049},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,6 +75,38 @@ func TestEnrichQuote(t *testing.T) {
 				t.Errorf("trade payload of an enriched quote is set: %+v", out.Trade)
 			}
 		})
+	}
+}
+
+// TestDerivedValuesPrint: derived values print as the decimals they are,
+// not with float64's noise ((189.52+189.55)/2 is 189.53500000000003 in
+// float64, 0.1 × 3 is 0.30000000000000004): a mid has one decimal more
+// than the tick, a spread and a notional the tick's, spread_bps four,
+// notional_usd six.
+func TestDerivedValuesPrint(t *testing.T) {
+	e := enrich.Enricher{Store: smallStore(t)}
+	var out schemas.Enriched
+	if errs := e.Enrich(quoteEvent("AAPL", 189.52, 189.55), now, &out, nil); len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+	q := out.Quote
+	if got := f(q.Mid) + " " + f(q.Spread) + " " + f(q.SpreadBps); got != "189.535 0.03 1.5828" {
+		t.Errorf("mid spread bps = %s, want 189.535 0.03 1.5828", got)
+	}
+	fx := quoteEvent("EUR/USD", 1.08412, 1.08415)
+	fx.Quote.BidSize, fx.Quote.AskSize = 1000, 2000 // whole lots
+	if errs := e.Enrich(fx, now, &out, nil); len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	if got := f(out.Quote.Mid) + " " + f(out.Quote.Spread); got != "1.084135 3e-05" {
+		t.Errorf("fx mid spread = %s, want 1.084135 3e-05", got)
+	}
+	if errs := e.Enrich(tradeEvent("VOD.L", 72.1, 3000), now, &out, nil); len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	if got := f(out.Trade.Notional) + " " + f(out.Trade.NotionalUSD); got != "216300 2747.01" {
+		t.Errorf("notional, usd = %s, want 216300 2747.01", got)
 	}
 }
 
