@@ -22,6 +22,10 @@ const (
 	// batches sent to the same reply subject: workers name it in their
 	// done frames.
 	HeaderBatch = "Sluice-Batch"
+	// HeaderReply holds the reply inbox of a batch frame, set only when an
+	// event in it waits for a result. It replaces the message's reply
+	// subject, which JetStream uses for its own acks.
+	HeaderReply = "Sluice-Reply"
 )
 
 // A batch frame is one NATS message whose body is a MessagePack array of

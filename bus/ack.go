@@ -1,0 +1,69 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Ack is the future outcome of one publish. The zero Ack, which [Core]
+// returns, is resolved already: the message was handed to the client. An
+// Ack from [Durable] resolves when the stream stores the message or the
+// publish fails. An Ack is a small value: copy it freely, wait on it from
+// one goroutine.
+type Ack struct {
+	paf jetstream.PubAckFuture // nil: resolved when handed to the client
+}
+
+// Receipt is what a resolved [Ack] says about a stored message. For a core
+// publish it is the zero Receipt: nothing was stored.
+type Receipt struct {
+	// Stream is the name of the stream that stored the message.
+	Stream string
+	// Sequence is the message's sequence in Stream (the first copy's, for
+	// a duplicate).
+	Sequence uint64
+	// Duplicate is true when the stream had already stored a message with
+	// the same Nats-Msg-Id within its duplicate window and did not store
+	// this one again. The message is stored either way.
+	Duplicate bool
+}
+
+// Durable reports whether the Ack resolves on storage (true) or was
+// resolved when the message was handed to the client (false).
+func (a Ack) Durable() bool { return a.paf != nil }
+
+// Wait blocks until the outcome is known or ctx is done. A nil error means
+// the message is stored (durable) or was handed to the client (core), and
+// the [Receipt] says where. Otherwise the error wraps [ErrAckTimeout] (the
+// message may or may not be stored), [ErrNoStream] (not stored), a lost
+// connection (may or may not be stored), the stream's refusal (a
+// JetStream API error: not stored), or ctx's error (the outcome is still
+// unknown: Wait may be called again). [Retryable] tells which are worth
+// a second publish.
+func (a Ack) Wait(ctx context.Context) (Receipt, error) {
+	if a.paf == nil {
+		return Receipt{}, nil
+	}
+	select {
+	case pa := <-a.paf.Ok():
+		return Receipt{Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}, nil
+	case err := <-a.paf.Err():
+		return Receipt{}, fmt.Errorf("publish to %s: %w", a.paf.Msg().Subject, ackError(err))
+	case <-ctx.Done():
+		return Receipt{}, fmt.Errorf("waiting for the ack of a publish to %s: %w", a.paf.Msg().Subject, ctx.Err())
+	}
+}
+
+// ackError maps the client's async publish errors to the package's.
+func ackError(err error) error {
+	switch {
+	case errors.Is(err, jetstream.ErrAsyncPublishTimeout):
+		return fmt.Errorf("%w: %w", ErrAckTimeout, err)
+	case errors.Is(err, jetstream.ErrNoStreamResponse):
+		return fmt.Errorf("%w: %w", ErrNoStream, err)
+	}
+	return err
+}
