@@ -98,7 +98,7 @@ func (s *Server) newHTTPServer() *http.Server {
 		ReadTimeout:    s.opts.ReadHeaderTimeout + s.opts.BodyTimeout,
 		WriteTimeout:   s.writeTimeout(),
 		IdleTimeout:    s.opts.IdleTimeout,
-		MaxHeaderBytes: 64 << 10,
+		MaxHeaderBytes: maxHeaderBytes,
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams: s.opts.MaxConcurrentStreams,
 			CountError:           newH2Errors(s.opts.Metrics).count,
@@ -106,6 +106,9 @@ func (s *Server) newHTTPServer() *http.Server {
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 }
+
+// maxHeaderBytes bounds a request's header block (431 past it).
+const maxHeaderBytes = 64 << 10
 
 // writeGrace is what writeTimeout leaves for writing an answer once the
 // longest request allowed has been read and answered.
@@ -186,7 +189,10 @@ func (s *Server) Start() error {
 	}
 	ln, err := netconn.Listen(s.opts.Listen, netconn.Options{ReadBuffer: s.opts.ReadBufferSize,
 		CoalesceWrites: !s.opts.NoWriteCoalescing, ControlFrameLimit: netconn.DefaultControlFrameLimit,
-		OnControlFlood: s.opts.Metrics.GetOrCreateCounter(h2FloodMetric).Inc},
+		OnControlFlood: s.opts.Metrics.GetOrCreateCounter(h2FloodMetric).Inc,
+		// net/http's own answers to unparseable HTTP/1.1 requests (431
+		// for huge headers) as problem+json, counted like the others.
+		ProblemErrors: true, MaxHeaderBytes: maxHeaderBytes, OnHTTPError: s.m.status},
 		s.opts.TLSCert, s.opts.TLSKey)
 	if err != nil {
 		_ = sub.Unsubscribe()

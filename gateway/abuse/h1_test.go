@@ -2,6 +2,7 @@ package abuse
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -121,7 +122,18 @@ loop:
 		t.Errorf("all 100 MB went in before the answer")
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Skipf("431 comes as %q, not application/problem+json: net/http writes it itself (see the report of issue #12)", ct)
+		t.Errorf("431 comes as %q, want application/problem+json", ct)
+	}
+	var p struct {
+		Status int    `json:"status"`
+		Title  string `json:"title"`
+		Detail string `json:"detail"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil || p.Status != http.StatusRequestHeaderFieldsTooLarge || p.Detail == "" {
+		t.Errorf("431 body %q: want a problem with status 431 and a detail (%v)", body, err)
+	}
+	if got := e.counter(`sluice_gateway_requests_total{status="431"}`); got != 1 {
+		t.Errorf("431 counted %v times, want 1", got)
 	}
 	e.recovered()
 }

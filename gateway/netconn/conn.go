@@ -16,6 +16,7 @@ type conn struct {
 	w       *coalescer
 	watch   *frameWatch
 	onFlood func()
+	errs    *Options // with ProblemErrors: net/http's own error answers as problems
 }
 
 // Read reads through the buffer, and has the frame watch look at what it
@@ -47,8 +48,25 @@ func (c *conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Write writes through the coalescer.
+// Write writes through the coalescer. With Options.ProblemErrors, one of
+// net/http's own plain-text error answers is written as
+// application/problem+json instead (see problemAnswer).
 func (c *conn) Write(p []byte) (int, error) {
+	if c.errs != nil && len(p) > 0 && p[0] == 'H' {
+		if b, code := problemAnswer(p, c.errs.MaxHeaderBytes); b != nil {
+			if c.errs.OnHTTPError != nil {
+				c.errs.OnHTTPError(code)
+			}
+			if _, err := c.write(b); err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
+	}
+	return c.write(p)
+}
+
+func (c *conn) write(p []byte) (int, error) {
 	if c.w == nil {
 		return c.Conn.Write(p)
 	}

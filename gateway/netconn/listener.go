@@ -45,6 +45,20 @@ type Options struct {
 	// OnControlFlood, if set, is called once for each connection closed
 	// for ControlFrameLimit, from the goroutine reading it.
 	OnControlFlood func()
+	// ProblemErrors writes the answers that net/http writes itself, as
+	// text/plain, to an HTTP/1.1 request it cannot parse (431 for a header
+	// block past http.Server.MaxHeaderBytes, 400, 501, 505) as
+	// application/problem+json (RFC 9457), like the handlers' errors. No
+	// handler sees those requests. Over TLS the answers are encrypted
+	// before they reach the shaped connection and stay text/plain.
+	ProblemErrors bool
+	// MaxHeaderBytes is the server's http.Server.MaxHeaderBytes, named in
+	// the detail of a 431 (0: not named).
+	MaxHeaderBytes int
+	// OnHTTPError, if set, is called with the status of each answer that
+	// ProblemErrors rewrote, so that the requests no handler saw are
+	// counted.
+	OnHTTPError func(status int)
 }
 
 // Listener is a data listener: TCP, connections shaped by [Options],
@@ -68,7 +82,10 @@ func Listen(addr string, opts Options, certFile, keyFile string) (*Listener, err
 	if certFile != "" {
 		opts.ControlFrameLimit = 0 // the shaped connection carries TLS records
 	}
-	if opts.ReadBuffer > 0 || opts.CoalesceWrites || opts.ControlFrameLimit > 0 {
+	if certFile != "" {
+		opts.ProblemErrors = false
+	}
+	if opts.ReadBuffer > 0 || opts.CoalesceWrites || opts.ControlFrameLimit > 0 || opts.ProblemErrors {
 		l.Listener = &listener{Listener: tcp, opts: opts, flushing: &l.flushing}
 	}
 	if certFile == "" {
@@ -122,6 +139,9 @@ func (l *listener) Accept() (net.Conn, error) {
 	}
 	if l.opts.CoalesceWrites {
 		sc.w = newCoalescer(c, l.flushing)
+	}
+	if l.opts.ProblemErrors {
+		sc.errs = &l.opts
 	}
 	if l.opts.ControlFrameLimit > 0 {
 		sc.watch = &frameWatch{limit: l.opts.ControlFrameLimit}
