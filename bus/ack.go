@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -39,8 +40,8 @@ func (a Ack) Durable() bool { return a.paf != nil }
 // the message is stored (durable) or was handed to the client (core), and
 // the [Receipt] says where. Otherwise the error wraps [ErrAckTimeout] (the
 // message may or may not be stored), [ErrNoStream] (not stored), a lost
-// connection (may or may not be stored), the stream's refusal (a
-// JetStream API error: not stored), or ctx's error (the outcome is still
+// connection (may or may not be stored), [ErrStreamFull] or another
+// refusal by the stream (a JetStream API error: not stored), or ctx's error (the outcome is still
 // unknown: Wait may be called again). [Retryable] tells which are worth
 // a second publish.
 func (a Ack) Wait(ctx context.Context) (Receipt, error) {
@@ -65,5 +66,20 @@ func ackError(err error) error {
 	case errors.Is(err, jetstream.ErrNoStreamResponse):
 		return fmt.Errorf("%w: %w", ErrNoStream, err)
 	}
+	var jsErr jetstream.JetStreamError
+	if errors.As(err, &jsErr) && jsErr.APIError() != nil && isFull(jsErr.APIError()) {
+		return fmt.Errorf("%w: %w", ErrStreamFull, err)
+	}
 	return err
+}
+
+// isFull reports whether e is a store refusal by a discard-new limit. The
+// server reports every store failure with one code (10077, "stream store
+// failed") and the store's error as the description: the limits' are
+// "maximum messages exceeded", "maximum bytes exceeded" and "maximum
+// messages per subject exceeded".
+func isFull(e *jetstream.APIError) bool {
+	const storeFailed = 10077
+	return e.ErrorCode == storeFailed && strings.HasPrefix(e.Description, "maximum ") &&
+		strings.HasSuffix(e.Description, " exceeded")
 }

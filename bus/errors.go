@@ -31,6 +31,13 @@ var (
 	// being elected). Nothing was stored.
 	ErrNoStream = errors.New("no stream answered the publish")
 
+	// ErrStreamFull is returned by [Ack.Wait] when the stream refused the
+	// message because it holds its maximum (messages or bytes) and discards
+	// new messages, as the ingest stream does: the workers are behind. It
+	// is backpressure, not a fault: a retry at once would meet the same
+	// limit, so [Retryable] is false.
+	ErrStreamFull = errors.New("stream full")
+
 	// ErrRetryBudget is returned by [Retrier.Await] when a publish failed
 	// and the [Budget] had no retry left: the failure is the caller's to
 	// report (for the gateway, a 503 with Retry-After).
@@ -40,11 +47,11 @@ var (
 // Retryable reports whether a failed publish may succeed if sent again:
 // an ack timeout, no stream answering, a lost connection, or a JetStream
 // API error with code 503 (the stream or its cluster temporarily
-// unavailable). Other failures (a message too large, a full stream that
-// discards new messages, a wrong expected sequence) are not.
+// unavailable) other than [ErrStreamFull]. Other failures (a message too
+// large, a wrong expected sequence) are not.
 func Retryable(err error) bool {
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, ErrStreamFull):
 		return false
 	case errors.Is(err, ErrAckTimeout), errors.Is(err, ErrNoStream),
 		errors.Is(err, nats.ErrDisconnected), errors.Is(err, nats.ErrConnectionReconnecting):

@@ -87,14 +87,19 @@ func (o StreamOptions) Validate() error {
 	return nil
 }
 
-// IngestStream, EnrichedStream and DLQStream name the streams of the
-// pipeline with subjects s: the prefix with '.' mapped to '_' (as
-// [schemas.SymbolToken] maps it, so two prefixes never share a name), then
-// "-ingest", "-enriched" or "-dlq". The default prefix gives
+// IngestStream names the ingest stream of the pipeline with subjects s: the
+// prefix with '.' mapped to '_' (as [schemas.SymbolToken] maps it, so two
+// prefixes never share a name), then "-ingest". The default prefix gives
 // "sluice-ingest".
-func IngestStream(s schemas.Subjects) string   { return streamName(s, "ingest") }
+func IngestStream(s schemas.Subjects) string { return streamName(s, "ingest") }
+
+// EnrichedStream names the enriched stream: the prefix as in
+// [IngestStream], then "-enriched".
 func EnrichedStream(s schemas.Subjects) string { return streamName(s, "enriched") }
-func DLQStream(s schemas.Subjects) string      { return streamName(s, "dlq") }
+
+// DLQStream names the dead-letter stream: the prefix as in [IngestStream],
+// then "-dlq".
+func DLQStream(s schemas.Subjects) string { return streamName(s, "dlq") }
 
 func streamName(s schemas.Subjects, role string) string {
 	// Stream names are also file names on the server: no path separators.
