@@ -81,23 +81,67 @@ func TestDurablePublishStoresOnceByMsgID(t *testing.T) {
 
 func TestDurablePublishWithoutStream(t *testing.T) {
 	e := newEnv(t)
-	p, err := bus.NewDurable(e.nc, bus.DurableOptions{MaxPending: 1})
+	p, err := bus.NewDurable(e.nc, bus.DurableOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	// No stream listens: the client retries twice, 250 ms apart, before
-	// failing the ack, so the one pending slot stays taken meanwhile.
-	first, err := p.Publish(ctx, "t1.ingest.quote", nil, []byte("a"))
+	ack, err := p.Publish(context.Background(), "t1.ingest.quote", nil, []byte("a"))
 	if err != nil {
-		t.Fatalf("first publish: %v", err)
+		t.Fatalf("publish: %v", err)
 	}
-	if _, err := p.Publish(ctx, "t1.ingest.quote", nil, []byte("b")); !errors.Is(err, bus.ErrBackpressure) {
-		t.Fatalf("second publish past max pending = %v, want ErrBackpressure", err)
-	}
-	_, err = first.Wait(ctx)
-	if !errors.Is(err, bus.ErrNoStream) || !bus.Retryable(err) {
+	if _, err = ack.Wait(context.Background()); !errors.Is(err, bus.ErrNoStream) || !bus.Retryable(err) {
 		t.Fatalf("ack without a stream = %v, want retryable ErrNoStream", err)
+	}
+}
+
+// silent subscribes to subject and never answers: a stream that takes
+// messages and never acks them.
+func silent(t *testing.T, e env, subject string) {
+	t.Helper()
+	if _, err := e.nc.Subscribe(subject, func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDurableBackpressurePastMaxPending(t *testing.T) {
+	e := newEnv(t)
+	silent(t, e, "t1.ingest.quote")
+	p, err := bus.NewDurable(e.nc, bus.DurableOptions{MaxPending: 2, AckTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := p.Publish(context.Background(), "t1.ingest.quote", nil, []byte("a")); err != nil {
+			t.Fatalf("publish %d within max pending: %v", i, err)
+		}
+	}
+	if p.Pending() != 2 {
+		t.Fatalf("pending = %d, want 2", p.Pending())
+	}
+	if _, err := p.Publish(context.Background(), "t1.ingest.quote", nil, []byte("b")); !errors.Is(err, bus.ErrBackpressure) {
+		t.Fatalf("publish past max pending = %v, want ErrBackpressure", err)
+	}
+}
+
+func TestDurableAckTimeout(t *testing.T) {
+	e := newEnv(t)
+	silent(t, e, "t1.ingest.quote")
+	p, err := bus.NewDurable(e.nc, bus.DurableOptions{AckTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := p.Publish(context.Background(), "t1.ingest.quote", nil, []byte("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ack.Wait(context.Background()); !errors.Is(err, bus.ErrAckTimeout) || !bus.Retryable(err) {
+		t.Fatalf("unanswered publish = %v, want retryable ErrAckTimeout", err)
+	}
+	if p.Pending() != 0 {
+		t.Fatalf("pending = %d after the timeout", p.Pending())
 	}
 }
 
