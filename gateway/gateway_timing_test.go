@@ -252,3 +252,38 @@ func BenchmarkDecodeNDJSON100(b *testing.B) {
 	}
 	p.stop()
 }
+
+// BenchmarkGatewayShed is one quote request refused by queue-depth
+// shedding (503 with its problem+json detail): the cost of each excess
+// request when a worker group is the bottleneck, as in the overload
+// scenario at 10× the group's capacity.
+func BenchmarkGatewayShed(b *testing.B) {
+	s := newBenchServer(b, BatchOptions{MaxEvents: 1})
+	s.adm.opts.Disabled = false
+	g := s.adm.groups[schemas.KindQuote].load
+	overloaded := func() {
+		g.Observe(&schemas.LoadReport{Worker: "w1", Group: g.Name(), PendingEvents: 1 << 20, Rate: 1000, MaxRate: 1000,
+			IntervalMS: 100}, time.Now())
+	}
+	overloaded()
+	br := newBenchRequest("application/json", []byte(quoteJSONBody("AAPL")))
+	shed := func() {
+		br.body.Reset(br.data)
+		br.r.ContentLength = int64(len(br.data))
+		br.w.status = 0
+		clear(br.w.h)
+		s.handleEvents(br.w, br.r)
+		if br.w.status != http.StatusServiceUnavailable {
+			b.Fatalf("status %d", br.w.status)
+		}
+	}
+	shed()
+	p := startPerEvent(b, 1)
+	for i := 0; i < b.N; i++ {
+		if i%4096 == 0 {
+			overloaded() // the worker stays alive
+		}
+		shed()
+	}
+	p.stop()
+}
