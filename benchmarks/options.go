@@ -30,6 +30,12 @@ const (
 var Scenarios = []string{ScenarioBaseline, ScenarioNaive, ScenarioPublish, ScenarioRequest,
 	ScenarioBatch, ScenarioSweep, ScenarioOverload}
 
+// The overload's runs (Options.OverloadRuns).
+const (
+	OverloadWorkers = "workers"
+	OverloadGateway = "gateway"
+)
+
 // Launcher returns the command that runs the sluice binary with args; the
 // suite starts every process it measures through it.
 type Launcher func(args ...string) *exec.Cmd
@@ -73,6 +79,11 @@ type Options struct {
 	// EdgeOverloadDuration is the length of the second overload run, where
 	// the gateway's own CPU is the bottleneck (default 8 s).
 	EdgeOverloadDuration time.Duration
+	// OverloadRuns chooses the overload's runs: [OverloadWorkers],
+	// [OverloadGateway] or both (default both, in that order). The gateway
+	// run alone measures its own unloaded p99 (open loop at a tenth of the
+	// capacity) when the sweep does not run.
+	OverloadRuns []string
 	// WorkerProcs is the workers' --procs (GOMAXPROCS; 0 is Go's default)
 	// and NATSProcs the NATS server's; the zero Options mean 1 for the
 	// workers (their own default) and Go's default for NATS. Negative
@@ -144,6 +155,9 @@ func (o *Options) setDefaults() {
 		o.WorkerProcs = 1
 	case o.WorkerProcs < 0:
 		o.WorkerProcs = 0
+	}
+	if len(o.OverloadRuns) == 0 {
+		o.OverloadRuns = []string{OverloadWorkers, OverloadGateway}
 	}
 	if o.OverloadStageDelay <= 0 {
 		o.OverloadStageDelay = time.Millisecond
@@ -219,6 +233,11 @@ func (o *Options) Validate() error {
 	if o.OverloadStageDelay < 0 || o.EdgeOverloadDuration < 0 || o.OverloadDuration < 0 {
 		return errors.New("bench: the overload's durations and stage delay must not be negative")
 	}
+	for _, r := range o.OverloadRuns {
+		if r != OverloadWorkers && r != OverloadGateway {
+			return fmt.Errorf("bench: overload run %q: want %s or %s", r, OverloadWorkers, OverloadGateway)
+		}
+	}
 	if o.SingleFormat == loadgen.FormatNDJSON {
 		return errors.New("bench: single events are json, msgpack or ce-binary")
 	}
@@ -252,3 +271,6 @@ func ParseScenarios(s string) ([]string, error) {
 }
 
 func (o *Options) has(s string) bool { return slices.Contains(o.Scenarios, s) }
+
+// overloadRun reports whether the overload scenario includes run r.
+func (o *Options) overloadRun(r string) bool { return slices.Contains(o.OverloadRuns, r) }

@@ -125,3 +125,35 @@ func TestPayloadFormat(t *testing.T) {
 		t.Errorf("slow-publish trade share %v, want 0", ts)
 	}
 }
+
+// TestOverloadLatencyBound checks DESIGN.md's admitted-p99 bound by
+// overload factor: 5× the unloaded p99 at 3× capacity, 10× at 10×.
+func TestOverloadLatencyBound(t *testing.T) {
+	ov := &Overload{Capacity: 1000, Goodput: 950, GoodputRatio: 0.95, UnloadedP99: 4}
+	ov.Admitted.P99 = 28 // 7× the unloaded p99
+	for _, c := range []struct {
+		factor float64
+		want   string
+	}{{3, NotMet}, {10, Met}, {20, Met}} {
+		lat := overloadTargets(ov, "", c.factor)[1]
+		if lat.Status != c.want {
+			t.Errorf("factor %g: %s (%s), want %s", c.factor, lat.Status, lat.Goal, c.want)
+		}
+	}
+	ov.Admitted.P99 = 44 // 11×
+	if lat := overloadTargets(ov, "", 10)[1]; lat.Status != NotMet {
+		t.Errorf("11× at factor 10: %s, want %s", lat.Status, NotMet)
+	}
+}
+
+func TestOverloadRunsOption(t *testing.T) {
+	o := Options{Launcher: func(...string) *exec.Cmd { return nil }, WorkDir: t.TempDir()}
+	o.setDefaults()
+	if !o.overloadRun(OverloadWorkers) || !o.overloadRun(OverloadGateway) {
+		t.Errorf("default overload runs %v, want both", o.OverloadRuns)
+	}
+	o.OverloadRuns = []string{"edge"}
+	if err := o.Validate(); err == nil {
+		t.Error("overload run \"edge\" accepted")
+	}
+}

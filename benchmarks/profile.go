@@ -15,6 +15,10 @@ import (
 type profiler struct {
 	s    *suite
 	name string
+	// tag prefixes the children's names: "slow-" profiles the slowed
+	// pipeline; secs is the profile's length (default the run's Duration).
+	tag  string
+	secs int
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	errs []error
@@ -31,12 +35,15 @@ func (p *profiler) hook(start bool) {
 		return
 	}
 	p.startSelf()
-	secs := int(p.s.o.Duration.Seconds())
+	secs := p.secs
+	if secs == 0 {
+		secs = int(p.s.o.Duration.Seconds())
+	}
 	if secs < 1 {
 		secs = 1
 	}
 	for _, c := range p.s.children {
-		if c.ops == "" || (c.name != "gateway" && c.name != "worker-quotes") {
+		if c.ops == "" || (c.name != p.tag+"gateway" && c.name != p.tag+"worker-quotes") {
 			continue
 		}
 		p.wg.Add(1)

@@ -257,8 +257,12 @@ func (ov *Overload) write(b *bytes.Buffer) {
 		fmt.Fprintf(b, "| refused, by the gateway's reason | %s (sluice_gateway_rejected_total over the window) |\n", strings.Join(parts, ", "))
 	}
 	if r := ov.Reference; r != nil {
-		fmt.Fprintf(b, "| baseline server at the same offered rate | p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms over %s: the floor this machine and generator put under any answer |\n",
-			r.P50, r.P99, r.P999, r.Max, ov.Duration)
+		answering := ""
+		if ov.ReferenceRate > 0 {
+			answering = fmt.Sprintf(", answering %s req/s", thousands(ov.ReferenceRate))
+		}
+		fmt.Fprintf(b, "| baseline server at the same offered rate | p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms over %s%s: the floor this machine and generator put under any answer |\n",
+			r.P50, r.P99, r.P999, r.Max, ov.Duration, answering)
 	}
 	if ov.Dropped > 0 {
 		fmt.Fprintf(b, "| dropped by the generator | %s (in-flight bound reached: the excess never reached the gateway) |\n",

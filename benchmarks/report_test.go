@@ -83,6 +83,7 @@ func fixtureResults() *Results {
 			Delay: loadgen.Latency{Count: 165_000, P50: 60, P99: 140, Max: 190}}}
 	edge := &Overload{Bottleneck: "gateway", CapacityHow: "closed-loop publish", Capacity: 20_000, Offered: 60_000,
 		Duration: 10 * time.Second, Goodput: 19_000, GoodputRatio: 0.95, Admitted: loadgen.Latency{P50: 180, P99: 700, P999: 900, Max: 1000},
+		Reference: &loadgen.Latency{P50: 150, P99: 600, P999: 800, Max: 900}, ReferenceRate: 24_000,
 		Dropped: 380_000, Status: map[int]uint64{202: 190_000}, PeakRSS: 110 << 20, RSS: []int64{100 << 20, 105 << 20}, RSSBounded: true}
 	res := &Results{
 		Generated: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC),

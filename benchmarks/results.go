@@ -187,9 +187,11 @@ type Overload struct {
 	// same rate over the same connections for the same time: the floor
 	// this machine and generator put under any answer, shed or not.
 	Reference *loadgen.Latency `json:"baseline_same_rate,omitempty"`
-	Dropped   uint64           `json:"dropped_by_generator"`
-	Errors    uint64           `json:"errors"`
-	Status    map[int]uint64   `json:"status"`
+	// ReferenceRate is the answers per second that server gave.
+	ReferenceRate float64        `json:"baseline_same_rate_answers,omitempty"`
+	Dropped       uint64         `json:"dropped_by_generator"`
+	Errors        uint64         `json:"errors"`
+	Status        map[int]uint64 `json:"status"`
 	// PeakRSS is the gateway's VmHWM over the run (bytes), RSS its VmRSS
 	// each second; RSSBounded tells whether memory plateaued (see
 	// rssBounded).

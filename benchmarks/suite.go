@@ -31,6 +31,7 @@ type suite struct {
 	capacity float64
 	// unloadedP99 is the sweep's p99 at its lowest offered rate (ms).
 	unloadedP99 float64
+	unloadedHow string
 	// h2load is the path of h2load, "" when the cross-check does not run;
 	// h2loads its runs by variant.
 	h2load  string

@@ -59,7 +59,7 @@ func (s *suite) sweep(ctx context.Context) (*ScenarioResult, error) {
 			SystemCPU: row.SystemCPU})
 	}
 	if len(sw.Steps) > 0 {
-		s.unloadedP99 = sw.Steps[0].Latency.P99
+		s.unloadedP99, s.unloadedHow = sw.Steps[0].Latency.P99, "the sweep's lowest rate"
 	}
 	return sr, nil
 }
@@ -77,13 +77,30 @@ func (s *suite) overload(ctx context.Context) (*ScenarioResult, error) {
 			"gateway must shed by queue depth; then one where the gateway's own CPU is the bottleneck (the fast "+
 			"pipeline, quotes and trades, at %g× its publish capacity).",
 			s.o.OverloadFactor, s.o.OverloadStreams, s.o.OverloadStageDelay, s.o.OverloadStageDelay, s.o.OverloadFactor)}
-	ov, err := s.workerOverload(ctx, sr)
-	if err != nil {
-		return sr, err
+	if s.o.overloadRun(OverloadWorkers) {
+		ov, err := s.workerOverload(ctx, sr)
+		if err != nil {
+			return sr, err
+		}
+		sr.Overload = ov
 	}
-	sr.Overload = ov
+	if !s.o.overloadRun(OverloadGateway) {
+		return sr, nil
+	}
 	if err := s.ensureCapacity(ctx, sr); err != nil {
 		return sr, err
+	}
+	if s.unloadedP99 == 0 {
+		// No sweep in this run: its lowest step, measured here.
+		f := s.o.SweepFractions[0]
+		run, err := s.measure(ctx, runSpec{v: variants["publish"], mode: loadgen.Open, rate: f * s.capacity,
+			duration: s.o.SweepDuration, label: "unloaded"})
+		if err != nil {
+			return sr, err
+		}
+		sr.Runs = append(sr.Runs, *run)
+		s.unloadedP99 = run.Load.Latency.P99
+		s.unloadedHow = fmt.Sprintf("open-loop publish at %.0f%% of the capacity", f*100)
 	}
 	edge, err := s.overloadRun(ctx, sr, variants["publish"], s.capacity, s.o.EdgeOverloadDuration, "overload (gateway)")
 	if err != nil {
@@ -92,8 +109,17 @@ func (s *suite) overload(ctx context.Context) (*ScenarioResult, error) {
 	edge.Bottleneck = "gateway"
 	edge.CapacityHow = "closed-loop publish maximum of the fast pipeline"
 	if s.unloadedP99 > 0 {
-		edge.UnloadedP99, edge.UnloadedHow = s.unloadedP99, "the sweep's lowest rate"
+		edge.UnloadedP99, edge.UnloadedHow = s.unloadedP99, s.unloadedHow
 	}
+	// The trivial server offered the same rate over the same streams: no
+	// admission in a Go HTTP/2 server answers faster than it does.
+	ref, err := s.measure(ctx, runSpec{v: variants["baseline-plain"], mode: loadgen.Open, rate: s.o.OverloadFactor * s.capacity,
+		duration: s.o.EdgeOverloadDuration, streams: s.o.OverloadStreams, label: "baseline, same rate"})
+	if err != nil {
+		return sr, err
+	}
+	sr.Runs = append(sr.Runs, *ref)
+	edge.Reference, edge.ReferenceRate = &ref.Load.Latency, ref.Load.ReqPerSec
 	sr.EdgeOverload = edge
 	return sr, nil
 }
@@ -134,7 +160,7 @@ func (s *suite) workerOverload(ctx context.Context, sr *ScenarioResult) (*Overlo
 		return nil, err
 	}
 	sr.Runs = append(sr.Runs, *ref)
-	ov.Reference = &ref.Load.Latency
+	ov.Reference, ov.ReferenceRate = &ref.Load.Latency, ref.Load.ReqPerSec
 	ov.Bottleneck = "workers"
 	ov.CapacityHow = fmt.Sprintf("closed-loop request-reply on the slowed pipeline, %d in flight (each answer waited for its worker)",
 		probeConns*probeStreams)
@@ -152,11 +178,28 @@ func (s *suite) overloadRun(ctx context.Context, sr *ScenarioResult, v variant, 
 	}
 	mon := newRSSMonitor(sys.edge.pid)
 	rej := &rejectionWatch{ops: sys.edge.ops}
+	var prof *profiler
+	if s.o.ProfileDir != "" {
+		tag := ""
+		if v.system == sysSlow {
+			tag = "slow-"
+		}
+		prof = s.profiler("overload-" + sys.name)
+		prof.tag, prof.secs = tag, max(int(d.Seconds()), 1)
+	}
 	run, err := s.measure(ctx, runSpec{v: v, mode: loadgen.Open, rate: s.o.OverloadFactor * capacity,
 		duration: d, streams: s.o.OverloadStreams, label: label, onWindow: func(start bool) {
 			mon.hook(start)
 			rej.hook(start)
+			if prof != nil {
+				prof.hook(start)
+			}
 		}})
+	if prof != nil {
+		if perr := prof.wait(); perr != nil {
+			s.log.Warn("profile", "err", perr)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

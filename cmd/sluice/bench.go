@@ -33,6 +33,7 @@ type benchFlags struct {
 	o                             benchmarks.Options
 	scenarios, proto, out, format string
 	jsonOut, workDir, logLevel    string
+	overloadRuns                  string
 }
 
 func (f *benchFlags) register(fs *flag.FlagSet) {
@@ -47,6 +48,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.SweepDuration, "sweep-duration", 0, "measured window of each sweep step (default two fifths of --duration)")
 	fs.DurationVar(&o.OverloadDuration, "overload-duration", 0, "length of the overload run with slowed workers (default 30s; 800ms with --quick)")
 	fs.DurationVar(&o.EdgeOverloadDuration, "edge-overload-duration", 0, "length of the overload run where the gateway's CPU is the bottleneck (default 8s; 400ms with --quick)")
+	fs.StringVar(&f.overloadRuns, "overload-runs", "workers,gateway", "the overload's runs, comma separated: workers (slowed workers the bottleneck), gateway (the gateway's CPU), or both")
 	fs.DurationVar(&o.OverloadStageDelay, "overload-stage-delay", time.Millisecond, "wait per event of the overload pipeline's slowed quotes worker (its --stage-delay; 0: the default)")
 	fs.Float64Var(&o.OverloadFactor, "overload-factor", 3, "overload offered rate as a multiple of the measured capacity")
 	fs.IntVar(&o.OverloadStreams, "overload-streams", gateway.DefaultMaxConcurrentStreams, "streams per connection in the overload run (the gateway's --max-streams)")
@@ -123,6 +125,11 @@ func (f *benchFlags) build(args []string) error {
 	}
 	if f.o.SingleFormat, err = loadgen.ParseFormat(f.format); err != nil {
 		return err
+	}
+	for _, r := range strings.Split(f.overloadRuns, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			f.o.OverloadRuns = append(f.o.OverloadRuns, r)
+		}
 	}
 	// A share of 0 on the command line means none (0 is the options' default).
 	if f.o.TradeShare == 0 {

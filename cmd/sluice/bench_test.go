@@ -66,3 +66,34 @@ func TestBenchQuick(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBenchOverloadGatewayOnly runs the gateway-bound overload alone, as
+// `--scenario overload --overload-runs gateway` does to try a change in a
+// few seconds: it measures its own capacity and unloaded p99, and the
+// trivial server at the same rate.
+func TestBenchOverloadGatewayOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts several processes; skipped with -short")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "RESULTS.md")
+	cmd := sluiceCmd(t, "bench", "--quick", "--scenario", "overload", "--overload-runs", "gateway", "--out", out,
+		"--workdir", filepath.Join(dir, "work"), "--conns", "4", "--streams", "8", "--overload-streams", "32",
+		"--h2load", "none", "--log-level", "warn")
+	if outb, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sluice bench: %v\n%s", err, outb)
+	}
+	md, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"#### bottleneck: gateway", "| unloaded p99 |", "open-loop publish at 25% of the capacity",
+		"| baseline server at the same offered rate |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("RESULTS.md lacks %q", want)
+		}
+	}
+	if strings.Contains(string(md), "#### bottleneck: workers") {
+		t.Error("RESULTS.md has the workers-bound run, which --overload-runs gateway leaves out")
+	}
+}
