@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -96,6 +98,38 @@ func (b *batcher) leave() {
 	}
 }
 
+// frameHeaderRoom is kept free under NATS' max_payload for a batch
+// frame's headers (Sluice-Frame, Sluice-Count and Sluice-Batch take under
+// 100 bytes), which NATS counts in the payload.
+const frameHeaderRoom = 256
+
+// frameOverhead is the batch frame's own bytes around its events: the
+// MessagePack array header with a patchable count.
+const frameOverhead = 5
+
+// frameLimit returns the size past which a batch is flushed before taking
+// another event: MaxBytes, or less when the NATS server's max_payload is
+// smaller (the gateway may have connected, or reconnected, to a server
+// with a smaller limit than the options were checked against).
+func (b *batcher) frameLimit() int {
+	if mp := int(b.nc.MaxPayload()); mp > 0 {
+		return min(b.opts.MaxBytes, mp-frameHeaderRoom)
+	}
+	return b.opts.MaxBytes
+}
+
+// maxEvent returns the largest encoded event that fits a batch frame on its
+// own, and so in one NATS message: a larger one can never be published.
+// Before the connection has met a server (max_payload unknown, with
+// RetryOnFailedConnect), the bound is MaxBytes, which the options kept
+// under max_payload if they could check it.
+func (b *batcher) maxEvent() int {
+	if mp := int(b.nc.MaxPayload()); mp > 0 {
+		return mp - frameHeaderRoom - frameOverhead
+	}
+	return b.opts.MaxBytes - frameOverhead
+}
+
 // reserve claims n bytes of the memory bound; release gives them back.
 func (b *batcher) reserve(n int) error {
 	if b.pending.Add(int64(n)) > b.opts.MaxPendingBytes {
@@ -110,15 +144,18 @@ func (b *batcher) reserve(n int) error {
 // hold the events in touched (reused). arrived is when the request arrived
 // (unix ns; the handler has read the clock already). The caller reserved
 // len(enc) bytes and called enter; add calls leave's counterpart itself.
+// Every event is at most [batcher.maxEvent] bytes: a batch frame never
+// grows past max_payload.
 func (b *batcher) add(enc []byte, ends []int, arrived int64, touched []*batch) []*batch {
 	var full [8]*batch
 	flush := full[:0]
+	flushAt := b.frameLimit()
 	b.mu.Lock()
 	start := 0
 	for _, end := range ends {
 		ev := enc[start:end]
 		start = end
-		if b.cur != nil && b.cur.n > 0 && len(b.cur.buf)+len(ev) > b.opts.MaxBytes {
+		if b.cur != nil && b.cur.n > 0 && len(b.cur.buf)+len(ev) > flushAt {
 			b.cur.reason = flushBytes
 			flush = append(flush, b.cur)
 			b.cur = nil
@@ -260,4 +297,46 @@ func (b *batcher) publish(f *batch) {
 	}
 	f.buf = nil
 	close(f.done)
+}
+
+// oversized returns the 413 of the first event (split at ends) larger than
+// limit bytes, the most a batch frame holds for one event, or nil: such an
+// event can never be published, and nothing of its request is.
+func oversized(ends []int, limit int, single bool) *problem {
+	start := 0
+	for i, end := range ends {
+		size := end - start
+		start = end
+		if size <= limit {
+			continue
+		}
+		what := "the event"
+		if !single {
+			what = "event " + strconv.Itoa(i)
+		}
+		return &problem{Status: http.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("%s is %d bytes as MessagePack, more than the %d bytes that one event may take in a batch frame (NATS max_payload less room for the frame and its headers); nothing was published",
+				what, size, limit)}
+	}
+	return nil
+}
+
+// publishProblem is the answer to a request whose batch NATS would not
+// take. Only a transient failure (no connection, reconnecting with a full
+// buffer, draining) is 503 with Retry-After; a batch over max_payload
+// (which the size checks leave only to a server whose max_payload shrank
+// under a reconnect) is 413, and a message NATS refuses by its shape is 500,
+// neither worth retrying as it was.
+func publishProblem(err error) *problem {
+	switch {
+	case errors.Is(err, nats.ErrMaxPayload):
+		return &problem{Status: http.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("handing a batch to NATS: %v (the server's max_payload is smaller since a reconnect?); the request's events in that batch were not published", err)}
+	case errors.Is(err, nats.ErrBadSubject), errors.Is(err, nats.ErrInvalidMsg),
+		errors.Is(err, nats.ErrHeadersNotSupported), errors.Is(err, nats.ErrBadHeaderMsg):
+		return &problem{Status: http.StatusInternalServerError,
+			Detail: fmt.Sprintf("handing the batch to NATS: %v", err)}
+	}
+	return &problem{Status: http.StatusServiceUnavailable, RetryAfter: 1,
+		Detail: fmt.Sprintf("handing the batch to NATS: %v", err)}
 }

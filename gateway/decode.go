@@ -27,6 +27,7 @@ const (
 type decodeError struct {
 	status int
 	detail string
+	errs   []schemas.FieldError // the validation failure of a 422
 }
 
 func (e *decodeError) Error() string { return e.detail }
@@ -38,8 +39,36 @@ func badRequest(format string, args ...any) *decodeError {
 // decodeBody decodes a request body of kind into events appended to dst
 // (reused). single reports whether the body held one event rather than a
 // collection, which decides the shape of a representation response.
-// Strings in the events alias body.
+// Strings in the events alias body. A body with an event past one of the
+// size bounds of [schemas.CheckSizes] is refused whole, 422.
 func decodeBody(kind schemas.Kind, h http.Header, body []byte, maxEvents int, dst []schemas.Event) (events []schemas.Event, single bool, err *decodeError) {
+	events, single, err = decodeEvents(kind, h, body, maxEvents, dst)
+	if err == nil {
+		err = checkSizes(events, single)
+	}
+	return events, single, err
+}
+
+// checkSizes refuses, 422, the first event with a field past its size
+// bound: a field that large is invalid anyway, and could make the event or
+// the enriched event too large for one NATS message.
+func checkSizes(events []schemas.Event, single bool) *decodeError {
+	for i := range events {
+		fe, ok := schemas.CheckSizes(&events[i])
+		if ok {
+			continue
+		}
+		detail := fe.Detail
+		if !single {
+			detail = fmt.Sprintf("event %d: %s", i, fe.Detail)
+		}
+		return &decodeError{status: http.StatusUnprocessableEntity, detail: detail + "; nothing was published",
+			errs: []schemas.FieldError{fe}}
+	}
+	return nil
+}
+
+func decodeEvents(kind schemas.Kind, h http.Header, body []byte, maxEvents int, dst []schemas.Event) (events []schemas.Event, single bool, err *decodeError) {
 	dst = dst[:0]
 	ct := mediaType(h.Get("Content-Type"))
 	if h.Get("Ce-Specversion") != "" && ct != mediaCE && ct != mediaCEBatch {

@@ -79,7 +79,7 @@ func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind sc
 		if derr.status == http.StatusRequestTimeout && r.ProtoMajor == 1 {
 			w.Header().Set("Connection", "close") // the rest of the body may still come
 		}
-		return s.fail(w, st, &problem{Status: derr.status, Detail: derr.detail}), 0
+		return s.fail(w, st, &problem{Status: derr.status, Detail: derr.detail, Errors: derr.errs}), 0
 	}
 	n := len(st.events)
 	if n == 0 {
@@ -100,6 +100,10 @@ func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind sc
 		st.enc = st.events[i].AppendMsgpack(st.enc)
 		st.ends = append(st.ends, len(st.enc))
 	}
+	if p := oversized(st.ends, bt.maxEvent(), len(st.events) == 1 && st.single); p != nil {
+		s.releaseCorr(corr)
+		return s.fail(w, st, p), 0
+	}
 	if err := bt.reserve(len(st.enc)); err != nil {
 		s.releaseCorr(corr)
 		return s.fail(w, st, &problem{Status: http.StatusServiceUnavailable, RetryAfter: 1,
@@ -115,8 +119,7 @@ func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind sc
 	st.touched = bt.add(st.enc, st.ends, start.UnixNano(), st.touched[:0])
 	if err := waitBatches(r, st.touched); err != nil {
 		s.releaseCorr(corr)
-		return s.fail(w, st, &problem{Status: http.StatusServiceUnavailable, RetryAfter: 1,
-			Detail: fmt.Sprintf("handing the batch to NATS: %v", err)}), 0
+		return s.fail(w, st, publishProblem(err)), 0
 	}
 	s.m.accepted[kind].Add(n)
 	return 0, corr

@@ -46,6 +46,12 @@ type envOption func(*Options)
 func newTestEnv(t *testing.T, mode string, roots *x509.CertPool, opts ...envOption) *testEnv {
 	t.Helper()
 	_, url := opstest.RunNATS(t)
+	return newTestEnvOn(t, url, mode, roots, opts...)
+}
+
+// newTestEnvOn is newTestEnv on the NATS server at url.
+func newTestEnvOn(t *testing.T, url, mode string, roots *x509.CertPool, opts ...envOption) *testEnv {
+	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatalf("connecting to NATS: %v", err)

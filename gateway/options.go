@@ -41,7 +41,11 @@ type BatchOptions struct {
 	// MaxEvents flushes a batch holding this many events.
 	MaxEvents int
 	// MaxBytes flushes a batch before it would grow past this size; it must
-	// stay below the NATS server's max_payload.
+	// stay below the NATS server's max_payload. The default is 128 KiB, or
+	// less when the connection's server has a smaller max_payload; in any
+	// case a batch is flushed before it would pass max_payload, read from
+	// the connection at every request (it is unknown, 0, until the
+	// connection first meets a server).
 	MaxBytes int
 	// Linger is the longest an event waits for its batch to fill.
 	Linger time.Duration
@@ -136,7 +140,15 @@ func (o *Options) setDefaults() {
 	def(&o.MaxWaiting, DefaultMaxWaiting)
 	def(&o.ReadBufferSize, DefaultReadBufferSize)
 	def(&o.Batch.MaxEvents, DefaultBatchMaxEvents)
-	def(&o.Batch.MaxBytes, DefaultBatchMaxBytes)
+	if o.Batch.MaxBytes == 0 {
+		o.Batch.MaxBytes = DefaultBatchMaxBytes
+		if o.Conn != nil {
+			if mp := int(o.Conn.MaxPayload()); mp > 0 {
+				// A server with a small max_payload: the default follows.
+				o.Batch.MaxBytes = min(o.Batch.MaxBytes, mp-frameHeaderRoom)
+			}
+		}
+	}
 	defDur(&o.Batch.Linger, DefaultBatchLinger)
 	if o.Batch.MaxPendingBytes == 0 {
 		o.Batch.MaxPendingBytes = DefaultBatchMaxPendingBytes
@@ -164,6 +176,8 @@ func (o *Options) Validate() error {
 		return errors.New("gateway: --body-timeout and --body-min-rate must not be negative")
 	case o.MaxBodyBytes < 0 || o.MaxEvents < 0 || o.MaxWaiting < 0 || o.MaxConcurrentStreams < 0:
 		return errors.New("gateway: bounds must not be negative")
+	case len(o.Source) > schemas.MaxSourceLen:
+		return fmt.Errorf("gateway: source %.40q... is %d characters long, more than %d", o.Source, len(o.Source), schemas.MaxSourceLen)
 	case o.Batch.MaxEvents < 0 || o.Batch.MaxBytes < 0 || o.Batch.Linger < 0 || o.Batch.MaxPendingBytes < 0:
 		return errors.New("gateway: batch bounds must not be negative")
 	}

@@ -253,11 +253,15 @@ const (
 	// CodePriceOutOfBand is a price further from the symbol's last enriched
 	// price than the worker's price band allows.
 	CodePriceOutOfBand = "price_out_of_band"
+	// CodeTooLarge is an event whose enriched form (or result) does not
+	// fit in one NATS message (the server's max_payload): it is rejected
+	// by the worker, its dead letter holding the event as it came.
+	CodeTooLarge = "too_large"
 )
 
 // Codes lists every validation code, in the order of the README's table.
 var Codes = []string{
 	CodeMissingField, CodeInvalidField, CodeCrossedQuote, CodeNonPositivePrice, CodeNegativeSize,
 	CodeOutOfRange, CodeOffTick, CodeOffLot, CodePriceOutOfBand, CodeStale, CodeFutureTimestamp,
-	CodeUnknownInstrument, CodeUnknownVersion,
+	CodeUnknownInstrument, CodeUnknownVersion, CodeTooLarge,
 }

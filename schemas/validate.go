@@ -61,15 +61,18 @@ func (l Limits) withDefaults() Limits {
 // only when it reports a failure.
 func Validate(ev *Event, now int64, lim Limits, errs []FieldError) []FieldError {
 	if !ev.Known {
+		if len(ev.Type) > MaxTypeLen {
+			return appendSizeErrors(ev, errs)
+		}
 		return append(errs, FieldError{Field: "type", Code: CodeUnknownVersion,
 			Detail: fmt.Sprintf("type %q is not one this worker knows (%s, %s)", ev.Type, TypeQuoteV1, TypeTradeV1)})
 	}
 	lim = lim.withDefaults()
 	switch ev.Kind {
 	case KindQuote:
-		return validateQuote(&ev.Quote, now, lim, errs)
+		return appendSizeErrors(ev, validateQuote(&ev.Quote, now, lim, errs))
 	case KindTrade:
-		return validateTrade(&ev.Trade, now, lim, errs)
+		return appendSizeErrors(ev, validateTrade(&ev.Trade, now, lim, errs))
 	}
 	return append(errs, FieldError{Field: "type", Code: CodeUnknownVersion, Detail: fmt.Sprintf("unknown type %q", ev.Type)})
 }
@@ -139,13 +142,12 @@ func validateTrade(t *Trade, now int64, lim Limits, errs []FieldError) []FieldEr
 }
 
 func checkSymbolVenue(symbol, venue string, present, bad uint16, errs []FieldError) ([]FieldError, uint16) {
-	if bad&FSymbol == 0 && (symbol == "" || len(symbol) > 32) {
-		errs = append(errs, FieldError{Field: "symbol", Code: CodeInvalidField, Detail: "symbol must be 1 to 32 characters"})
+	if bad&FSymbol == 0 && (symbol == "" || len(symbol) > MaxSymbolLen) {
+		errs = append(errs, symbolError())
 		bad |= FSymbol
 	}
 	if present&FVenue != 0 && bad&FVenue == 0 && !isMIC(venue) {
-		errs = append(errs, FieldError{Field: "venue", Code: CodeInvalidField,
-			Detail: fmt.Sprintf("venue %q is not a MIC (4 characters A-Z, 0-9)", venue)})
+		errs = append(errs, venueError(venue))
 		bad |= FVenue
 	}
 	return errs, bad

@@ -22,6 +22,7 @@ var rejectCodes = [...]string{
 	schemas.CodeFutureTimestamp,
 	schemas.CodeUnknownInstrument,
 	schemas.CodeUnknownVersion,
+	schemas.CodeTooLarge,
 	"other",
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
@@ -28,6 +29,17 @@ const maxCachedSubjects = 8192
 // replyHeadroom is kept free under the connection's maximum payload for the
 // reply frame's headers.
 const replyHeadroom = 256
+
+// resultHeadroom is what a result map adds around an enriched event in a
+// reply frame (the frame's array header, corr, seq, status), rounded up.
+const resultHeadroom = 64
+
+// deadLetterHeadroom is kept free under the connection's maximum payload
+// for a dead letter's headers, besides its reason code.
+const deadLetterHeadroom = 64
+
+// arrayHeaderLen is the size of a reply frame's patchable array header.
+const arrayHeaderLen = 5
 
 // subjectKey keys the enriched subject cache.
 type subjectKey struct {
@@ -141,23 +153,36 @@ func firstErr(first, err error) error {
 
 // publish sends the outcome of every event of the batch: enriched events,
 // dead letters and, when the batch names a reply inbox, the results of the
-// events that wait for one.
+// events that wait for one. An enriched event too large for one NATS
+// message (past the connection's max_payload less the room of a reply
+// frame, so that its result fits one too) is rejected with
+// [schemas.CodeTooLarge] and dead-lettered as it came, like any invalid
+// event.
 func (p *processor) publish(reply string, ks *kindState) {
 	b := &p.batch
 	waiting := reply != ""
 	if waiting {
 		p.startReply()
 	}
-	maxReply := int(p.pub.MaxPayload()) - replyHeadroom
+	// A worker processes only what it received: it is connected, and
+	// max_payload is known; 0 would mean no bound.
+	maxPayload := int(p.pub.MaxPayload())
+	maxReply, maxEnriched := maxPayload-replyHeadroom, maxPayload-replyHeadroom-resultHeadroom
+	if maxPayload <= 0 {
+		maxReply, maxEnriched = math.MaxInt, math.MaxInt
+	}
 	var enriched, rejected int
 	for i := 0; i < b.n; i++ {
+		if len(b.errs[i]) == 0 && !p.publishEnriched(i, maxEnriched) { // leaves the encoded event in p.buf
+			b.Reject(i, schemas.FieldError{Field: "event", Code: schemas.CodeTooLarge,
+				Detail: fmt.Sprintf("enriched, it is %d bytes: more than NATS max_payload %d allows", len(p.buf), maxPayload)})
+		}
 		if len(b.errs[i]) > 0 {
 			rejected++
 			ks.m.byCode[codeIndex(b.errs[i][0].Code)].Inc()
-			p.deadLetter(ks, i)
+			p.deadLetter(ks, i, maxPayload)
 		} else {
 			enriched++
-			p.publishEnriched(i) // leaves the encoded event in p.buf
 		}
 		if waiting && b.events[i].Corr != 0 {
 			p.addResult(reply, i, maxReply)
@@ -172,17 +197,23 @@ func (p *processor) publish(reply string, ks *kindState) {
 	p.pl.rejected.Add(uint64(rejected))
 }
 
-func (p *processor) publishEnriched(i int) {
+// publishEnriched encodes event i's enriched form into p.buf and publishes
+// it, unless it is larger than limit: then it returns false.
+func (p *processor) publishEnriched(i, limit int) bool {
 	out := &p.batch.out[i]
 	symbol := out.Quote.Symbol
 	if out.Kind == schemas.KindTrade {
 		symbol = out.Trade.Symbol
 	}
-	subj := p.enrichedSubject(out.Kind, symbol)
 	p.buf = out.AppendMsgpack(p.buf[:0])
+	if len(p.buf) > limit {
+		return false
+	}
+	subj := p.enrichedSubject(out.Kind, symbol)
 	if err := p.pub.Publish(subj, p.buf); err != nil {
 		p.publishFailed(subj, err)
 	}
+	return true
 }
 
 // enrichedSubject returns the subject of an enriched event, from the cache
@@ -200,9 +231,16 @@ func (p *processor) enrichedSubject(k schemas.Kind, symbol string) string {
 	return s
 }
 
-func (p *processor) deadLetter(ks *kindState, i int) {
+// deadLetter publishes event i's dead letter: its failures and the event as
+// it came. The event fitted in its batch frame, but with the failures a dead
+// letter can outgrow max_payload; it then goes without the event (nil), so
+// that the failure is still known. The limit is off (0) when unknown.
+func (p *processor) deadLetter(ks *kindState, i, maxPayload int) {
 	b := &p.batch
 	p.buf = schemas.AppendDeadLetter(p.buf[:0], b.errs[i], b.raw[i])
+	if maxPayload > 0 && len(p.buf) > maxPayload-deadLetterHeadroom-len(b.errs[i][0].Code) {
+		p.buf = schemas.AppendDeadLetter(p.buf[:0], b.errs[i], nil)
+	}
 	p.dlqMsg.Subject = ks.dlq
 	p.dlqMsg.Data = p.buf
 	p.dlqMsg.Header[schemas.HeaderReason][0] = b.errs[i][0].Code
@@ -231,7 +269,20 @@ func (p *processor) addResult(reply string, i, maxReply int) {
 		p.reply = schemas.AppendResultOKRaw(p.reply, ev.Corr, ev.Seq, p.buf)
 	}
 	p.nres++
-	if len(p.reply) <= maxReply || p.nres == 1 {
+	if len(p.reply) <= maxReply {
+		return
+	}
+	if size := len(p.reply) - before; size+arrayHeaderLen > maxReply {
+		// Too large even alone (failures with long details): an error
+		// that fits stands in for it.
+		p.reply = schemas.AppendResultInvalid(p.reply[:before], ev.Corr, ev.Seq, []schemas.FieldError{{
+			Field: "event", Code: schemas.CodeTooLarge,
+			Detail: fmt.Sprintf("the result is %d bytes, more than one NATS message holds", size)}})
+		if len(p.reply) <= maxReply {
+			return
+		}
+	}
+	if p.nres == 1 {
 		return
 	}
 	p.scratch = append(p.scratch[:0], p.reply[before:]...)
