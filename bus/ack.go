@@ -12,10 +12,20 @@ import (
 // Ack is the future outcome of one publish. The zero Ack, which [Core]
 // returns, is resolved already: the message was handed to the client. An
 // Ack from [Durable] resolves when the stream stores the message or the
-// publish fails. An Ack is a small value: copy it freely, wait on it from
-// one goroutine.
+// publish fails. An Ack is a small value: copy it freely and wait on it
+// from any number of goroutines (every request whose events share a
+// batch, say).
 type Ack struct {
-	paf jetstream.PubAckFuture // nil: resolved when handed to the client
+	f *future // nil: resolved when handed to the client
+}
+
+// future holds a durable publish's outcome once a waiter has received it
+// from the client: whoever receives it sets rc and err, then closes done.
+type future struct {
+	paf  jetstream.PubAckFuture
+	done chan struct{}
+	rc   Receipt
+	err  error
 }
 
 // Receipt is what a resolved [Ack] says about a stored message. For a core
@@ -34,28 +44,38 @@ type Receipt struct {
 
 // Durable reports whether the Ack resolves on storage (true) or was
 // resolved when the message was handed to the client (false).
-func (a Ack) Durable() bool { return a.paf != nil }
+func (a Ack) Durable() bool { return a.f != nil }
 
 // Wait blocks until the outcome is known or ctx is done. A nil error means
 // the message is stored (durable) or was handed to the client (core), and
 // the [Receipt] says where. Otherwise the error wraps [ErrAckTimeout] (the
 // message may or may not be stored), [ErrNoStream] (not stored), a lost
 // connection (may or may not be stored), [ErrStreamFull] or another
-// refusal by the stream (a JetStream API error: not stored), or ctx's error (the outcome is still
-// unknown: Wait may be called again). [Retryable] tells which are worth
-// a second publish.
+// refusal by the stream (a JetStream API error: not stored), or ctx's error
+// (the outcome is not known yet). [Retryable] tells which are worth a
+// second publish. Every call, from any goroutine, returns the same outcome.
 func (a Ack) Wait(ctx context.Context) (Receipt, error) {
-	if a.paf == nil {
+	f := a.f
+	if f == nil {
 		return Receipt{}, nil
 	}
 	select {
-	case pa := <-a.paf.Ok():
-		return Receipt{Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}, nil
-	case err := <-a.paf.Err():
-		return Receipt{}, fmt.Errorf("publish to %s: %w", a.paf.Msg().Subject, ackError(err))
-	case <-ctx.Done():
-		return Receipt{}, fmt.Errorf("waiting for the ack of a publish to %s: %w", a.paf.Msg().Subject, ctx.Err())
+	case <-f.done:
+		return f.rc, f.err
+	default:
 	}
+	select {
+	case pa := <-f.paf.Ok():
+		f.rc = Receipt{Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}
+		close(f.done)
+	case err := <-f.paf.Err():
+		f.err = fmt.Errorf("publish to %s: %w", f.paf.Msg().Subject, ackError(err))
+		close(f.done)
+	case <-f.done:
+	case <-ctx.Done():
+		return Receipt{}, fmt.Errorf("waiting for the ack of a publish to %s: %w", f.paf.Msg().Subject, ctx.Err())
+	}
+	return f.rc, f.err
 }
 
 // ackError maps the client's async publish errors to the package's.

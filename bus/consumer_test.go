@@ -203,3 +203,22 @@ func TestQueueDeliversWithNoOpSettles(t *testing.T) {
 		t.Fatal("drained subscription not closed")
 	}
 }
+
+func TestPullStopsAtMaxDeliver(t *testing.T) {
+	e := newEnv(t)
+	const ackWait = 200 * time.Millisecond
+	subject := e.subj.Ingest(schemas.KindQuote)
+	c := e.pull(t, bus.ConsumerOptions{Group: "quotes", Subjects: []string{subject}, AckWait: ackWait, MaxDeliver: 2})
+	ch, _ := collect(t, c)
+	e.store(t, subject, nil, "never acked")
+	for want := uint64(1); want <= 2; want++ {
+		if d := next(t, ch); d.NumDelivered() != want {
+			t.Fatalf("delivery %d, want %d", d.NumDelivered(), want)
+		}
+	}
+	time.Sleep(5 * ackWait)
+	e.store(t, subject, nil, "marker")
+	if got := next(t, ch); string(got.Data()) != "marker" {
+		t.Fatalf("past MaxDeliver, delivered %q (delivery %d), want the marker", got.Data(), got.NumDelivered())
+	}
+}

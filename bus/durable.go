@@ -84,7 +84,7 @@ func (d *Durable) Publish(ctx context.Context, subject string, header nats.Heade
 		}
 		return Ack{}, fmt.Errorf("publishing to %s: %w", subject, err)
 	}
-	return Ack{paf: paf}, nil
+	return Ack{f: &future{paf: paf, done: make(chan struct{})}}, nil
 }
 
 // Pending returns the number of publishes sent and not yet acknowledged,

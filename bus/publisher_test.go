@@ -267,3 +267,31 @@ func TestRetrierRetriesUntilStored(t *testing.T) {
 		t.Fatalf("ingest holds %d messages, want 1", n)
 	}
 }
+
+func TestAckWaitersShareTheOutcome(t *testing.T) {
+	e := newEnv(t)
+	e.apply(t, bus.StreamOptions{})
+	p, _ := bus.NewDurable(e.nc, bus.DurableOptions{})
+	ack, err := p.Publish(context.Background(), "t1.ingest.quote", nil, []byte("batch"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan bus.Receipt, 4)
+	for range 4 {
+		go func() {
+			rc, err := ack.Wait(context.Background())
+			if err != nil {
+				t.Errorf("wait: %v", err)
+			}
+			results <- rc
+		}()
+	}
+	for range 4 {
+		if rc := <-results; rc.Sequence != 1 {
+			t.Fatalf("a waiter got %+v, want seq 1", rc)
+		}
+	}
+	if rc, err := ack.Wait(context.Background()); err != nil || rc.Sequence != 1 {
+		t.Fatalf("waiting again = %+v, %v", rc, err)
+	}
+}
