@@ -8,8 +8,6 @@ import (
 	"net/http/pprof"
 	"slices"
 	"strings"
-
-	"github.com/VictoriaMetrics/metrics"
 )
 
 // routes builds the server's own mux; the server never serves
@@ -32,11 +30,24 @@ func (s *Server) routes() *http.ServeMux {
 	return mux
 }
 
-// handleMetrics writes the configured sets, then the process metrics.
+// handleMetrics writes the readiness checks as sluice_ready, the
+// configured sets, then the process metrics (see exposition.go).
 func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	WriteSets(w, s.opts.Metrics...)
-	metrics.WriteProcessMetrics(w)
+	writeExposition(w, s.writeReady, true, s.opts.Metrics)
+}
+
+// writeReady writes one sluice_ready sample per readiness check, in name
+// order: 1 when it passes, 0 when it fails.
+func (s *Server) writeReady(w io.Writer) {
+	checks := s.readyChecks()
+	for _, name := range slices.Sorted(maps.Keys(checks)) {
+		v := 1
+		if checks[name]() != nil {
+			v = 0
+		}
+		fmt.Fprintf(w, "sluice_ready{check=%q} %d\n", name, v)
+	}
 }
 
 // writeChecks runs checks in name order and answers 200 when all pass, else
