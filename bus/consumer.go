@@ -10,10 +10,11 @@ import (
 // Consumer delivers the messages of one worker group. [Pull] and [Queue]
 // implement it.
 type Consumer interface {
-	// Consume starts calling handle with each delivery, one at a time, on a
-	// goroutine of the client's, until the returned [Subscription] is
-	// stopped or drained. handle must not block for long: hand the
-	// delivery to a pool and settle it there.
+	// Consume starts calling handle with each delivery, on goroutines of
+	// the client's, until the returned [Subscription] is stopped or
+	// drained. [Pull] calls it from one goroutine; [Queue] from one per
+	// subject, so handle must be safe for concurrent use. handle must not
+	// block for long: hand the delivery to a pool and settle it there.
 	Consume(handle func(Delivery)) (*Subscription, error)
 	// Pending returns the group's backlog, for load reports.
 	Pending(ctx context.Context) (Pending, error)
@@ -76,6 +77,12 @@ type ConsumerOptions struct {
 	// MaxAckPending bounds the durable deliveries unsettled at once across
 	// the group (default 1,000).
 	MaxAckPending int
+	// OnError, when set, receives the errors a durable consumer meets while
+	// consuming (missed heartbeats, the consumer or its stream deleted, a
+	// lost connection); the client keeps trying where it can. It runs on
+	// the client's goroutine: count or log, do not block. Core mode never
+	// calls it (slow consumers go to the connection's error handler).
+	OnError func(error)
 	// Buffer is how many messages the client fetches ahead (durable) or
 	// holds before dropping as a slow consumer (core); default 1,000.
 	Buffer int

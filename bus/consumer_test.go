@@ -222,3 +222,43 @@ func TestPullStopsAtMaxDeliver(t *testing.T) {
 		t.Fatalf("past MaxDeliver, delivered %q (delivery %d), want the marker", got.Data(), got.NumDelivered())
 	}
 }
+
+func TestStopClosesSubscriptions(t *testing.T) {
+	e := newEnv(t)
+	o := bus.ConsumerOptions{Group: "quotes", Subjects: []string{e.subj.Ingest(schemas.KindQuote), e.subj.Ingest(schemas.KindTrade)}}
+	q, err := bus.NewQueue(e.nc, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]bus.Consumer{"queue": q, "pull": e.pull(t, o)} {
+		_, sub := collect(t, c)
+		sub.Stop()
+		select {
+		case <-sub.Closed():
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: stopped subscription not closed", name)
+		}
+	}
+}
+
+func TestPullReportsADeletedConsumer(t *testing.T) {
+	e := newEnv(t)
+	errs := make(chan error, 16)
+	o := bus.ConsumerOptions{Group: "quotes", Subjects: []string{e.subj.Ingest(schemas.KindQuote)},
+		OnError: func(err error) {
+			select {
+			case errs <- err:
+			default:
+			}
+		}}
+	collect(t, e.pull(t, o))
+	if err := e.js.DeleteConsumer(context.Background(), "t1-ingest", "quotes"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		t.Logf("reported: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("a deleted consumer was not reported")
+	}
+}

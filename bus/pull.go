@@ -55,11 +55,19 @@ func (p *Pull) Consume(handle func(Delivery)) (*Subscription, error) {
 			d.delivered, d.seq = md.NumDelivered, md.Sequence.Stream
 		}
 		handle(d)
-	}, jetstream.PullMaxMessages(p.o.Buffer))
+	}, p.consumeOpts()...)
 	if err != nil {
 		return nil, fmt.Errorf("consuming %q: %w", p.o.Group, err)
 	}
 	return &Subscription{stop: cc.Stop, drain: cc.Drain, closed: cc.Closed()}, nil
+}
+
+func (p *Pull) consumeOpts() []jetstream.PullConsumeOpt {
+	opts := []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(p.o.Buffer)}
+	if onError := p.o.OnError; onError != nil {
+		opts = append(opts, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { onError(err) }))
+	}
+	return opts
 }
 
 // Pending asks the server for the consumer's backlog (one request).
