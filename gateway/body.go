@@ -32,10 +32,22 @@ type bodyReader struct {
 // from the end of the headers; a body that keeps arriving at minRate or
 // more gets more time, one second per minRate bytes received, set only
 // once it has passed minRate bytes (small bodies never touch the
-// deadline). arrived is when the handler started.
+// deadline). arrived is when the handler started. A body with
+// Content-Encoding gzip or zstd is decompressed (readCoded), within the same
+// bound; any other coding is 415 with Accept-Encoding.
 func (br *bodyReader) read(w http.ResponseWriter, r *http.Request, buf []byte, arrived time.Time) ([]byte, *decodeError) {
 	if r.ContentLength > br.max {
 		return buf, tooLarge(br.max)
+	}
+	if _, ok := r.Header["Content-Encoding"]; ok {
+		c, derr := requestCoding(r.Header)
+		if derr != nil {
+			w.Header()["Accept-Encoding"] = acceptEncoding
+			return buf, derr
+		}
+		if c != codingIdentity {
+			return br.readCoded(w, r, c, buf, arrived)
+		}
 	}
 	buf = buf[:0]
 	if r.ContentLength > 0 && int64(cap(buf)) < r.ContentLength {
@@ -94,4 +106,61 @@ func bodyError(r *http.Request, err error, timeout time.Duration) *decodeError {
 func tooLarge(max int64) *decodeError {
 	return &decodeError{status: http.StatusRequestEntityTooLarge,
 		detail: fmt.Sprintf("body larger than %d bytes (flag --max-body)", max)}
+}
+
+// The bounds of draining a refused body (drainRefused): bodies of up to
+// twice --max-body (at most --max-body + drainMaxBytes) are drained, for at
+// most drainTime, and only while bytes keep coming: a client that stopped
+// sending once it saw the answer (Go's, for any status past 299) ends its
+// wait after drainIdle.
+const (
+	drainMaxBytes = 16 << 20
+	drainTime     = 2 * time.Second
+	drainIdle     = 100 * time.Millisecond
+)
+
+// drainRefused lets an HTTP/2 answer refusing a body (413, 415, 400) end
+// its stream normally. The answer was written before the body was all
+// read; when the handler returns, Go's server ends the stream with
+// RST_STREAM(NO_ERROR), which RFC 9113 allows but which some clients take
+// for a failure without showing the answer (curl 7.88 exits 92). So the
+// answer is flushed at once, then the rest of the body is read and
+// discarded through buf (reused; nothing is kept) until it ends, within
+// the bounds above: past any of them, or when Content-Length declares
+// more, the stream is reset as before. HTTP/1.1 needs none of this:
+// net/http discards a little of an unread body itself and otherwise
+// answers with Connection: close.
+func (br *bodyReader) drainRefused(w http.ResponseWriter, r *http.Request, status int, buf []byte) []byte {
+	if r.ProtoMajor != 2 || status < 400 || status == http.StatusRequestTimeout || status == statusClientClosed {
+		return buf
+	}
+	bound := br.max + min(br.max, drainMaxBytes)
+	if r.ContentLength > bound {
+		return buf
+	}
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	if cap(buf) < 32<<10 {
+		buf = make([]byte, 32<<10)
+	}
+	scratch := buf[:cap(buf)]
+	end := time.Now().Add(drainTime)
+	for n := int64(0); n <= bound; {
+		now := time.Now()
+		if !now.Before(end) {
+			break
+		}
+		deadline := now.Add(drainIdle)
+		if deadline.After(end) {
+			deadline = end
+		}
+		setReadDeadline(w, deadline)
+		m, err := r.Body.Read(scratch)
+		n += int64(m)
+		if err != nil {
+			break
+		}
+	}
+	return buf[:0]
 }

@@ -33,6 +33,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case status != 0:
 		s.releaseSlot(ga, time.Time{}, false)
+		st.body = s.body.drainRefused(w, r, status, st.body)
 	case corr == 0:
 		s.respondAccepted(w, st, ret == returnMinimal)
 		s.releaseSlot(ga, time.Time{}, false)

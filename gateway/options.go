@@ -66,7 +66,8 @@ type Options struct {
 	// TLSCert and TLSKey, both set, serve TLS with h2 by ALPN instead of
 	// cleartext HTTP/1.1 and h2c.
 	TLSCert, TLSKey string
-	// MaxBodyBytes bounds a request body (413 past it).
+	// MaxBodyBytes bounds a request body, on the wire and, for a gzip or
+	// zstd Content-Encoding, after decompression (413 past it).
 	MaxBodyBytes int64
 	// MaxEvents bounds the events of one request (413 past it).
 	MaxEvents int

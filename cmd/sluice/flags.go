@@ -82,7 +82,7 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.Listen, "listen", gateway.DefaultListen, "data listener address: HTTP/1.1 and h2c on one port (h2 by ALPN with TLS)")
 	fs.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves TLS instead of cleartext")
 	fs.StringVar(&o.TLSKey, "tls-key", "", "TLS private key file (PEM)")
-	fs.Int64Var(&o.MaxBodyBytes, "max-body", gateway.DefaultMaxBodyBytes, "largest request body in bytes; larger bodies get 413")
+	fs.Int64Var(&o.MaxBodyBytes, "max-body", gateway.DefaultMaxBodyBytes, "largest request body in bytes, on the wire and after decompression (Content-Encoding gzip or zstd); larger bodies get 413 (protects memory: a request holds its whole body, and a decompression bomb stops inflating here)")
 	fs.IntVar(&o.MaxEvents, "max-events", gateway.DefaultMaxEvents, "most events in one request; more get 413")
 	fs.DurationVar(&o.ReadHeaderTimeout, "read-header-timeout", gateway.DefaultReadHeaderTimeout, "time allowed to read a request's headers (protects against slow clients)")
 	fs.DurationVar(&o.BodyTimeout, "body-timeout", gateway.DefaultBodyTimeout, "time allowed to read a request's body after its headers; a stalled upload gets 408 (protects streams and memory from clients that stop sending)")
