@@ -47,7 +47,9 @@ func NewRetrier(p Publisher, b *Budget, o RetryOptions) *Retrier {
 // success or the last failure. Every success is deposited in the budget. A
 // failure the budget refused wraps [ErrRetryBudget] and the publish's own
 // error. Await returns ctx's error when ctx ends first (the outcome is then
-// unknown).
+// unknown). Call it once per publish, from the goroutine that owns the
+// message: each call retries on its own, and other waiters on a see only
+// its first outcome, not the retries'.
 func (r *Retrier) Await(ctx context.Context, a Ack) (Receipt, error) {
 	backoff := r.o.Backoff
 	for attempt := 0; ; attempt++ {
