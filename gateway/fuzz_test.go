@@ -14,8 +14,9 @@ import (
 
 // The fuzz targets feed arbitrary bodies to decodeBody under one
 // Content-Type each, seeded from the decoder tables. decodeBody must never
-// panic, must refuse with 400, 413 or 415 only, and every event it accepts
-// must survive the wire: it encodes with AppendMsgpack, decodes back with
+// panic, must refuse with 400, 413, 415 or 422 (a field past its size
+// bound, with that field's failure) only, every event it accepts must be
+// within the size bounds, and survive the wire: it encodes with AppendMsgpack, decodes back with
 // schemas' Event.DecodeMsgpack, and re-encodes to the same bytes.
 //
 //	go test -run='^$' -fuzz=FuzzDecodeJSON -fuzztime=20s ./gateway/
@@ -56,6 +57,10 @@ func fuzzDecode(t *testing.T, ct string, body []byte, trade bool) {
 	if err != nil {
 		switch err.status {
 		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		case http.StatusUnprocessableEntity:
+			if len(err.errs) != 1 || err.errs[0].Code != schemas.CodeInvalidField {
+				t.Fatalf("422 (%s) with errors %+v", err.detail, err.errs)
+			}
 		default:
 			t.Fatalf("status %d (%s)", err.status, err.detail)
 		}
@@ -71,6 +76,9 @@ func fuzzDecode(t *testing.T, ct string, body []byte, trade bool) {
 		t.Fatalf("single with %d events", len(evs))
 	}
 	for i := range evs {
+		if fe, ok := schemas.CheckSizes(&evs[i]); !ok {
+			t.Fatalf("event %d accepted past its size bounds: %+v", i, fe)
+		}
 		checkRoundTrip(t, &evs[i], kind)
 	}
 	checkAgainstEncodingJSON(t, ct, body, evs)
