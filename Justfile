@@ -18,6 +18,10 @@ bench:
 up:
     docker/build.sh && if docker compose version >/dev/null 2>&1; then docker compose up -d; else docker-compose up -d; fi
 
-# Stop the local stack and remove its containers, network and volumes.
+# The local stack with Prometheus (127.0.0.1:9092), its rules and alerts (ops/prometheus/).
+up-observability:
+    docker/build.sh sluice nats prometheus && if docker compose version >/dev/null 2>&1; then docker compose --profile observability up -d; else docker-compose --profile observability up -d; fi
+
+# Stop the local stack (Prometheus too) and remove its containers, network and volumes.
 down:
-    if docker compose version >/dev/null 2>&1; then docker compose down -v --remove-orphans; else docker-compose down -v --remove-orphans; fi
+    if docker compose version >/dev/null 2>&1; then docker compose --profile observability down -v --remove-orphans; else docker-compose --profile observability down -v --remove-orphans; fi

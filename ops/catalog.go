@@ -53,8 +53,8 @@ var sluiceFamilies = []Family{
 	{Name: "sluice_gateway_batches_flushed_total", Type: "counter", Help: "Batches the gateway published to NATS, by what flushed them (count, bytes, linger, idle, shutdown)."},
 	{Name: "sluice_gateway_batch_events", Type: "histogram", Help: "Events per batch published by the gateway."},
 	{Name: "sluice_gateway_batch_bytes", Type: "histogram", Help: "Bytes per batch published by the gateway (the NATS message body)."},
-	{Name: "sluice_gateway_nats_publish_errors_total", Type: "counter", Help: "Batches the NATS client refused to publish (disconnected past its buffer, payload too large, ...)."},
-	{Name: "sluice_gateway_batches_lost_total", Type: "counter", Help: "Batches lost after publishing because the NATS connection failed before they were flushed to the server."},
+	{Name: "sluice_gateway_nats_publish_errors_total", Type: "counter", Help: "Batches the NATS client refused to publish (disconnected past its buffer, payload too large, ...); their requests were answered with an error."},
+	{Name: "sluice_gateway_batches_lost_total", Type: "counter", Help: "Batches this gateway published that no worker reported done within the expiry time: a worker died holding them, NATS dropped them, or the done frame was lost (core NATS is at most once)."},
 	{Name: "sluice_gateway_batcher_pending_bytes", Type: "gauge", Help: "Bytes of events held by the gateway's batchers now, waiting to be published."},
 
 	// gateway: admission

@@ -31,7 +31,10 @@ type stack struct {
 	images  []string // image tags built for this run, removed at the end
 	build   string   // SLUICE_BUILD_DIR of docker/build.sh: holds the sluice binary
 	ports   hostPorts
-	isDown  bool
+	// profiles are the compose profiles given to every compose command
+	// (--profile observability adds Prometheus).
+	profiles []string
+	isDown   bool
 }
 
 // hostPorts are the 127.0.0.1 ports the stack publishes, picked free for
@@ -175,6 +178,9 @@ func (s *stack) run(ctx context.Context, name string, args ...string) (string, e
 // composeCmd runs the compose tool on the project.
 func (s *stack) composeCmd(ctx context.Context, args ...string) (string, error) {
 	full := append(append([]string{}, s.compose[1:]...), "-p", s.project, "-f", filepath.Join(s.root, "docker-compose.yml"))
+	for _, p := range s.profiles {
+		full = append(full, "--profile", p)
+	}
 	return s.run(ctx, s.compose[0], append(full, args...)...)
 }
 
@@ -184,9 +190,10 @@ func (s *stack) docker(ctx context.Context, args ...string) (string, error) {
 }
 
 // buildImages runs docker/build.sh, which builds the static binaries and
-// the two FROM-scratch images under this run's tags.
-func (s *stack) buildImages(ctx context.Context) error {
-	_, err := s.run(ctx, "bash", filepath.Join(s.root, "docker", "build.sh"))
+// the FROM-scratch images under this run's tags: by default sluice and
+// nats, or the images named.
+func (s *stack) buildImages(ctx context.Context, images ...string) error {
+	_, err := s.run(ctx, "bash", append([]string{filepath.Join(s.root, "docker", "build.sh")}, images...)...)
 	return err
 }
 
