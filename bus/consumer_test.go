@@ -92,7 +92,9 @@ func TestPullRedeliversUnackedAfterAckWait(t *testing.T) {
 
 func TestPullTermStopsRedelivery(t *testing.T) {
 	e := newEnv(t)
-	const ackWait = 200 * time.Millisecond
+	// Long enough that the Term reaches the server before a redelivery,
+	// even on a loaded machine under -race.
+	const ackWait = time.Second
 	subject := e.subj.Ingest(schemas.KindTrade)
 	c := e.pull(t, bus.ConsumerOptions{Group: "trades", Subjects: []string{subject}, AckWait: ackWait})
 	ch, _ := collect(t, c)
@@ -101,9 +103,9 @@ func TestPullTermStopsRedelivery(t *testing.T) {
 	if err := d.Term("always fails"); err != nil {
 		t.Fatalf("term: %v", err)
 	}
-	// Past several AckWaits, the next delivery is a later message, never
+	// Past a few AckWaits, the next delivery is a later message, never
 	// the termed one again.
-	time.Sleep(5 * ackWait)
+	time.Sleep(3 * ackWait)
 	e.store(t, subject, nil, "marker")
 	if got := next(t, ch); string(got.Data()) != "marker" {
 		t.Fatalf("after term, delivered %q (delivery %d), want the marker", got.Data(), got.NumDelivered())
