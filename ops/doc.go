@@ -4,6 +4,12 @@
 // flags backed by SLUICE_* environment variables; and the embedded NATS
 // server used by `sluice dev` and by tests.
 //
+// /metrics is the Prometheus text format: every family with the help and
+// type of its entry in the catalogue ([LookupFamily]), histograms with
+// cumulative le buckets converted at scrape time from VictoriaMetrics'
+// vmrange buckets. The Prometheus configuration, recording rules and alerts
+// of the compose stack are in ops/prometheus/, the runbook in ops/README.md.
+//
 // It stands beside the data flow (schemas → gateway → NATS → workers →
 // enrich), not in it: the subcommands of cmd/sluice wire it next to the
 // packages that move events, and nothing on the hot path calls into it. It
