@@ -108,11 +108,11 @@ func tooLarge(max int64) *decodeError {
 		detail: fmt.Sprintf("body larger than %d bytes (flag --max-body)", max)}
 }
 
-// The bounds of draining a refused body (drainRefused): bodies of up to
-// twice --max-body (at most --max-body + drainMaxBytes) are drained, for at
-// most drainTime, and only while bytes keep coming: a client that stopped
-// sending once it saw the answer (Go's, for any status past 299) ends its
-// wait after drainIdle.
+// The bounds of draining a refused body (drainRefused): at most twice
+// --max-body (and at most --max-body + drainMaxBytes) is discarded, a body
+// declaring more is not drained at all, for at most drainTime, and only
+// while bytes keep coming: a client that stopped sending once it saw the
+// answer (Go's, for any status past 299) ends its wait after drainIdle.
 const (
 	drainMaxBytes = 16 << 20
 	drainTime     = 2 * time.Second
