@@ -1,7 +1,8 @@
 // Package gateway is sluice's HTTP edge: it serves HTTP/1.1, h2c (HTTP/2
 // with prior knowledge) and TLS h2 on one data listener, decodes request
 // bodies (JSON, NDJSON, MessagePack, CloudEvents structured, batched and
-// binary mode) into events, wraps them in MessagePack CloudEvents, and
+// binary mode; package [github.com/sluice-dev/sluice/gateway/decode]) into
+// events, wraps them in MessagePack CloudEvents, and
 // micro-batches them onto <prefix>.ingest.<type>. Requests that ask for the
 // result (Prefer: return=representation) wait for the workers' reply frames,
 // which arrive on one inbox subscription per gateway and are matched to the

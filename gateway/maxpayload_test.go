@@ -61,18 +61,18 @@ func TestEventOverMaxPayload(t *testing.T) {
 		url := runNATSMaxPayload(t, 1024)
 		e := newTestEnvOn(t, url, mode, nil)
 		frames := e.subscribeFrames(schemas.KindTrade)
-		resp, body := e.post("trade", mediaCEBatch, "["+smallTradeCE+","+bigTrade("big")+"]")
+		resp, body := e.post("trade", "application/cloudevents-batch+json", "["+smallTradeCE+","+bigTrade("big")+"]")
 		p := wantProblem(t, resp, body, http.StatusRequestEntityTooLarge, "event 1 is ", "bytes as MessagePack, more than the 763 bytes", "nothing was published")
 		if ra := resp.Header.Get("Retry-After"); ra != "" {
 			t.Errorf("413 with Retry-After %q: the event can never fit", ra)
 		}
 		_ = p
-		resp, body = e.post("trade", mediaCE, smallTradeCE)
+		resp, body = e.post("trade", "application/cloudevents+json", smallTradeCE)
 		wantAccepted(t, resp, body, 1)
 		if _, evs := frames.next(); len(evs) != 1 || evs[0].ID != "small" {
 			t.Fatalf("first frame after the 413 holds %d events (%+v): want only the later request's", len(evs), evs)
 		}
-		resp, body = e.post("trade", mediaCE, bigTrade("alone"))
+		resp, body = e.post("trade", "application/cloudevents+json", bigTrade("alone"))
 		wantProblem(t, resp, body, http.StatusRequestEntityTooLarge, "the event is ")
 	})
 }

@@ -1,4 +1,4 @@
-package gateway
+package decode
 
 import (
 	"encoding/json"
@@ -44,11 +44,11 @@ func TestGoldenPairs(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v (run go test -run TestGoldenPairs -update)", err)
 			}
-			fromJSON, singleJ, derr := decodeBody(kind, http.Header{"Content-Type": {"application/json"}}, js, 100, nil)
+			fromJSON, singleJ, derr := Body(kind, http.Header{"Content-Type": {"application/json"}}, js, 100, nil)
 			if derr != nil {
 				t.Fatalf("json: %v", derr)
 			}
-			fromMP, singleM, derr := decodeBody(kind, http.Header{"Content-Type": {"application/msgpack"}}, mp, 100, nil)
+			fromMP, singleM, derr := Body(kind, http.Header{"Content-Type": {"application/msgpack"}}, mp, 100, nil)
 			if derr != nil {
 				t.Fatalf("msgpack: %v", derr)
 			}

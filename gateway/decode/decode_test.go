@@ -1,4 +1,4 @@
-package gateway
+package decode
 
 import (
 	"fmt"
@@ -43,7 +43,7 @@ func plainTrade(tr schemas.Trade) schemas.Event {
 
 func sym(s string) schemas.Quote { return schemas.Quote{Symbol: s, Present: schemas.FSymbol} }
 
-// decodeCase is one body and what decodeBody must make of it: the events
+// decodeCase is one body and what Body must make of it: the events
 // and shape, or an error status whose detail contains errSub.
 type decodeCase struct {
 	name   string
@@ -81,18 +81,18 @@ func runDecodeCases(t *testing.T, cases []decodeCase) {
 			for _, kv := range c.add {
 				h.Add(kv[0], kv[1])
 			}
-			got, single, err := decodeBody(kind, h, []byte(c.body), max, nil)
+			got, single, err := Body(kind, h, []byte(c.body), max, nil)
 			if c.status != 0 {
 				if err == nil {
 					t.Fatalf("decoded %+v, want status %d", got, c.status)
 				}
-				if err.status != c.status || !strings.Contains(err.detail, c.errSub) {
-					t.Fatalf("error %d %q, want %d containing %q", err.status, err.detail, c.status, c.errSub)
+				if err.Status != c.status || !strings.Contains(err.Detail, c.errSub) {
+					t.Fatalf("error %d %q, want %d containing %q", err.Status, err.Detail, c.status, c.errSub)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("error %d %q", err.status, err.detail)
+				t.Fatalf("error %d %q", err.Status, err.Detail)
 			}
 			if single != c.single {
 				t.Errorf("single = %v, want %v", single, c.single)
@@ -516,11 +516,11 @@ func binaryDecodeCases(t testing.TB) []decodeCase {
 // from the request before.
 func TestDecodeReuse(t *testing.T) {
 	h := http.Header{"Content-Type": {"application/json"}}
-	dst, _, err := decodeBody(schemas.KindTrade, h, []byte(`[{"symbol":"A","conditions":["x"],"venue":1},{"symbol":"B"}]`), 10, nil)
+	dst, _, err := Body(schemas.KindTrade, h, []byte(`[{"symbol":"A","conditions":["x"],"venue":1},{"symbol":"B"}]`), 10, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, single, err := decodeBody(schemas.KindTrade, h, []byte(`{"price":1}`), 10, dst)
+	got, single, err := Body(schemas.KindTrade, h, []byte(`{"price":1}`), 10, dst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,30 +542,4 @@ func TestMediaType(t *testing.T) {
 	f("application/cloudevents+json;charset=UTF-8", "application/cloudevents+json")
 	f("", "")
 	f(";", "")
-}
-
-func TestPreferredReturn(t *testing.T) {
-	f := func(want returnPref, values ...string) {
-		t.Helper()
-		h := http.Header{"Prefer": values}
-		if got := preferredReturn(h); got != want {
-			t.Errorf("Prefer %q: got %v, want %v", values, got, want)
-		}
-	}
-	f(returnRepresentation, "return=representation")
-	f(returnRepresentation, "respond-async, Return=Representation")
-	f(returnRepresentation, "wait=5", " return=representation ")
-	f(returnMinimal, "return=minimal")
-	f(returnMinimal, "wait=5, RETURN=Minimal")
-	f(returnMinimal, "return=minimal, return=representation")
-	f(returnDefault, "return=other, return=representation") // the first return preference counts
-	f(returnMinimal, "return=minimal; foo, return=representation")
-	f(returnMinimal, "return=minimal;x=y")
-	f(returnMinimal, "return = minimal")
-	f(returnMinimal, `return="minimal"`)
-	f(returnRepresentation, "wait=5", "return=representation", "return=minimal") // several headers, in order
-	f(returnDefault, "return")
-	f(returnDefault, "returns=minimal")
-	f(returnDefault, "respond-async")
-	f(returnDefault)
 }
