@@ -119,8 +119,9 @@ const (
 	drainIdle     = 100 * time.Millisecond
 )
 
-// drainRefused lets an HTTP/2 answer refusing a body (413, 415, 400) end
-// its stream normally. The answer was written before the body was all
+// drainRefused lets an HTTP/2 answer refusing a body (413, 415, 400, 404)
+// end its stream normally; admission's refusals do not call it (shedding
+// must stay cheap). The answer was written before the body was all
 // read; when the handler returns, Go's server ends the stream with
 // RST_STREAM(NO_ERROR), which RFC 9113 allows but which some clients take
 // for a failure without showing the answer (curl 7.88 exits 92). So the

@@ -100,7 +100,7 @@ type errStr string
 func (e errStr) Error() string { return string(e) }
 
 // TestRefusalReachesClients: a body past --max-body is answered 413
-// problem+json that real clients show, over h2c and HTTP/1.1, whether
+// problem+json that real clients show (and one for an unknown type 404), over h2c and HTTP/1.1, whether
 // Content-Length declares it (413 before reading) or not (413 once the
 // bound is passed). Over HTTP/2 the gateway used to end the stream with
 // RST_STREAM(NO_ERROR) right after the answer, and curl 7.88 then exited
@@ -122,6 +122,12 @@ func TestRefusalReachesClients(t *testing.T) {
 			t.Errorf("%s: status %d body %q, want 413 problem+json", who, status, problemBody)
 		}
 	}
+	want404 := func(t *testing.T, who string, status int, problemBody []byte) {
+		t.Helper()
+		if status != http.StatusNotFound || !bytes.Contains(problemBody, []byte(`"status":404`)) {
+			t.Errorf("%s: status %d body %q, want 404 problem+json", who, status, problemBody)
+		}
+	}
 	t.Run("curl", func(t *testing.T) {
 		if _, err := exec.LookPath("curl"); err != nil {
 			t.Skip("no curl")
@@ -134,9 +140,14 @@ func TestRefusalReachesClients(t *testing.T) {
 			{"h2c streamed", []string{"--http2-prior-knowledge", "-T", "-", "-X", "POST"}},
 			{"h1 declared", []string{"--http1.1", "--data-binary", "@" + file}},
 			{"h1 streamed", []string{"--http1.1", "-T", "-", "-X", "POST"}},
+			{"h2c unknown type", []string{"--http2-prior-knowledge", "--data-binary", "@" + file}},
 		} {
 			args := append([]string{"-sS", "-H", "Content-Type: application/x-ndjson", "-o", "-", "-w", "\n%{http_code}"}, c.args...)
-			cmd := exec.Command("curl", append(args, url)...)
+			u, want := url, want413
+			if strings.Contains(c.name, "unknown") {
+				u, want = e.base+"/v1/events/nope", want404
+			}
+			cmd := exec.Command("curl", append(args, u)...)
 			cmd.Stdin = bytes.NewReader(body)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
@@ -147,7 +158,7 @@ func TestRefusalReachesClients(t *testing.T) {
 			}
 			i := bytes.LastIndexByte(out, '\n')
 			status, _ := strconv.Atoi(string(out[i+1:]))
-			want413(t, "curl "+c.name, status, out[:i])
+			want(t, "curl "+c.name, status, out[:i])
 		}
 	})
 	t.Run("nghttp", func(t *testing.T) {

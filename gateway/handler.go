@@ -20,6 +20,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		s.fail(w, st, &problem{Status: http.StatusNotFound,
 			Detail: fmt.Sprintf("unknown event type %q: see GET /v1/types", r.PathValue("type"))})
+		st.body = s.body.drainRefused(w, r, http.StatusNotFound, st.body)
 		return
 	}
 	ret := preferredReturn(r.Header)
