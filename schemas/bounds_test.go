@@ -88,3 +88,14 @@ func TestCheckSizesAllocs(t *testing.T) {
 		t.Errorf("CheckSizes of a valid trade: %v allocs", n)
 	}
 }
+
+// BenchmarkCheckSizes is the gateway's per-event cost of the size bounds.
+func BenchmarkCheckSizes(b *testing.B) {
+	ev := sampleTrade()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := schemas.CheckSizes(&ev); !ok {
+			b.Fatal("sample trade out of bounds")
+		}
+	}
+}
