@@ -3,7 +3,6 @@ package benchmarks
 import (
 	"errors"
 	"fmt"
-	"github.com/sluice-dev/sluice/gateway"
 	"github.com/sluice-dev/sluice/gateway/admit"
 	"io"
 	"log/slog"
@@ -29,6 +28,13 @@ const (
 // Scenarios lists every scenario in run order.
 var Scenarios = []string{ScenarioBaseline, ScenarioNaive, ScenarioPublish, ScenarioRequest,
 	ScenarioBatch, ScenarioSweep, ScenarioOverload}
+
+// DefaultOverloadStreams is the overload's streams per connection: 16 × 250
+// requests in flight, more than the gateway's limit of 32 per connection,
+// so that the excess waits somewhere the latency shows (in the generator,
+// from each request's intended time, past the gateway's limit) instead of
+// being dropped by the generator's in-flight bound.
+const DefaultOverloadStreams = 250
 
 // The overload's runs (Options.OverloadRuns).
 const (
@@ -64,8 +70,9 @@ type Options struct {
 	SweepDuration  time.Duration
 	// OverloadFactor times the capacity is the overload's offered rate
 	// (default 3) for OverloadDuration (default 30 s), with OverloadStreams
-	// streams per connection (default 250, the gateway's limit, so that the
-	// excess reaches the gateway instead of queueing in the generator).
+	// requests in flight per connection (default [DefaultOverloadStreams]:
+	// the excess waits, in the gateway or past its stream limit in the
+	// generator, rather than being dropped by the generator's bound).
 	OverloadFactor   float64
 	OverloadDuration time.Duration
 	OverloadStreams  int
@@ -148,7 +155,7 @@ func (o *Options) setDefaults() {
 		o.OverloadFactor = 3
 	}
 	if o.OverloadStreams <= 0 {
-		o.OverloadStreams = gateway.DefaultMaxConcurrentStreams
+		o.OverloadStreams = DefaultOverloadStreams
 	}
 	switch {
 	case o.WorkerProcs == 0:

@@ -68,8 +68,9 @@ func (s *suite) sweep(ctx context.Context) (*ScenarioResult, error) {
 // with as many streams as the gateway allows, watching the gateway's RSS.
 func (s *suite) overload(ctx context.Context) (*ScenarioResult, error) {
 	sr := &ScenarioResult{Name: ScenarioOverload, Title: "overload: open loop past capacity",
-		Description: fmt.Sprintf("Single-event publish offered at %g× the measured capacity, open loop, with %d streams "+
-			"per connection so that the excess reaches the gateway rather than queueing in the generator. Goodput is "+
+		Description: fmt.Sprintf("Single-event publish offered at %g× the measured capacity, open loop, with %d requests "+
+			"in flight per connection (past the gateway's stream limit they wait in the generator, and their latency, "+
+			"measured from each request's intended time, shows it). Goodput is "+
 			"good answers per second; shed answers are 429 and 503. Two runs: first the one the targets are about, "+
 			"where the worker group is the bottleneck: a second pipeline on the same NATS server whose quotes worker "+
 			"waits %s per event, one batch at a time (`sluice worker --stage-delay %s --concurrency 1`: a slow "+

@@ -23,7 +23,7 @@ const (
 	DefaultBodyTimeout          = 10 * time.Second
 	DefaultBodyMinRate          = 64 << 10
 	DefaultIdleTimeout          = 120 * time.Second
-	DefaultMaxConcurrentStreams = 250
+	DefaultMaxConcurrentStreams = 32
 	DefaultRequestTimeout       = 2 * time.Second
 	DefaultMaxWaiting           = 16_384
 	DefaultReadBufferSize       = 16 << 10
@@ -84,7 +84,11 @@ type Options struct {
 	BodyMinRate int64
 	// IdleTimeout closes connections idle this long.
 	IdleTimeout time.Duration
-	// MaxConcurrentStreams bounds HTTP/2 streams per connection.
+	// MaxConcurrentStreams bounds HTTP/2 streams per connection (default
+	// 32, not Go's 250: when the gateway's CPU is the bottleneck, streams
+	// past what it serves only wait inside Go's HTTP/2 server, unfairly
+	// and holding memory; past the limit they wait in the client, in
+	// order. See benchmarks/README.md, "Why the overload is run twice").
 	MaxConcurrentStreams int
 	// RequestTimeout is the deadline of a request waiting for its result
 	// (504 past it).

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/sluice-dev/sluice/gateway"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -51,7 +50,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.overloadRuns, "overload-runs", "workers,gateway", "the overload's runs, comma separated: workers (slowed workers the bottleneck), gateway (the gateway's CPU), or both")
 	fs.DurationVar(&o.OverloadStageDelay, "overload-stage-delay", time.Millisecond, "wait per event of the overload pipeline's slowed quotes worker (its --stage-delay; 0: the default)")
 	fs.Float64Var(&o.OverloadFactor, "overload-factor", 3, "overload offered rate as a multiple of the measured capacity")
-	fs.IntVar(&o.OverloadStreams, "overload-streams", gateway.DefaultMaxConcurrentStreams, "streams per connection in the overload run (the gateway's --max-streams)")
+	fs.IntVar(&o.OverloadStreams, "overload-streams", benchmarks.DefaultOverloadStreams, "requests in flight per connection in the overload runs (past the gateway's --max-streams they wait in the generator)")
 	fs.IntVar(&o.WorkerProcs, "worker-procs", 1, "the workers' --procs (GOMAXPROCS); 0 for Go's default")
 	fs.IntVar(&o.NATSProcs, "nats-procs", 0, "the NATS server's GOMAXPROCS; 0 for Go's default")
 	fs.StringVar(&f.proto, "proto", string(loadgen.ProtoH2C), "protocol: h2c (HTTP/2 prior knowledge), h2 (TLS, self-signed) or h1")
