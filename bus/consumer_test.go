@@ -253,14 +253,18 @@ func TestPullReportsADeletedConsumer(t *testing.T) {
 			default:
 			}
 		}}
-	collect(t, e.pull(t, o))
+	ch, _ := collect(t, e.pull(t, o))
+	// A first delivery shows the client's pull request is at the server,
+	// which answers it when the consumer goes.
+	e.store(t, o.Subjects[0], nil, "first")
+	next(t, ch)
 	if err := e.js.DeleteConsumer(context.Background(), "t1-ingest", "quotes"); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case err := <-errs:
 		t.Logf("reported: %v", err)
-	case <-time.After(30 * time.Second):
+	case <-time.After(90 * time.Second): // past the client's missed heartbeats too
 		t.Fatal("a deleted consumer was not reported")
 	}
 }
