@@ -1,0 +1,214 @@
+package stream
+
+import (
+	"context"
+
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// Hub serves GET /v1/streams/{type}: it is an [http.Handler] for that
+// pattern (it reads the path value "type"). Build it with [NewHub], mount
+// it, and call [Hub.Shutdown] when the listener stops.
+type Hub struct {
+	opts    Options
+	m       *hubMetrics
+	feeds   [3]*feed // by schemas.Kind
+	epoch   uint64
+	active  atomic.Int64
+	wg      sync.WaitGroup
+	closing chan struct{}
+	stopped chan struct{} // closed when Shutdown has seen every stream end
+	once    sync.Once
+	stop    sync.Once
+}
+
+type hubMetrics struct {
+	subscribers         *metrics.Gauge
+	received, delivered *metrics.Counter
+	conflated, cut      *metrics.Counter
+	refused, evicted    *metrics.Counter
+	badSubject, badData *metrics.Counter
+}
+
+// NewHub builds a Hub; it subscribes to nothing until a subscriber comes.
+func NewHub(opts Options) (*Hub, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	h := &Hub{opts: opts, epoch: uint64(time.Now().UnixNano()), closing: make(chan struct{}), stopped: make(chan struct{})}
+	ms := opts.Metrics
+	h.m = &hubMetrics{
+		subscribers: ms.NewGauge(`sluice_stream_subscribers`, func() float64 { return float64(h.active.Load()) }),
+		received:    ms.NewCounter(`sluice_stream_events_received_total`),
+		delivered:   ms.NewCounter(`sluice_stream_events_delivered_total`),
+		conflated:   ms.NewCounter(`sluice_stream_events_conflated_total`),
+		cut:         ms.NewCounter(`sluice_stream_slow_consumers_cut_total`),
+		refused:     ms.NewCounter(`sluice_stream_subscribers_refused_total`),
+		evicted:     ms.NewCounter(`sluice_stream_cache_evictions_total`),
+		badSubject:  ms.NewCounter(`sluice_stream_bad_subjects_total`),
+		badData:     ms.NewCounter(`sluice_stream_undecodable_events_total`),
+	}
+	for _, k := range schemas.Kinds {
+		h.feeds[k] = newFeed(h, k)
+	}
+	return h, nil
+}
+
+// Subscribers returns the number of subscribers being served.
+func (h *Hub) Subscribers() int { return int(h.active.Load()) }
+
+// Close starts ending every stream: each gets a final sluice.stream.end
+// event (reason shutdown) and is closed; new subscribers get 503. It does
+// not wait; see [Hub.Shutdown].
+func (h *Hub) Close() { h.once.Do(func() { close(h.closing) }) }
+
+// Shutdown closes the hub and waits until every stream has ended (its
+// handler returned and its NATS filters are unsubscribed), or ctx ends;
+// then it stops the goroutines that handle NATS messages.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.Close()
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		h.stop.Do(func() { close(h.stopped) })
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for %d streams to end: %w", h.active.Load(), ctx.Err())
+	}
+}
+
+func (h *Hub) closed() bool {
+	select {
+	case <-h.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// ServeHTTP serves one subscription.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		writeProblem(w, problemf(http.StatusMethodNotAllowed, "", "use GET"))
+		return
+	}
+	req, err := parseQuery(r.PathValue("type"), r.URL.Query(), r.Header.Get("Last-Event-ID"), h.opts.MaxSymbols)
+	if err != nil {
+		writeProblem(w, err)
+		return
+	}
+	f := h.feeds[req.kind]
+	ws := isWebSocket(r)
+	fm := formatSSE
+	if !ws {
+		if fm, err = negotiate(r.Header.Get("Accept")); err != nil {
+			writeProblem(w, err)
+			return
+		}
+	}
+	if err := h.admitResume(f, &req); err != nil {
+		writeProblem(w, err)
+		return
+	}
+	if h.opts.Authorize != nil {
+		if err := h.opts.Authorize(r, req.kind); err != nil {
+			writeProblem(w, err)
+			return
+		}
+	}
+	if err := h.acquire(); err != nil {
+		h.m.refused.Inc()
+		writeProblem(w, err)
+		return
+	}
+	defer h.release()
+	q := newQueue(req.kind == schemas.KindQuote, h.opts.Buffer)
+	if err := f.register(q, &req); err != nil {
+		h.opts.Logger.Warn("stream: registering a subscriber", "err", err)
+		writeProblem(w, problemf(http.StatusServiceUnavailable, "", err.Error()))
+		return
+	}
+	defer f.unregister(q, &req)
+	s := &session{hub: h, feed: f, q: q, req: &req}
+	if ws {
+		s.serveWebSocket(w, r)
+		return
+	}
+	s.serveHTTP(w, r, fm)
+}
+
+// admitResume checks a resume's token and, in core mode, refuses it or
+// turns it into a snapshot (fallback=snapshot).
+func (h *Hub) admitResume(f *feed, req *request) error {
+	if req.token.Stream != "" && req.token.Stream != f.stream {
+		return &StatusError{Status: http.StatusBadRequest, Title: "Foreign resume token",
+			Detail: fmt.Sprintf("the resume token is of stream %q, this is %q: resume each stream with its own token", req.token.Stream, f.stream)}
+	}
+	if !req.resume {
+		return nil
+	}
+	if h.opts.Replayer == nil {
+		if req.fallback {
+			req.snapshot = true
+			return nil
+		}
+		return &StatusError{Status: http.StatusConflict, Title: "Nothing to resume from",
+			Detail: "this gateway runs core mode: enriched events are not stored, so Last-Event-ID, since_seq and since cannot be replayed; " +
+				"subscribe again without them (the stream starts with a snapshot of the last value of each symbol), or add fallback=snapshot to get that snapshot in place of a resume"}
+	}
+	return &StatusError{Status: http.StatusNotImplemented, Title: "Resume not implemented",
+		Detail: "resuming from the durable stream is not implemented yet"}
+}
+
+func (h *Hub) acquire() error {
+	if h.closed() {
+		return &StatusError{Status: http.StatusServiceUnavailable, Title: "Shutting down",
+			Detail: "this gateway is shutting down: subscribe to another one", RetryAfter: 1}
+	}
+	if n := h.active.Add(1); n > int64(h.opts.MaxSubscribers) {
+		h.active.Add(-1)
+		return &StatusError{Status: http.StatusServiceUnavailable, Title: "Too many subscribers",
+			Detail:     fmt.Sprintf("this gateway serves %d subscribers at most (--stream-max-subscribers): subscribe to another gateway or raise the bound", h.opts.MaxSubscribers),
+			RetryAfter: 1}
+	}
+	h.wg.Add(1)
+	return nil
+}
+
+func (h *Hub) release() {
+	h.active.Add(-1)
+	h.wg.Done()
+}
+
+// negotiate picks SSE or NDJSON from an Accept header: the first of the two
+// it names, SSE when it names neither but accepts anything.
+func negotiate(accept string) (format, error) {
+	sse := strings.Index(accept, "text/event-stream")
+	nd := strings.Index(accept, "application/x-ndjson")
+	switch {
+	case sse >= 0 && (nd < 0 || sse < nd):
+		return formatSSE, nil
+	case nd >= 0:
+		return formatNDJSON, nil
+	case accept == "" || strings.Contains(accept, "*/*"):
+		return formatSSE, nil
+	}
+	return 0, &StatusError{Status: http.StatusNotAcceptable, Title: "Not acceptable",
+		Detail: "a stream is served as text/event-stream, application/x-ndjson or a WebSocket upgrade"}
+}
+
+func isWebSocket(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}

@@ -1,0 +1,98 @@
+package stream
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/nats-io/nats.go"
+
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// Defaults of [Options].
+const (
+	DefaultMaxSymbols     = 1000
+	DefaultMaxSubscribers = 10_000
+	DefaultBuffer         = 256
+	DefaultCacheSymbols   = 100_000
+	DefaultKeepAlive      = 15 * time.Second
+	DefaultWriteTimeout   = 10 * time.Second
+)
+
+// Options configure a [Hub]. The zero value of every field but Conn means
+// its default.
+type Options struct {
+	// Conn is the NATS connection enriched events are received on.
+	Conn *nats.Conn
+	// Subjects names the pipeline's subjects.
+	Subjects schemas.Subjects
+	// MaxSymbols bounds the symbols one request names (400 past it).
+	MaxSymbols int
+	// MaxSubscribers bounds the subscribers of this gateway at once (503
+	// past it).
+	MaxSubscribers int
+	// Buffer bounds the events pending for one subscriber beyond its
+	// snapshot: trades past it cut the subscriber; quotes are conflated per
+	// symbol, so it bounds the distinct symbols pending at once.
+	Buffer int
+	// CacheSymbols bounds the symbols of each type in the last-value cache;
+	// past it a symbol nobody names is evicted (its sequence starts again).
+	CacheSymbols int
+	// KeepAlive is the idle time after which a comment (SSE), an empty line
+	// (NDJSON) or a ping (WebSocket) is sent.
+	KeepAlive time.Duration
+	// WriteTimeout bounds each write to a subscriber: a peer that stops
+	// reading is disconnected after it.
+	WriteTimeout time.Duration
+	// Replayer serves resumes and snapshots from a durable stream; nil is
+	// core mode.
+	Replayer Replayer
+	// Authorize, when set, is asked before a subscription starts; a non-nil
+	// error is answered with its status (see [StatusError]).
+	// The gateway checks the key's subscribe permission here.
+	Authorize func(r *http.Request, k schemas.Kind) error
+	// Logger receives the hub's logs (never per event).
+	Logger *slog.Logger
+	// Metrics receives the hub's metrics.
+	Metrics *metrics.Set
+}
+
+func (o *Options) setDefaults() {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&o.MaxSymbols, DefaultMaxSymbols)
+	def(&o.MaxSubscribers, DefaultMaxSubscribers)
+	def(&o.Buffer, DefaultBuffer)
+	def(&o.CacheSymbols, DefaultCacheSymbols)
+	if o.KeepAlive == 0 {
+		o.KeepAlive = DefaultKeepAlive
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.NewSet()
+	}
+}
+
+// Validate reports the first option that cannot work.
+func (o *Options) Validate() error {
+	switch {
+	case o.Conn == nil:
+		return errors.New("stream: a NATS connection is required")
+	case o.MaxSymbols < 0 || o.MaxSubscribers < 0 || o.Buffer < 0 || o.CacheSymbols < 0:
+		return errors.New("stream: bounds must not be negative")
+	case o.KeepAlive < 0 || o.WriteTimeout < 0:
+		return errors.New("stream: --stream-keepalive and --stream-write-timeout must not be negative")
+	}
+	return nil
+}
