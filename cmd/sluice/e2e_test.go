@@ -173,7 +173,7 @@ func TestEndToEndQuote(t *testing.T) {
 			if d := ev.Data; abs(d.Mid-189.54) > 1e-9 || abs(d.Spread-0.04) > 1e-9 || d.Instrument.Name != "Apple Inc." || d.Instrument.Currency != "USD" {
 				t.Errorf("enriched data %+v", d)
 			}
-			if abs(ev.Data.SpreadBps-0.04/189.54*1e4) > 1e-6 {
+			if ev.Data.SpreadBps != 2.1104 { // 0.04/189.54*1e4 to 4 decimals
 				t.Errorf("spread_bps %v", ev.Data.SpreadBps)
 			}
 		})
