@@ -1,0 +1,59 @@
+package main
+
+import (
+	"flag"
+	"testing"
+
+	"github.com/sluice-dev/sluice/bus"
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+func TestParseDelivery(t *testing.T) {
+	for _, c := range []struct {
+		in           string
+		quote, trade bus.Mode
+		str          string
+	}{
+		{"core", bus.ModeCore, bus.ModeCore, "core"},
+		{"durable", bus.ModeDurable, bus.ModeDurable, "durable"},
+		{"quote=core,trade=durable", bus.ModeCore, bus.ModeDurable, "quote=core,trade=durable"},
+		{"trade=durable", bus.ModeCore, bus.ModeDurable, "quote=core,trade=durable"},
+		{" quote = durable ", bus.ModeDurable, bus.ModeCore, "quote=durable,trade=core"},
+		{"durable,quote=core", bus.ModeCore, bus.ModeDurable, "quote=core,trade=durable"},
+		{"quote=durable,trade=durable", bus.ModeDurable, bus.ModeDurable, "durable"},
+	} {
+		ms, err := parseDelivery(c.in)
+		if err != nil {
+			t.Errorf("parseDelivery(%q): %v", c.in, err)
+			continue
+		}
+		if ms.Of(schemas.KindQuote) != c.quote || ms.Of(schemas.KindTrade) != c.trade {
+			t.Errorf("parseDelivery(%q) = quote %s trade %s, want %s %s", c.in, ms.Of(schemas.KindQuote), ms.Of(schemas.KindTrade), c.quote, c.trade)
+		}
+		if got := ms.String(); got != c.str {
+			t.Errorf("parseDelivery(%q).String() = %q, want %q", c.in, got, c.str)
+		}
+		back, err := parseDelivery(ms.String())
+		if err != nil || back != ms {
+			t.Errorf("round trip of %q: %v %v", c.in, back, err)
+		}
+	}
+	for _, bad := range []string{"", "jetstream", "quote=fast", "order=durable", "quote=core,quote=durable", "core,durable", "quote"} {
+		if ms, err := parseDelivery(bad); err == nil {
+			t.Errorf("parseDelivery(%q) = %v, want an error", bad, ms)
+		}
+	}
+}
+
+func TestDeliveryFlagEnv(t *testing.T) {
+	var ms bus.Modes
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.Var(deliveryFlag{&ms}, "delivery", deliveryUsage)
+	t.Setenv("SLUICE_DELIVERY", "trade=durable")
+	if ok, code := parse(fs, "x", "test", nil); !ok {
+		t.Fatalf("parse: code %d", code)
+	}
+	if ms.Of(schemas.KindTrade) != bus.ModeDurable || ms.Of(schemas.KindQuote) != bus.ModeCore {
+		t.Fatalf("SLUICE_DELIVERY=trade=durable gave %s", ms)
+	}
+}
