@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +96,20 @@ var goldens = []golden{
 			t.Errorf("dead letter's event %+v", got)
 		}
 	}},
+	{"load_report", func() []byte { lr := goldenLoad(); return lr.AppendMsgpack(nil) }, func(t *testing.T, b []byte) {
+		var got schemas.LoadReport
+		r := schemas.NewReader(b)
+		if err := got.DecodeMsgpack(&r); err != nil || !reflect.DeepEqual(got, goldenLoad()) {
+			t.Errorf("load report %+v, %v", got, err)
+		}
+	}},
+}
+
+func goldenLoad() schemas.LoadReport {
+	return schemas.LoadReport{Worker: "w-1", Group: "default", PendingEvents: 300, PendingBytes: 65536, InFlight: 128,
+		Rate: 250000.5, MaxRate: 900000, IntervalMS: 100,
+		Origins:         []schemas.OriginLoad{{Reply: "_INBOX.a.quote", Events: 428}},
+		ConsumerPending: 4096, ConsumerAckPending: 12}
 }
 
 var goldenErr = schemas.FieldError{Field: "bid", Code: schemas.CodeCrossedQuote, Detail: "bid 189.6 is above ask 189.52"}

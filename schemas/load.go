@@ -35,6 +35,17 @@ type LoadReport struct {
 	// adds only the other gateways' share from the report. Origins with
 	// nothing outstanding are left out.
 	Origins []OriginLoad
+	// ConsumerPending is, in durable delivery, the batches stored in the
+	// ingest stream and not yet delivered to any worker of the group: the
+	// NumPending of the group's durable consumer, read by this worker once
+	// per report interval; 0 in core delivery. Every worker of a group
+	// reports the same consumer, so a gateway takes the freshest report's
+	// value, not the sum.
+	ConsumerPending int64
+	// ConsumerAckPending is, in durable delivery, the batches delivered to
+	// the group's workers and not yet acknowledged (the consumer's
+	// NumAckPending), read with ConsumerPending; 0 in core delivery.
+	ConsumerAckPending int64
 }
 
 // OriginLoad is the events a worker holds from one origin.
@@ -47,7 +58,7 @@ type OriginLoad struct {
 
 // AppendMsgpack appends lr as a MessagePack map.
 func (lr *LoadReport) AppendMsgpack(b []byte) []byte {
-	b = AppendMapHeader(b, 10)
+	b = AppendMapHeader(b, 12)
 	b = append(b, "\xa6worker"...)
 	b = AppendString(b, lr.Worker)
 	b = append(b, "\xa5group"...)
@@ -75,6 +86,10 @@ func (lr *LoadReport) AppendMsgpack(b []byte) []byte {
 		b = append(b, "\xa6events"...)
 		b = AppendInt(b, o.Events)
 	}
+	b = append(b, "\xb0consumer_pending"...)
+	b = AppendInt(b, lr.ConsumerPending)
+	b = append(b, "\xb4consumer_ack_pending"...)
+	b = AppendInt(b, lr.ConsumerAckPending)
 	return b
 }
 
@@ -106,6 +121,10 @@ func (lr *LoadReport) DecodeMsgpack(r *Reader) error {
 			lr.Stopping = r.Bool()
 		case "origins":
 			origins = decodeOrigins(r, origins)
+		case "consumer_pending":
+			lr.ConsumerPending = r.Int64()
+		case "consumer_ack_pending":
+			lr.ConsumerAckPending = r.Int64()
 		default:
 			r.Skip()
 		}

@@ -80,7 +80,8 @@ func FuzzPayloadDecode(f *testing.F) {
 func TestLoadReportRoundTrip(t *testing.T) {
 	want := schemas.LoadReport{Worker: "w-1", Group: "default", PendingEvents: 1200, PendingBytes: 1 << 20,
 		InFlight: 100, Rate: 250000.5, MaxRate: 900000, IntervalMS: 250, Stopping: true,
-		Origins: []schemas.OriginLoad{{Reply: "_INBOX.a.quote", Events: 1000}, {Reply: "_INBOX.b.quote", Events: 300}}}
+		Origins:         []schemas.OriginLoad{{Reply: "_INBOX.a.quote", Events: 1000}, {Reply: "_INBOX.b.quote", Events: 300}},
+		ConsumerPending: 4096, ConsumerAckPending: 12}
 	var got schemas.LoadReport
 	r := schemas.NewReader(want.AppendMsgpack(nil))
 	if err := got.DecodeMsgpack(&r); err != nil || !reflect.DeepEqual(got, want) || !r.Done() {
@@ -109,7 +110,7 @@ func TestDoneFrameRoundTrip(t *testing.T) {
 
 func FuzzLoadReport(f *testing.F) {
 	lr := schemas.LoadReport{Worker: "w", Group: "g", PendingEvents: -1, Rate: 1.5, Stopping: true,
-		Origins: []schemas.OriginLoad{{Reply: "_INBOX.x.trade", Events: 3}}}
+		Origins: []schemas.OriginLoad{{Reply: "_INBOX.x.trade", Events: 3}}, ConsumerPending: 7, ConsumerAckPending: -2}
 	f.Add(lr.AppendMsgpack(nil))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var lr, lr2 schemas.LoadReport
@@ -119,7 +120,8 @@ func FuzzLoadReport(f *testing.F) {
 		}
 		r2 := schemas.NewReader(lr.AppendMsgpack(nil))
 		if err := lr2.DecodeMsgpack(&r2); err != nil || lr2.Worker != lr.Worker || lr2.PendingEvents != lr.PendingEvents ||
-			!sameFloat(lr2.Rate, lr.Rate) || lr2.Stopping != lr.Stopping || !reflect.DeepEqual(lr2.Origins, lr.Origins) {
+			!sameFloat(lr2.Rate, lr.Rate) || lr2.Stopping != lr.Stopping || !reflect.DeepEqual(lr2.Origins, lr.Origins) ||
+			lr2.ConsumerPending != lr.ConsumerPending || lr2.ConsumerAckPending != lr.ConsumerAckPending {
 			t.Fatalf("round trip: %+v, %v; want %+v", lr2, err, lr)
 		}
 	})
