@@ -109,8 +109,30 @@ func venueError(venue string) FieldError {
 
 // appendSizeErrors appends a failure for every CloudEvents attribute and
 // trade field (trade_id, conditions) past its bound; symbol and venue are
-// checked with the payload's other shape rules.
+// checked with the payload's other shape rules. An event within its bounds
+// costs a few comparisons.
 func appendSizeErrors(ev *Event, errs []FieldError) []FieldError {
+	if len(ev.ID) <= MaxIDLen && len(ev.Source) <= MaxSourceLen && len(ev.Type) <= MaxTypeLen &&
+		len(ev.Subject) <= MaxSubjectLen && len(ev.DataSchema) <= MaxDataSchemaLen &&
+		(ev.Kind != KindTrade || tradeSizesWithin(&ev.Trade)) {
+		return errs
+	}
+	return appendSizeErrorsSlow(ev, errs)
+}
+
+func tradeSizesWithin(t *Trade) bool {
+	if len(t.TradeID) > MaxTradeIDLen || len(t.Conditions) > MaxConditions {
+		return false
+	}
+	for _, c := range t.Conditions {
+		if len(c) > MaxConditionLen {
+			return false
+		}
+	}
+	return true
+}
+
+func appendSizeErrorsSlow(ev *Event, errs []FieldError) []FieldError {
 	attrs := [...]struct {
 		name  string
 		v     string
