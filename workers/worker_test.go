@@ -37,7 +37,7 @@ func TestValidQuoteIsEnriched(t *testing.T) {
 		t.Errorf("envelope = %q %q %q", e.ID, e.Type, e.Subject)
 	case e.Source != "sluice/worker/quotes":
 		t.Errorf("source = %q, want sluice/worker/quotes", e.Source)
-	case !near(q.Mid, 190) || !near(q.Spread, 0.04) || !near(q.SpreadBps, 0.04/190*1e4):
+	case !near(q.Mid, 190) || !near(q.Spread, 0.04) || !near(q.SpreadBps, 2.1053):
 		t.Errorf("mid %v spread %v spread_bps %v", q.Mid, q.Spread, q.SpreadBps)
 	case q.Instrument.Name != "Apple Inc." || q.Instrument.ISIN != "US0378331005" || q.Instrument.Currency != "USD":
 		t.Errorf("instrument = %+v", q.Instrument)
