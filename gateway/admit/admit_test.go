@@ -291,6 +291,31 @@ func TestBoundFromWorkerCapacity(t *testing.T) {
 	}
 }
 
+// TestBoundIgnoresRateNoise: a worker's rate over one report interval
+// swings with whole batches finishing in it; the bound follows its busy
+// rate (its capacity), so admitted events queue no longer than
+// MaxQueueDelay. Measured at 10× a slowed group's capacity: reports of
+// 900-1,620 events/s from a 1,000 events/s worker made bounds of up to 405
+// events and a queue delay p99 of 250-412 ms against the 250 ms promised.
+func TestBoundIgnoresRateNoise(t *testing.T) {
+	g := NewGroup("quotes", ShedOptions{})
+	now := time.Now()
+	for _, rate := range []float64{900, 1620, 1000, 1540} {
+		lr := report("w1", 300, rate)
+		lr.MaxRate = 1000
+		g.Observe(lr, now)
+		if b := g.Bound(); b != 250 {
+			t.Fatalf("after a report of %v events/s: bound %d, want 1000/s × 250ms = 250", rate, b)
+		}
+	}
+	// A worker that reports no busy rate is judged by its rate.
+	old := NewGroup("quotes", ShedOptions{})
+	old.Observe(report("w1", 300, 2000), now)
+	if b := old.Bound(); b != 500 {
+		t.Fatalf("bound %d without a busy rate, want 2000/s × 250ms = 500", b)
+	}
+}
+
 // TestBoundOfSlowAndColdGroups: a slow group's bound follows its rate down
 // to the small floor, so --shed-max-queue-delay holds for it (with the old
 // floor of 2048 a 1,000 events/s group queued two seconds); a group that

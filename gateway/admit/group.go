@@ -13,7 +13,8 @@ import (
 // value means defaults.
 type ShedOptions struct {
 	// MaxQueueDelay sets the group's depth bound from its drain rate:
-	// bound = peak rate × MaxQueueDelay, so an admitted event waits at most
+	// bound = busy rate (the workers' LoadReport.MaxRate, the highest
+	// recently reported, decaying) × MaxQueueDelay, so an admitted event waits at most
 	// about this long in the workers' queues.
 	MaxQueueDelay time.Duration
 	// MinDepth and MaxDepth clamp the bound, in events. MinDepth (default
@@ -193,7 +194,7 @@ func (g *Group) staleAfter(w *workerState) time.Duration {
 // recomputeLocked sums the live workers' reports.
 func (g *Group) recomputeLocked(now time.Time) {
 	var live, depth, others int64
-	var rate, maxRate float64
+	var rate, capacity float64
 	for id, w := range g.workers {
 		if now.Sub(w.at) > g.staleAfter(w) {
 			delete(g.workers, id)
@@ -203,7 +204,18 @@ func (g *Group) recomputeLocked(now time.Time) {
 		depth += w.report.PendingEvents + w.report.InFlight
 		others += w.others
 		rate += w.report.Rate
-		maxRate += w.report.MaxRate
+		// A worker's busy rate is its capacity; its rate over one
+		// report interval is not: events finish a batch at a time, so
+		// an interval that sees two batches end reads up to twice the
+		// drain rate (a slowed 1,000 events/s worker, 128-event
+		// batches, 100 ms reports: 900-1,620/s), and a bound sized on
+		// that peak let admitted events queue past MaxQueueDelay. The
+		// rate stands in only for a worker that reports no busy rate.
+		if w.report.MaxRate > 0 {
+			capacity += w.report.MaxRate
+		} else {
+			capacity += w.report.Rate
+		}
 	}
 	g.live.Store(live)
 	g.depth.Store(depth)
@@ -212,9 +224,9 @@ func (g *Group) recomputeLocked(now time.Time) {
 	peak := math.Float64frombits(g.peakBits.Load()) * 0.995
 	// The drain rate a group reaches when busy: its workers' own estimate
 	// (known before they are ever saturated, so a first burst after an
-	// idle spell is not judged against an idle rate), or the highest rate
-	// seen, decaying slowly.
-	g.peakBits.Store(math.Float64bits(max(peak, rate, maxRate)))
+	// idle spell is not judged against an idle rate), or the highest seen,
+	// decaying slowly.
+	g.peakBits.Store(math.Float64bits(max(peak, capacity)))
 }
 
 // NoResponders marks the group dead at once: NATS reported that nobody
