@@ -203,7 +203,8 @@ func (br *bodyReader) readCoded(w http.ResponseWriter, r *http.Request, c coding
 		n, err = inf.src.Read(buf[len(buf):end])
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > br.max {
-			return buf, tooLarge(br.max)
+			return buf, &decodeError{status: http.StatusRequestEntityTooLarge,
+				detail: fmt.Sprintf("body larger than %d bytes once decompressed (flag --max-body)", br.max)}
 		}
 	}
 	if errors.Is(err, io.EOF) && inf.wire.err == nil && inf.wire.n > 0 {
