@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
@@ -108,6 +109,10 @@ type Options struct {
 	// Admission configures who gets in: keys, rate limits, concurrency
 	// limits and queue-depth shedding.
 	Admission AdmissionOptions
+	// Streams, when set, serves GET /v1/streams/{type} (subscribers; see
+	// package gateway/stream). If it has a Close method, Shutdown calls it
+	// first, so that its streams end and let the listener drain.
+	Streams http.Handler
 	// Source is the CloudEvents source of events that come without one.
 	Source string
 	// Logger receives the gateway's logs (never per event).

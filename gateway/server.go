@@ -78,6 +78,9 @@ func New(opts Options) (*Server, error) {
 		return float64(n)
 	})
 	s.srv = s.newHTTPServer()
+	if c, ok := opts.Streams.(interface{ Close() }); ok {
+		s.srv.RegisterOnShutdown(c.Close)
+	}
 	return s, nil
 }
 
@@ -138,6 +141,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/v1/events/{type}", s.methodNotAllowed("POST"))
 	mux.HandleFunc("GET /v1/types", s.handleTypes)
 	mux.HandleFunc("/v1/types", s.methodNotAllowed("GET"))
+	if s.opts.Streams != nil {
+		mux.Handle("/v1/streams/{type}", s.opts.Streams)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		st := getState()
 		defer putState(st)

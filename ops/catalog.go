@@ -57,6 +57,17 @@ var sluiceFamilies = []Family{
 	{Name: "sluice_gateway_batches_lost_total", Type: "counter", Help: "Batches this gateway published that no worker reported done within the expiry time: a worker died holding them, NATS dropped them, or the done frame was lost (core NATS is at most once)."},
 	{Name: "sluice_gateway_batcher_pending_bytes", Type: "gauge", Help: "Bytes of events held by the gateway's batchers now, waiting to be published."},
 
+	// gateway: subscribers (gateway/stream)
+	{Name: "sluice_stream_subscribers", Type: "gauge", Help: "Subscribers served now on GET /v1/streams/{type} (SSE, NDJSON, WebSocket); bounded by --stream-max-subscribers."},
+	{Name: "sluice_stream_subscribers_refused_total", Type: "counter", Help: "Subscriptions refused with 503: past --stream-max-subscribers, or while shutting down."},
+	{Name: "sluice_stream_events_received_total", Type: "counter", Help: "Enriched events the streams' NATS filters received (each once, duplicates of overlapping filters dropped)."},
+	{Name: "sluice_stream_events_delivered_total", Type: "counter", Help: "Events written to subscribers, snapshots included (one per subscriber that got it)."},
+	{Name: "sluice_stream_events_conflated_total", Type: "counter", Help: "Quote updates replaced by a newer one of the same symbol before a slow subscriber read them (sluicereplaced)."},
+	{Name: "sluice_stream_slow_consumers_cut_total", Type: "counter", Help: "Subscribers disconnected with a final event because they fell more than --stream-buffer events behind on trades."},
+	{Name: "sluice_stream_cache_evictions_total", Type: "counter", Help: "Symbols evicted from the streams' last-value cache past --stream-cache-symbols (their sequence starts again)."},
+	{Name: "sluice_stream_bad_subjects_total", Type: "counter", Help: "Enriched events on a subject whose symbol token does not decode; dropped."},
+	{Name: "sluice_stream_undecodable_events_total", Type: "counter", Help: "Enriched events that could not be transcoded for a subscriber; skipped."},
+
 	// gateway: admission
 	{Name: "sluice_gateway_rejected_total", Type: "counter", Help: "Requests refused by admission, by reason (unauthorized, forbidden, rate_limited 429, no_workers, concurrency, shed 503), priority and worker group."},
 	{Name: "sluice_gateway_group_depth", Type: "gauge", Help: "Events queued for a worker group now, in events, as the gateway's admission sees it (sent and not reported done, held by other gateways, held in batchers)."},

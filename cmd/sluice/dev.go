@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-dev/sluice/enrich"
 	"github.com/sluice-dev/sluice/gateway"
+	"github.com/sluice-dev/sluice/gateway/stream"
 	"github.com/sluice-dev/sluice/ops"
 	"github.com/sluice-dev/sluice/schemas"
 	"github.com/sluice-dev/sluice/workers"
@@ -97,6 +98,7 @@ type devStack struct {
 	watchers []*enrich.Watcher
 	workers  []*workers.Worker
 	gw       *gateway.Server
+	hub      *stream.Hub
 	ops      *ops.Server
 	metrics  *metrics.Set
 }
@@ -158,6 +160,9 @@ func startStack(ctx context.Context, cfg devConfig, log *slog.Logger) (st *devSt
 		return st, err
 	}
 	o.Conn, o.Subjects, o.Logger, o.Metrics = gnc, cfg.subjects, log, st.metrics
+	if st.hub, err = cfg.gateway.attachStreams(&o); err != nil {
+		return st, err
+	}
 	if st.gw, err = gateway.New(o); err != nil {
 		return st, err
 	}
@@ -212,6 +217,9 @@ func (st *devStack) shutdown(ctx context.Context) error {
 	var errs []error
 	if st.gw != nil {
 		errs = append(errs, st.gw.Shutdown(ctx))
+	}
+	if st.hub != nil {
+		errs = append(errs, st.hub.Shutdown(ctx))
 	}
 	for _, wk := range st.workers {
 		errs = append(errs, wk.Shutdown(ctx))

@@ -13,6 +13,7 @@ import (
 	"github.com/sluice-dev/sluice/enrich"
 	"github.com/sluice-dev/sluice/gateway"
 	"github.com/sluice-dev/sluice/gateway/admit"
+	"github.com/sluice-dev/sluice/gateway/stream"
 	"github.com/sluice-dev/sluice/ops"
 	"github.com/sluice-dev/sluice/schemas"
 	"github.com/sluice-dev/sluice/workers"
@@ -75,6 +76,8 @@ func (c *commonFlags) logger() (*slog.Logger, error) {
 type gatewayFlags struct {
 	opts     gateway.Options
 	keysFile string
+	stream   stream.Options
+	noStream bool
 }
 
 func (g *gatewayFlags) register(fs *flag.FlagSet) {
@@ -107,6 +110,30 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&a.Shed.MaxQueueDelay, "shed-max-queue-delay", 0, "a group's depth bound is its peak drain rate times this (default 250ms); priorities are shed at 25/50/75/100% of it")
 	fs.Int64Var(&a.Shed.MinDepth, "shed-min-depth", 0, "lowest depth bound of a group in events (default 128: one gateway batch); it only matters for groups slower than it divided by --shed-max-queue-delay")
 	fs.Int64Var(&a.Shed.MaxDepth, "shed-max-depth", 0, "highest depth bound of a group in events (default 1048576)")
+	so := &g.stream
+	fs.Var(negatedBool{&g.noStream}, "streams", "serve GET /v1/streams/{type} to subscribers (SSE, NDJSON, WebSocket) on the data listener")
+	fs.IntVar(&so.MaxSymbols, "stream-max-symbols", stream.DefaultMaxSymbols, "most symbols one subscription names; more get 400 (symbols=* asks for all)")
+	fs.IntVar(&so.MaxSubscribers, "stream-max-subscribers", stream.DefaultMaxSubscribers, "subscribers served at once; more get 503 (watch sluice_stream_subscribers)")
+	fs.IntVar(&so.Buffer, "stream-buffer", stream.DefaultBuffer, "events pending per subscriber: quotes past it are conflated per symbol, a subscriber this far behind on trades is cut with its resume token (memory per subscriber)")
+	fs.IntVar(&so.CacheSymbols, "stream-cache-symbols", stream.DefaultCacheSymbols, "symbols per type in the last-value cache that snapshots come from; past it a symbol no subscriber names is evicted")
+	fs.DurationVar(&so.KeepAlive, "stream-keepalive", stream.DefaultKeepAlive, "idle time after which a stream gets a keep-alive (SSE comment, NDJSON empty line, WebSocket ping) so that proxies keep it")
+	fs.DurationVar(&so.WriteTimeout, "stream-write-timeout", stream.DefaultWriteTimeout, "time allowed for each write to a subscriber; a peer that stops reading is disconnected after it")
+}
+
+// attachStreams builds the subscribers' hub on o's connection and mounts
+// it in o; it returns nil with --streams=false.
+func (g *gatewayFlags) attachStreams(o *gateway.Options) (*stream.Hub, error) {
+	if g.noStream {
+		return nil, nil
+	}
+	so := g.stream
+	so.Conn, so.Subjects, so.Logger, so.Metrics = o.Conn, o.Subjects, o.Logger, o.Metrics
+	hub, err := stream.NewHub(so)
+	if err != nil {
+		return nil, err
+	}
+	o.Streams = hub
+	return hub, nil
 }
 
 // build loads the keys file, if any, into the options.

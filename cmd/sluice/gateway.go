@@ -44,6 +44,10 @@ func runGateway(args []string) int {
 		return fatal(log, "gateway", err)
 	}
 	o.Conn, o.Subjects, o.Logger, o.Metrics = nc, subjects, log, set
+	hub, err := g.attachStreams(&o)
+	if err != nil {
+		return fatal(log, "gateway", err)
+	}
 	gw, err := gateway.New(o)
 	if err != nil {
 		return fatal(log, "gateway", err)
@@ -72,6 +76,12 @@ func runGateway(args []string) int {
 	if err := gw.Shutdown(sctx); err != nil {
 		log.Error("gateway shutdown", "err", err)
 		code = 1
+	}
+	if hub != nil {
+		if err := hub.Shutdown(sctx); err != nil {
+			log.Error("streams shutdown", "err", err)
+			code = 1
+		}
 	}
 	_ = opsSrv.Shutdown(sctx)
 	_ = os.Stderr.Sync()

@@ -2,13 +2,19 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sluice-dev/sluice/gateway/stream"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -17,7 +23,9 @@ func runSub(args []string) int {
 	var c commonFlags
 	c.register(fs, true)
 	count := fs.Int("count", 0, "exit after this many events (0: run until interrupted)")
-	if ok, code := parseOperands(fs, "sub", "FILTER", "Prints enriched events matching FILTER as JSON lines. FILTER (required): quote.AAPL, quote.BRK.B, quote.*, quote, *.AAPL, or '>' for every enriched event.", args); !ok {
+	httpURL := fs.String("http", "", "read the stream through a gateway at this URL (http://127.0.0.1:8080) instead of NATS: GET /v1/streams/{type}, one type per FILTER")
+	snapshot := fs.Bool("snapshot", true, "with --http: start with the gateway's last value of each symbol")
+	if ok, code := parseOperands(fs, "sub", "FILTER", "Prints enriched events matching FILTER as JSON lines. FILTER (required): quote.AAPL, quote.BRK.B, quote.*, quote, *.AAPL, or '>' for every enriched event (with --http: one type, quote.AAPL, quote.* or quote).", args); !ok {
 		return code
 	}
 	log, err := c.logger()
@@ -28,6 +36,9 @@ func runSub(args []string) int {
 	if fs.NArg() != 1 || fs.Arg(0) == "" {
 		fmt.Fprintln(os.Stderr, "sluice sub: exactly one FILTER is required, for example quote.AAPL, or '>' for every enriched event")
 		return 2
+	}
+	if *httpURL != "" {
+		return subHTTP(*httpURL, fs.Arg(0), *snapshot, *count, log)
 	}
 	subjects, err := schemas.NewSubjects(c.prefix)
 	if err != nil {
@@ -90,5 +101,61 @@ func runSub(args []string) int {
 	mu.Lock()
 	_ = out.Flush()
 	mu.Unlock()
+	return 0
+}
+
+// subHTTP prints the events of a gateway's stream (NDJSON) matching filter:
+// the same events as on NATS, with the gateway's sluiceseq, sluicereplaced
+// and sluicetoken attributes; the snapshot marker is logged, not printed.
+func subHTTP(base, filter string, snapshot bool, count int, log *slog.Logger) int {
+	typ, sym, _ := strings.Cut(filter, ".")
+	if _, ok := schemas.ParseKind(typ); !ok {
+		fmt.Fprintf(os.Stderr, "sluice sub: with --http, FILTER names one type: quote.AAPL, quote.* or quote (not %q)\n", filter)
+		return 2
+	}
+	if sym == "" {
+		sym = "*"
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	extra := url.Values{}
+	if !snapshot {
+		extra.Set("snapshot", "false")
+	}
+	r, err := stream.Dial(ctx, nil, base, typ, []string{sym}, extra)
+	if err != nil {
+		return fatal(log, "sub", err)
+	}
+	defer r.Close()
+	log.Debug("subscribed", "url", base, "type", typ, "symbols", sym)
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	for seen := 0; count == 0 || seen < count; {
+		line, err := r.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0
+			}
+			return fatal(log, "sub", err)
+		}
+		var ctl struct {
+			Type, Reason, Token, Detail string
+		}
+		if bytes.HasPrefix(line, []byte(`{"type":"sluice.`)) && json.Unmarshal(line, &ctl) == nil {
+			if ctl.Type == stream.TypeStreamEnd {
+				_ = out.Flush()
+				log.Warn("the gateway ended the stream", "reason", ctl.Reason, "token", ctl.Token, "detail", ctl.Detail)
+				return 1
+			}
+			log.Debug("control event", "type", ctl.Type)
+			continue
+		}
+		_, _ = out.Write(line)
+		_ = out.WriteByte('\n')
+		seen++
+		if r.Buffered() == 0 {
+			_ = out.Flush()
+		}
+	}
 	return 0
 }

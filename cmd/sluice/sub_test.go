@@ -70,3 +70,60 @@ func TestSubPrintsEnrichedEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestSubHTTP runs `sluice sub --http URL quote.BRK.B --count 2` against a
+// stack's gateway while quotes are published through it: the command
+// prints them as JSON lines with the gateway's per-symbol sequence and
+// exits 0.
+func TestSubHTTP(t *testing.T) {
+	st := stack(t)
+	cmd := sluiceCmd(t, "sub", "--http", "http://"+st.gw.Addr(), "--count", "2", "quote.BRK.B")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	lines := make(chan string, 2)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	var prev float64
+	for n := 0; n < 2; {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("sluice sub --http printed %d lines", n)
+			}
+			var ev struct {
+				Subject string  `json:"subject"`
+				Seq     float64 `json:"sluiceseq"`
+				Token   string  `json:"sluicetoken"`
+			}
+			if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.Subject != "BRK.B" || ev.Seq <= prev || ev.Token == "" {
+				t.Fatalf("line %q: %+v %v", line, ev, err)
+			}
+			prev = ev.Seq
+			n++
+		case <-tick.C:
+			resp, _ := post(t, clients()["h2c"], "http://"+st.gw.Addr()+"/v1/events/quote", "application/json", quoteJSON("BRK.B", 452.1, 452.2))
+			if resp.StatusCode != http.StatusAccepted {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+		case <-deadline:
+			t.Fatal("no events within 10s")
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sluice sub --http exited with %v", err)
+	}
+}

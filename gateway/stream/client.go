@@ -20,6 +20,7 @@ const maxLine = 1 << 20
 // `sluice sub --http` is built on it.
 type Reader struct {
 	body io.ReadCloser
+	br   *bufio.Reader
 	sc   *bufio.Scanner
 }
 
@@ -54,9 +55,10 @@ func Dial(ctx context.Context, hc *http.Client, base, typ string, symbols []stri
 		_ = json.Unmarshal(b, &p)
 		return nil, fmt.Errorf("subscribing to %s: %s: %s %s", u, resp.Status, p.Title, p.Detail)
 	}
-	sc := bufio.NewScanner(resp.Body)
+	br := bufio.NewReaderSize(resp.Body, 64<<10)
+	sc := bufio.NewScanner(br)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
-	return &Reader{body: resp.Body, sc: sc}, nil
+	return &Reader{body: resp.Body, br: br, sc: sc}, nil
 }
 
 // Next returns the next line (keep-alive empty lines skipped); it is valid
@@ -72,6 +74,10 @@ func (r *Reader) Next() ([]byte, error) {
 	}
 	return nil, io.EOF
 }
+
+// Buffered tells whether more lines may be read without waiting (a hint
+// for when to flush what was printed).
+func (r *Reader) Buffered() int { return r.br.Buffered() }
 
 // Close ends the subscription.
 func (r *Reader) Close() error { return r.body.Close() }
