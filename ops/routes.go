@@ -22,6 +22,10 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		writeChecks(w, s.readyChecks(), true)
 	})
+	if s.dash != nil {
+		mux.HandleFunc("GET /{$}", s.dash.handlePage)
+		mux.HandleFunc("GET /dashboard/events", s.dash.handleEvents)
+	}
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -21,13 +21,17 @@ import (
 //     failures;
 //   - /readyz: one "name: ok" or "name: <error>" line per Ready check, 200
 //     when all pass, else 503;
-//   - /debug/pprof/: the net/http/pprof handlers, on the server's own mux.
+//   - /debug/pprof/: the net/http/pprof handlers, on the server's own mux;
+//   - / : the live dashboard, a self-contained HTML page that
+//     /dashboard/events feeds once a second over server-sent events, with
+//     what this process's metrics show (see [ServerOptions].DashboardClients).
 //
 // It speaks HTTP/1.1 and unencrypted HTTP/2 (prior knowledge). Create it with
 // [NewServer].
 type Server struct {
 	opts ServerOptions
 	http *http.Server
+	dash *dashboard // nil when the dashboard is off
 
 	mu      sync.Mutex // guards ready, ln and started
 	ready   map[string]Check
@@ -48,6 +52,9 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if s.ready == nil {
 		s.ready = make(map[string]Check)
 	}
+	if opts.DashboardClients > 0 {
+		s.dash = newDashboard(opts.DashboardClients, opts.Logger, s.writeReady, opts.Metrics)
+	}
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	protos.SetUnencryptedHTTP2(true)
@@ -57,6 +64,9 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 		Protocols:         &protos,
+	}
+	if s.dash != nil {
+		s.http.RegisterOnShutdown(s.dash.close)
 	}
 	return s, nil
 }
@@ -97,8 +107,9 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// Shutdown closes the listener, then waits for in-flight requests to finish
-// or for ctx to end, whichever comes first, as [http.Server.Shutdown] does.
+// Shutdown closes the listener, ends the dashboard's feeds, then waits for
+// in-flight requests to finish or for ctx to end, whichever comes first, as
+// [http.Server.Shutdown] does.
 // It returns ctx's error when requests were still running. After Shutdown
 // the Server cannot start again. Shutdown before Start returns nil.
 func (s *Server) Shutdown(ctx context.Context) error {

@@ -34,6 +34,11 @@ type ServerOptions struct {
 	Ready map[string]Check
 	// Live checks are run by /healthz.
 	Live map[string]Check
+	// DashboardClients bounds the live dashboard pages (GET /) open at
+	// once, each one a server-sent events feed; past it the feed answers
+	// 503. 0 means [DefaultDashboardClients]; negative turns the dashboard
+	// off (GET / and /dashboard/events answer 404).
+	DashboardClients int
 }
 
 // Validate reports whether the options can build a [Server]: Addr must be
@@ -61,5 +66,8 @@ func (o *ServerOptions) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.DashboardClients == 0 {
+		o.DashboardClients = DefaultDashboardClients
 	}
 }

@@ -31,7 +31,8 @@ func runDev(args []string) int {
 	c.register(fs, false)
 	cfg.gateway.register(fs)
 	cfg.worker.register(fs)
-	fs.StringVar(&cfg.opsAddr, "ops-listen", ops.DefaultOpsAddr, "ops listener: /metrics, /healthz, /readyz, /debug/pprof/")
+	fs.StringVar(&cfg.opsAddr, "ops-listen", ops.DefaultOpsAddr, "ops listener: /metrics, /healthz, /readyz, /debug/pprof/, and the live dashboard at /")
+	registerDashboardFlag(fs, &cfg.dashboardClients)
 	fs.StringVar(&cfg.natsListen, "nats-listen", "127.0.0.1:4222", "embedded NATS server address (port 0 picks a free one)")
 	fs.StringVar(&cfg.dataDir, "data", "", "JetStream store folder (default: a temporary folder removed at exit)")
 	refdata := fs.String("refdata", "", "reference data file to load (default: the built-in sample data)")
@@ -79,14 +80,16 @@ func runDev(args []string) int {
 
 // devConfig is what `sluice dev` starts.
 type devConfig struct {
-	gateway    gatewayFlags
-	worker     workerFlags
-	opsAddr    string
-	natsListen string
-	dataDir    string
-	subjects   schemas.Subjects
-	refdata    *enrich.RefData
-	groups     []string // default quotes, trades
+	gateway gatewayFlags
+	worker  workerFlags
+	opsAddr string
+	// dashboardClients bounds the ops listener's open dashboard pages.
+	dashboardClients int
+	natsListen       string
+	dataDir          string
+	subjects         schemas.Subjects
+	refdata          *enrich.RefData
+	groups           []string // default quotes, trades
 }
 
 // devStack is a running `sluice dev`: embedded NATS, a worker per group, the
@@ -169,7 +172,7 @@ func startStack(ctx context.Context, cfg devConfig, log *slog.Logger) (st *devSt
 	if err := st.gw.Start(); err != nil {
 		return st, err
 	}
-	if st.ops, err = startOps(cfg.opsAddr, log, gnc, st.metrics); err != nil {
+	if st.ops, err = startOps(cfg.opsAddr, cfg.dashboardClients, log, gnc, st.metrics); err != nil {
 		return st, err
 	}
 	addGroupChecks(st.ops, st.gw)
@@ -266,7 +269,7 @@ func printBanner(data, opsAddr, natsURL string, subjects schemas.Subjects) {
 	fmt.Printf(`
 sluice dev is running
   data API   http://%[1]s   (HTTP/1.1 and h2c)
-  ops        http://%[2]s/metrics  /healthz  /readyz  /debug/pprof/
+  ops        http://%[2]s/   (live dashboard; /metrics  /healthz  /readyz  /debug/pprof/)
   NATS       %[3]s   (enriched events on %[4]s)
 
 Try:

@@ -18,7 +18,9 @@ func runGateway(args []string) int {
 	var g gatewayFlags
 	c.register(fs, true)
 	g.register(fs)
-	opsAddr := fs.String("ops-listen", ops.DefaultOpsAddr, "ops listener: /metrics, /healthz, /readyz, /debug/pprof/")
+	opsAddr := fs.String("ops-listen", ops.DefaultOpsAddr, "ops listener: /metrics, /healthz, /readyz, /debug/pprof/, and the live dashboard at /")
+	var dashClients int
+	registerDashboardFlag(fs, &dashClients)
 	if ok, code := parse(fs, "gateway", "The HTTP edge: decodes requests into MessagePack CloudEvents and micro-batches them onto NATS.", args); !ok {
 		return code
 	}
@@ -55,7 +57,7 @@ func runGateway(args []string) int {
 	if err := gw.Start(); err != nil {
 		return fatal(log, "gateway", err)
 	}
-	opsSrv, err := startOps(*opsAddr, log, nc, set)
+	opsSrv, err := startOps(*opsAddr, dashClients, log, nc, set)
 	if err == nil {
 		addGroupChecks(opsSrv, gw)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -79,9 +80,11 @@ func natsReady(nc *nats.Conn) ops.Check {
 	}
 }
 
-// startOps starts the ops listener with the given metric sets.
-func startOps(addr string, log *slog.Logger, nc *nats.Conn, sets ...*metrics.Set) (*ops.Server, error) {
-	srv, err := ops.NewServer(ops.ServerOptions{Addr: addr, Logger: log, Metrics: sets,
+// startOps starts the ops listener with the given metric sets; at most
+// dashboardClients dashboard pages may be open at once (see
+// [ops.ServerOptions]).
+func startOps(addr string, dashboardClients int, log *slog.Logger, nc *nats.Conn, sets ...*metrics.Set) (*ops.Server, error) {
+	srv, err := ops.NewServer(ops.ServerOptions{Addr: addr, Logger: log, Metrics: sets, DashboardClients: dashboardClients,
 		Ready: map[string]ops.Check{"nats": natsReady(nc)}})
 	if err != nil {
 		return nil, err
@@ -109,4 +112,10 @@ func addGroupChecks(srv *ops.Server, gw *gateway.Server) {
 			return nil
 		})
 	}
+}
+
+// registerDashboardFlag registers --ops-dashboard-clients into v.
+func registerDashboardFlag(fs *flag.FlagSet, v *int) {
+	fs.IntVar(v, "ops-dashboard-clients", ops.DefaultDashboardClients,
+		"live dashboard pages (GET / on the ops listener) open at once; each costs one frame a second, and past the bound the page's feed answers 503. -1 turns the dashboard off")
 }

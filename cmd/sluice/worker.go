@@ -25,7 +25,9 @@ func runWorker(args []string) int {
 	c.register(fs, true)
 	w.register(fs)
 	group := fs.String("group", "", "worker group: quotes or trades; every worker of a group shares its work through a NATS queue group")
-	opsAddr := fs.String("ops-listen", "127.0.0.1:9091", "ops listener: /metrics, /healthz, /readyz, /debug/pprof/")
+	opsAddr := fs.String("ops-listen", "127.0.0.1:9091", "ops listener: /metrics, /healthz, /readyz, /debug/pprof/, and the live dashboard at /")
+	var dashClients int
+	registerDashboardFlag(fs, &dashClients)
 	procs := fs.Int("procs", 1, "CPUs the worker's Go runtime schedules on (GOMAXPROCS; also the default --concurrency): one keeps hand-offs between goroutines on one thread, which costs a worker far less CPU per event; scale a group with more workers, or 0 for Go's default (all CPUs). A valid GOMAXPROCS variable is kept unless --procs or SLUICE_PROCS is set")
 	if ok, code := parse(fs, "worker", "A worker of one group: validates and enriches events, publishes them, answers waiting requests.", args); !ok {
 		return code
@@ -66,7 +68,7 @@ func runWorker(args []string) int {
 		return fatal(log, "worker", err)
 	}
 	defer func() { _ = watcher.Stop() }()
-	opsSrv, err := startOps(*opsAddr, log, nc, set)
+	opsSrv, err := startOps(*opsAddr, dashClients, log, nc, set)
 	if err != nil {
 		return fatal(log, "worker", err)
 	}

@@ -1,0 +1,102 @@
+package ops
+
+import (
+	"io"
+	"log/slog"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// TestQuantile checks quantile against what Prometheus' histogram_quantile
+// gives for the same cumulative buckets.
+func TestQuantile(t *testing.T) {
+	bounds := []float64{0.1, 0.2, 0.4}
+	f := func(q float64, cum []uint64, want float64) {
+		t.Helper()
+		got := quantile(q, bounds, cum)
+		if math.IsNaN(want) {
+			if got != nil {
+				t.Errorf("quantile(%v, %v) = %v, want none", q, cum, *got)
+			}
+			return
+		}
+		if got == nil || math.Abs(*got-want) > 1e-12 {
+			t.Errorf("quantile(%v, %v) = %v, want %v", q, cum, got, want)
+		}
+	}
+	f(0.5, []uint64{0, 0, 0, 0}, math.NaN())    // empty
+	f(0.5, []uint64{10, 10, 10, 10}, 0.05)      // first bucket starts at 0
+	f(0.5, []uint64{0, 10, 10, 10}, 0.15)       // interpolated in (0.1, 0.2]
+	f(0.99, []uint64{50, 100, 100, 100}, 0.198) // 99th of 100 in (0.1, 0.2]
+	f(0.99, []uint64{0, 0, 0, 5}, 0.4)          // in +Inf: the highest bound
+	f(0.5, []uint64{1, 2, 3, 4}, 0.2)           // rank 2 at the top of bucket 2
+	f(1, []uint64{4, 4, 4, 4}, 0.1)             // the top of the last filled bucket
+	f(0.5, []uint64{2, 2, 4, 4}, 0.1)           // rank 2 fills the first bucket
+	f(0.75, []uint64{2, 2, 4, 4}, 0.3)          // (0.2, 0.4], half way
+}
+
+func TestParseLabels(t *testing.T) {
+	m := parseLabels(`a="x",b="say \"hi\"\\",c="two\nlines"`)
+	if m["a"] != "x" || m["b"] != `say "hi"\` || m["c"] != "two\nlines" || len(m) != 3 {
+		t.Errorf("parseLabels: %q", m)
+	}
+	if parseLabels("") != nil {
+		t.Error("no labels should give nil")
+	}
+}
+
+// TestDashboardSampler checks that the one sampler starts with the first
+// page and stops with the last: a process nobody watches does no work for
+// the dashboard.
+func TestDashboardSampler(t *testing.T) {
+	d := newDashboard(4, slog.New(slog.DiscardHandler), nil, []*metrics.Set{metrics.NewSet()})
+	d.every = 10 * time.Millisecond
+	samples := make(chan struct{}, 1000)
+	newSP := d.newSP
+	d.newSP = func() *sampler {
+		sp := newSP()
+		sp.extra = func(io.Writer) { samples <- struct{}{} }
+		return sp
+	}
+	running := func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.stop != nil
+	}
+	if running() {
+		t.Fatal("a sampler runs with no page open")
+	}
+	a, _, _ := d.subscribe()
+	b, _, _ := d.subscribe()
+	<-a
+	<-b
+	d.unsubscribe(a)
+	<-b // still fed
+	d.unsubscribe(b)
+	if running() {
+		t.Fatal("the sampler still runs after the last page went")
+	}
+	// Once stopped, no more samples are taken (at most the one under way).
+	for len(samples) > 0 {
+		<-samples
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := len(samples); n > 1 {
+		t.Errorf("%d samples taken after the last page went", n)
+	}
+	c, _, ok := d.subscribe()
+	if !ok {
+		t.Fatal("subscribe after a restart refused")
+	}
+	<-c // a frame after the sampler restarted
+	d.close()
+	if _, _, ok := d.subscribe(); ok {
+		t.Error("subscribe after close accepted")
+	}
+	if running() {
+		t.Error("the sampler runs after close")
+	}
+}
