@@ -209,3 +209,19 @@ func sameSet(a, b []string) bool {
 	}
 	return true
 }
+
+// ApplyIngest is [Apply] for the ingest stream alone: what a gateway needs
+// before it publishes batches durably. It leaves the enriched and
+// dead-letter streams, whose limits the workers and operators set, alone.
+func ApplyIngest(ctx context.Context, js jetstream.JetStream, s schemas.Subjects, o StreamOptions) (Applied, error) {
+	if err := o.Validate(); err != nil {
+		return Applied{}, err
+	}
+	name := IngestStream(s)
+	for _, want := range Streams(s, o) {
+		if want.Name == name {
+			return applyStream(ctx, js, want)
+		}
+	}
+	return Applied{}, fmt.Errorf("no ingest stream %q among the pipeline's streams", name)
+}

@@ -31,6 +31,10 @@ type AdmissionOptions struct {
 	Concurrency admit.AIMDOptions
 	// Shed configures queue-depth shedding of each group.
 	Shed admit.ShedOptions
+	// QueueDelays overrides Shed.MaxQueueDelay for the group of a type
+	// (--shed-max-queue-delay quote=250ms,trade=5m); the first type of a
+	// group named here sets the group's.
+	QueueDelays map[schemas.Kind]time.Duration
 	// Groups maps each kind to the worker group that processes it; default
 	// quote → quotes, trade → trades.
 	Groups map[schemas.Kind]string
@@ -46,10 +50,11 @@ const (
 	rejNoWorkers
 	rejConcurrency
 	rejShed
+	rejBackpressure
 	numRejections
 )
 
-var rejectionNames = [numRejections]string{"unauthorized", "forbidden", "rate_limited", "no_workers", "concurrency", "shed"}
+var rejectionNames = [numRejections]string{"unauthorized", "forbidden", "rate_limited", "no_workers", "concurrency", "shed", "backpressure"}
 
 // groupAdmission is the admission state of one worker group.
 type groupAdmission struct {
@@ -82,7 +87,11 @@ func newAdmission(opts AdmissionOptions, subjects schemas.Subjects, set *metrics
 		name := opts.Groups[k]
 		ga, ok := a.byName[name]
 		if !ok {
-			ga = &groupAdmission{load: admit.NewGroup(name, opts.Shed), limit: admit.NewAIMD(opts.Concurrency)}
+			shed := opts.Shed
+			if d, ok := opts.QueueDelays[k]; ok {
+				shed.MaxQueueDelay = d
+			}
+			ga = &groupAdmission{load: admit.NewGroup(name, shed), limit: admit.NewAIMD(opts.Concurrency)}
 			for r, rn := range rejectionNames {
 				for _, p := range admit.Priorities {
 					ga.rejected[r][p] = set.NewCounter(fmt.Sprintf(`sluice_gateway_rejected_total{reason=%q,priority=%q,group=%q}`, rn, p, name))
@@ -206,10 +215,19 @@ func (s *Server) admitRequest(w http.ResponseWriter, r *http.Request, kind schem
 		return nil
 	}
 	g := ga.load
-	if g.Live() == 0 {
+	// Durable: a group without live workers keeps accepting while its
+	// backlog is under its bound (the events wait in the stream); the
+	// depth check below refuses past it.
+	if g.Live() == 0 && !g.Durable() {
 		ga.rejected[rejNoWorkers][prio].Inc()
 		s.fail(w, st, &problem{Status: http.StatusServiceUnavailable, RetryAfter: 1,
 			Detail: fmt.Sprintf("no live workers in group %q for %s events: start one with 'sluice worker --group %s'", g.Name(), kind, g.Name())})
+		return nil
+	}
+	if d := s.batchers[kind].dur; d != nil && d.full() {
+		ga.rejected[rejBackpressure][prio].Inc()
+		s.fail(w, st, &problem{Status: http.StatusServiceUnavailable, RetryAfter: 1,
+			Detail: fmt.Sprintf("%d batches wait for JetStream to store them (flag --durable-max-pending): the stream is not keeping up; retry later", d.max)})
 		return nil
 	}
 	if !ga.limit.Acquire() {
@@ -241,6 +259,13 @@ func appendShedDetail(b []byte, g *admit.Group, kind schemas.Kind, prio admit.Pr
 	if held > sent+others {
 		fix = "NATS is not taking this gateway's batches fast enough: check the NATS connection (sluice_gateway_nats_publish_errors_total) or send fewer events"
 	}
+	sentWhat, othersWhat := " sent by this gateway and not yet processed, ", " from other gateways, "
+	if g.Durable() {
+		sentWhat, othersWhat = " sent by this gateway and not yet stored, ", " stored in the stream and not yet processed, "
+		if g.Live() == 0 {
+			fix = "the group has no live workers: start one with 'sluice worker --group " + g.Name() + "'"
+		}
+	}
 	b = append(b, "group "...)
 	b = strconv.AppendQuote(b, g.Name())
 	b = append(b, " is shedding "...)
@@ -253,9 +278,9 @@ func appendShedDetail(b []byte, g *admit.Group, kind schemas.Kind, prio admit.Pr
 	b = strconv.AppendInt(b, g.Bound(), 10)
 	b = append(b, " ("...)
 	b = strconv.AppendInt(b, sent, 10)
-	b = append(b, " sent by this gateway and not yet processed, "...)
+	b = append(b, sentWhat...)
 	b = strconv.AppendInt(b, others, 10)
-	b = append(b, " from other gateways, "...)
+	b = append(b, othersWhat...)
 	b = strconv.AppendInt(b, held, 10)
 	b = append(b, " not yet handed to NATS; drain rate "...)
 	b = strconv.AppendFloat(b, g.Rate(), 'f', 0, 64)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/gateway/admit"
 	"github.com/sluice-dev/sluice/schemas"
 )
@@ -38,6 +39,7 @@ type batch struct {
 	n      int
 	gen    uint64
 	reason int
+	wait   bool // an event in it waits for a result: the frame carries Sluice-Reply
 	done   chan struct{}
 	err    error
 }
@@ -53,6 +55,12 @@ type batch struct {
 //
 // The lock guards only the current batch; encoding happens before it is
 // taken and publishing after it is released.
+//
+// The batcher keeps its group's depth ([admit.Group]) for the events it
+// handles, in this file alone: held (between add and publish), then sent
+// (core: until a worker's done frame names the batch, see [outstanding];
+// durable: until the stream acknowledges it, then stored, part of the
+// consumer's backlog that the workers report).
 type batcher struct {
 	subject string
 	inbox   string
@@ -60,7 +68,10 @@ type batcher struct {
 	nc      *nats.Conn
 	m       *gatewayMetrics
 	group   *admit.Group // the group's load: events held here
-	out     outstanding  // batches sent, not yet reported done by a worker
+	out     outstanding  // core: batches sent, not yet reported done by a worker
+	dur     *durablePub  // durable: the JetStream publisher; nil in core mode
+	msgID   string       // durable: the Nats-Msg-Id prefix, "<publisher id>.<type>."
+	unacked atomic.Int64 // durable: events published, not yet acknowledged
 
 	active  atomic.Int64 // requests between enter and add
 	pending atomic.Int64 // bytes reserved, not yet published
@@ -142,14 +153,19 @@ func (b *batcher) reserve(n int) error {
 // add appends the encoded events (enc, split at the offsets in ends) to the
 // current batch, flushing batches that fill up, and returns the batches that
 // hold the events in touched (reused). arrived is when the request arrived
-// (unix ns; the handler has read the clock already). The caller reserved
-// len(enc) bytes and called enter; add calls leave's counterpart itself.
+// (unix ns; the handler has read the clock already); wait says that the
+// events wait for results. The caller reserved len(enc) bytes and called
+// enter; add calls leave's counterpart itself. The events count in the
+// group's depth from here: what has been received and decoded, never what
+// a request only declares, so a client that stalls mid-upload holds
+// nothing of the group's capacity.
 // Every event is at most [batcher.maxEvent] bytes: a batch frame never
 // grows past max_payload.
-func (b *batcher) add(enc []byte, ends []int, arrived int64, touched []*batch) []*batch {
+func (b *batcher) add(enc []byte, ends []int, arrived int64, wait bool, touched []*batch) []*batch {
 	var full [8]*batch
 	flush := full[:0]
 	flushAt := b.frameLimit()
+	b.local(len(ends))
 	b.mu.Lock()
 	start := 0
 	for _, end := range ends {
@@ -166,6 +182,7 @@ func (b *batcher) add(enc []byte, ends []int, arrived int64, touched []*batch) [
 		cur := b.cur
 		cur.buf = append(cur.buf, ev...)
 		cur.n++
+		cur.wait = cur.wait || wait
 		if len(touched) == 0 || touched[len(touched)-1] != cur {
 			touched = append(touched, cur)
 		}
@@ -265,9 +282,21 @@ func (b *batcher) flushAll() {
 	}
 }
 
-// publish hands a batch frame to NATS and wakes the requests waiting on it.
+// local adjusts the events the batcher holds in its group's depth.
+func (b *batcher) local(n int) {
+	if b.group != nil {
+		b.group.Local(n)
+	}
+}
+
+// publish hands a batch frame to NATS and wakes the requests waiting on it
+// (durable: once the stream has stored it, see [batcher.publishDurable]).
 func (b *batcher) publish(f *batch) {
 	schemas.FinishBatchFrame(f.buf, f.n)
+	if b.dur != nil {
+		b.publishDurable(f)
+		return
+	}
 	msg := nats.Msg{
 		Subject: b.subject,
 		Reply:   b.inbox,
@@ -278,17 +307,24 @@ func (b *batcher) publish(f *batch) {
 			schemas.HeaderBatch: {strconv.FormatUint(f.gen, 10)},
 		},
 	}
+	if f.wait {
+		msg.Header[schemas.HeaderReply] = []string{b.inbox}
+	}
 	// Recorded before the publish: a worker's done frame can come back
 	// before PublishMsg returns. The events move from the batcher's share
 	// of the depth to the outstanding batches'.
-	if b.group != nil {
-		b.group.Local(-f.n)
-	}
+	b.local(-f.n)
 	b.out.sent(f.gen, int64(f.n), time.Now().UnixNano())
 	f.err = b.nc.PublishMsg(&msg)
 	if f.err != nil {
 		b.out.done(f.gen)
 	}
+	b.finish(f)
+}
+
+// finish releases a published (or refused) batch's bytes and buffer, counts
+// it and wakes its requests.
+func (b *batcher) finish(f *batch) {
 	size := len(f.buf) - 5
 	b.pending.Add(-int64(size))
 	b.m.batchFlushed(f.reason, f.n, len(f.buf), f.err)
@@ -329,6 +365,12 @@ func oversized(ends []int, limit int, single bool) *problem {
 // neither worth retrying as it was.
 func publishProblem(err error) *problem {
 	switch {
+	case errors.Is(err, bus.ErrStreamFull):
+		return &problem{Status: http.StatusServiceUnavailable, RetryAfter: 5,
+			Detail: fmt.Sprintf("storing the batch: %v: the ingest stream holds its most bytes of batches no worker has processed; retry later", err)}
+	case errors.Is(err, bus.ErrBackpressure), errors.Is(err, bus.ErrRetryBudget), errors.Is(err, bus.ErrAckTimeout), errors.Is(err, bus.ErrNoStream):
+		return &problem{Status: http.StatusServiceUnavailable, RetryAfter: 1,
+			Detail: fmt.Sprintf("storing the batch: %v; the request's events in that batch may or may not be stored: retry with the same ids (an event's id, or Idempotency-Key) and they are stored once", err)}
 	case errors.Is(err, nats.ErrMaxPayload):
 		return &problem{Status: http.StatusRequestEntityTooLarge,
 			Detail: fmt.Sprintf("handing a batch to NATS: %v (the server's max_payload is smaller since a reconnect?); the request's events in that batch were not published", err)}

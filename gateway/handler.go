@@ -87,6 +87,12 @@ func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind sc
 	if n == 0 {
 		return s.fail(w, st, &problem{Status: http.StatusBadRequest, Detail: "no events in the body"}), 0
 	}
+	key := r.Header.Get(idempotencyHeader)
+	if key != "" {
+		if p := checkIdempotencyKey(key, n); p != nil {
+			return s.fail(w, st, p), 0
+		}
+	}
 	var corr uint64
 	if wait {
 		c, _, err := s.replies.acquire(n)
@@ -96,7 +102,7 @@ func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind sc
 		}
 		corr = c
 	}
-	s.finishEvents(st, start.UnixNano(), corr)
+	s.finishEvents(st, start.UnixNano(), corr, key)
 	st.enc, st.ends = st.enc[:0], st.ends[:0]
 	for i := range st.events {
 		st.enc = st.events[i].AppendMsgpack(st.enc)
@@ -112,13 +118,7 @@ func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind sc
 			Detail: fmt.Sprintf("%v (%d bytes of %s events, flag --batch-max-pending): NATS is not keeping up; retry later", err, s.opts.Batch.MaxPendingBytes, kind)}), 0
 	}
 	entered = false
-	if bt.group != nil {
-		// The depth counts what has been received and decoded, never what
-		// a request only declares: a client that stalls mid-upload holds
-		// nothing of the group's capacity.
-		bt.group.Local(n)
-	}
-	st.touched = bt.add(st.enc, st.ends, start.UnixNano(), st.touched[:0])
+	st.touched = bt.add(st.enc, st.ends, start.UnixNano(), corr != 0, st.touched[:0])
 	if err := waitBatches(r, st.touched); err != nil {
 		s.releaseCorr(corr)
 		return s.fail(w, st, publishProblem(err)), 0
@@ -150,9 +150,33 @@ func waitBatches(r *http.Request, touched []*batch) error {
 	return nil
 }
 
+// idempotencyHeader names the client's key for events sent without an id.
+const idempotencyHeader = "Idempotency-Key"
+
+// checkIdempotencyKey refuses an Idempotency-Key that cannot make the ids
+// of n events: printable ASCII without spaces, short enough for the
+// CloudEvents id bound with "-<index>" appended.
+func checkIdempotencyKey(key string, n int) *problem {
+	if room := schemas.MaxIDLen - 1 - len(strconv.Itoa(n-1)); len(key) > room {
+		return &problem{Status: http.StatusBadRequest,
+			Detail: fmt.Sprintf("%s is %d characters long, more than the %d that ids of %d events leave", idempotencyHeader, len(key), room, n)}
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] <= ' ' || key[i] > '~' {
+			return &problem{Status: http.StatusBadRequest,
+				Detail: fmt.Sprintf("%s must be printable ASCII without spaces", idempotencyHeader)}
+		}
+	}
+	return nil
+}
+
 // finishEvents fills what the client left out: ids, source, subject, time,
-// ts, the receive time and the correlation of waiting events.
-func (s *Server) finishEvents(st *reqState, now int64, corr uint64) {
+// ts, the receive time and the correlation of waiting events. An event
+// without an id gets key when the request is one event, key-<index> in a
+// batch (the Idempotency-Key header: a client retrying the request gets
+// the same ids, and the pipeline stores each event once), or a fresh id
+// without a key.
+func (s *Server) finishEvents(st *reqState, now int64, corr uint64, key string) {
 	missing := 0
 	for i := range st.events {
 		if st.events[i].ID == "" {
@@ -161,18 +185,33 @@ func (s *Server) finishEvents(st *reqState, now int64, corr uint64) {
 	}
 	var seq uint64
 	if missing > 0 {
-		seq = s.ids.reserve(missing)
-		if need := missing * maxIDLen; cap(st.ids) < need {
+		per := maxIDLen
+		if key != "" {
+			per = len(key) + 1 + 10
+		} else {
+			seq = s.ids.reserve(missing)
+		}
+		if need := missing * per; cap(st.ids) < need {
 			st.ids = make([]byte, 0, need)
 		}
 	}
 	st.ids = st.ids[:0]
+	keyed := key != "" && !(st.single && len(st.events) == 1)
 	for i := range st.events {
 		ev := &st.events[i]
 		if ev.ID == "" {
 			start := len(st.ids)
-			st.ids = s.ids.appendID(st.ids, seq)
-			seq++
+			switch {
+			case keyed:
+				st.ids = append(st.ids, key...)
+				st.ids = append(st.ids, '-')
+				st.ids = strconv.AppendInt(st.ids, int64(i), 10)
+			case key != "":
+				st.ids = append(st.ids, key...)
+			default:
+				st.ids = s.ids.appendID(st.ids, seq)
+				seq++
+			}
 			ev.ID = unsafe.String(&st.ids[start], len(st.ids)-start)
 		}
 		if ev.Source == "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/nats-io/nats.go"
 
+	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -106,6 +107,12 @@ type Options struct {
 	NoWriteCoalescing bool
 	// Batch bounds the micro-batchers.
 	Batch BatchOptions
+	// Delivery is the delivery mode of each event type (the zero value:
+	// core for every type). A durable type's request is answered 202 once
+	// the stream has stored its batches.
+	Delivery bus.Modes
+	// Durable configures the publishing of the durable types.
+	Durable DurableOptions
 	// Admission configures who gets in: keys, rate limits, concurrency
 	// limits and queue-depth shedding.
 	Admission AdmissionOptions
@@ -163,6 +170,7 @@ func (o *Options) setDefaults() {
 	if o.Batch.MaxPendingBytes == 0 {
 		o.Batch.MaxPendingBytes = DefaultBatchMaxPendingBytes
 	}
+	o.Durable.setDefaults()
 	if o.Source == "" {
 		host, _ := os.Hostname()
 		o.Source = "sluice/gateway/" + host
@@ -190,6 +198,11 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("gateway: source %.40q... is %d characters long, more than %d", o.Source, len(o.Source), schemas.MaxSourceLen)
 	case o.Batch.MaxEvents < 0 || o.Batch.MaxBytes < 0 || o.Batch.Linger < 0 || o.Batch.MaxPendingBytes < 0:
 		return errors.New("gateway: batch bounds must not be negative")
+	}
+	if o.Delivery.Any(bus.ModeDurable) {
+		if err := o.Durable.validate(); err != nil {
+			return err
+		}
 	}
 	if mp := o.Conn.MaxPayload(); mp > 0 && int64(o.Batch.MaxBytes) > mp {
 		return fmt.Errorf("gateway: batch max bytes %d exceeds the NATS server's max_payload %d", o.Batch.MaxBytes, mp)

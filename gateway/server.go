@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/gateway/netconn"
 	"github.com/sluice-dev/sluice/schemas"
 )
@@ -25,6 +27,7 @@ type Server struct {
 	ids      *idGen
 	replies  *replyTable
 	batchers [3]*batcher // by schemas.Kind
+	dur      *durablePub // the durable types' publisher; nil when all are core
 	adm      *admission
 	body     bodyReader
 	inbox    string
@@ -52,12 +55,28 @@ func New(opts Options) (*Server, error) {
 	s.replies = newReplyTable(opts.MaxWaiting, s.m)
 	s.inbox = opts.Conn.NewInbox()
 	s.adm = newAdmission(opts.Admission, opts.Subjects, opts.Metrics)
+	if opts.Delivery.Any(bus.ModeDurable) {
+		d, err := newDurablePub(opts.Conn, opts.Durable, opts.Metrics)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+		s.dur = d
+	}
 	for _, k := range schemas.Kinds {
 		// Every batch carries a reply subject naming its kind, so the
 		// NATS server's no-responders notice tells which group is gone.
 		b := newBatcher(opts.Conn, opts.Subjects.Ingest(k), s.inbox+"."+k.String(), opts.Batch, s.m)
 		b.group = s.adm.groups[k].load
-		b.group.AddOrigin(b.inbox, b.out.events.Load)
+		if opts.Delivery.Of(k) == bus.ModeDurable {
+			// A group that serves a durable type is counted as durable
+			// (its backlog is in the stream), also for a core type it
+			// serves too.
+			b.dur, b.msgID = s.dur, s.dur.id+"."+k.String()+"."
+			b.group.SetDurable()
+			b.group.AddOrigin(b.inbox, b.unacked.Load)
+		} else {
+			b.group.AddOrigin(b.inbox, b.out.events.Load)
+		}
 		s.batchers[k] = b
 	}
 	opts.Metrics.NewGauge(`sluice_gateway_waiting_requests`, func() float64 {
@@ -171,6 +190,9 @@ func (s *Server) Start() error {
 	if !s.started.CompareAndSwap(false, true) {
 		return ErrStarted
 	}
+	if err := s.applyIngest(); err != nil {
+		return err
+	}
 	sub, err := s.opts.Conn.Subscribe(s.inbox+".*", s.onReply)
 	if err != nil {
 		return fmt.Errorf("subscribing to the reply inbox: %w", err)
@@ -214,6 +236,40 @@ func (s *Server) Start() error {
 		}
 	}()
 	return nil
+}
+
+// applyTimeout bounds creating or updating the ingest stream at Start
+// (JetStream may still be electing a leader after a cluster starts).
+const applyTimeout = 30 * time.Second
+
+// applyIngest creates or updates the ingest stream when a type is durable:
+// a stream that exists with an incompatible config fails Start, naming the
+// field ([bus.FieldError]).
+func (s *Server) applyIngest() error {
+	if s.dur == nil {
+		return nil
+	}
+	js, err := jetstream.New(s.opts.Conn)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
+	defer cancel()
+	a, err := bus.ApplyIngest(ctx, js, s.opts.Subjects, s.opts.Durable.Streams)
+	if err != nil {
+		return fmt.Errorf("gateway: applying the ingest stream: %w", err)
+	}
+	s.log.Info("ingest stream applied", "stream", a.Stream, "action", a.Action, "changed", a.Changed,
+		"durable", strings.Join(kindNames(s.opts.Delivery.Kinds(bus.ModeDurable)), ","))
+	return nil
+}
+
+func kindNames(ks []schemas.Kind) []string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = k.String()
+	}
+	return out
 }
 
 // Err returns a channel that receives the error that made the data
@@ -275,6 +331,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = s.srv.Shutdown(ctx)
 		for _, k := range schemas.Kinds {
 			s.batchers[k].flushAll()
+		}
+		if s.dur != nil {
+			err = errors.Join(err, s.dur.wait(ctx))
 		}
 		s.adm.close()
 		if s.sub != nil {

@@ -55,6 +55,11 @@ var sluiceFamilies = []Family{
 	{Name: "sluice_gateway_batch_bytes", Type: "histogram", Help: "Bytes per batch published by the gateway (the NATS message body)."},
 	{Name: "sluice_gateway_nats_publish_errors_total", Type: "counter", Help: "Batches the NATS client refused to publish (disconnected past its buffer, payload too large, ...); their requests were answered with an error."},
 	{Name: "sluice_gateway_batches_lost_total", Type: "counter", Help: "Batches this gateway published that no worker reported done within the expiry time: a worker died holding them, NATS dropped them, or the done frame was lost (core NATS is at most once)."},
+	{Name: "sluice_gateway_publish_acks_total", Type: "counter", Help: "Durable delivery: batches the ingest stream acknowledged as stored (their requests were then answered 202)."},
+	{Name: "sluice_gateway_publish_ack_seconds", Type: "histogram", Help: "Durable delivery: seconds from a batch's publish to the stream's ack, retries included."},
+	{Name: "sluice_gateway_publish_retries_total", Type: "counter", Help: "Durable delivery: publishes retried (same Nats-Msg-Id) after an ack timeout or a retryable error, within the retry budget."},
+	{Name: "sluice_gateway_publish_refused_total", Type: "counter", Help: "Durable delivery: batches not stored, their requests answered 503, by reason (retry_budget: retries past --retry-budget; backpressure: --durable-max-pending reached; failed: retries exhausted or an error not worth retrying)."},
+	{Name: "sluice_gateway_publish_unacked_batches", Type: "gauge", Help: "Durable delivery: batches published and not yet acknowledged by the stream now, against --durable-max-pending."},
 	{Name: "sluice_gateway_batcher_pending_bytes", Type: "gauge", Help: "Bytes of events held by the gateway's batchers now, waiting to be published."},
 
 	// gateway: subscribers (gateway/stream)
@@ -69,7 +74,7 @@ var sluiceFamilies = []Family{
 	{Name: "sluice_stream_undecodable_events_total", Type: "counter", Help: "Enriched events that could not be transcoded for a subscriber; skipped."},
 
 	// gateway: admission
-	{Name: "sluice_gateway_rejected_total", Type: "counter", Help: "Requests refused by admission, by reason (unauthorized, forbidden, rate_limited 429, no_workers, concurrency, shed 503), priority and worker group."},
+	{Name: "sluice_gateway_rejected_total", Type: "counter", Help: "Requests refused by admission, by reason (unauthorized, forbidden, rate_limited 429, no_workers, concurrency, shed, backpressure 503), priority and worker group."},
 	{Name: "sluice_gateway_group_depth", Type: "gauge", Help: "Events queued for a worker group now, in events, as the gateway's admission sees it (sent and not reported done, held by other gateways, held in batchers)."},
 	{Name: "sluice_gateway_group_depth_part", Type: "gauge", Help: "The parts of sluice_gateway_group_depth, in events: sent (this gateway, not yet reported done), others (other gateways, as reported by workers), held (this gateway's batchers)."},
 	{Name: "sluice_gateway_group_depth_bound", Type: "gauge", Help: "Depth bound of a worker group, in events: past it, admission sheds requests by priority."},

@@ -111,6 +111,13 @@ type Group struct {
 	dead     atomic.Bool  // NATS said nobody listens (no responders)
 	deadAt   atomic.Int64 // unix ns of that notice
 	shedding [4]atomic.Bool
+
+	// Durable delivery (see [Group.SetDurable]).
+	durable     bool
+	backlog     atomic.Int64 // batches in the consumer, freshest report
+	stored      atomic.Int64 // events this gateway stored since that report
+	storedEv    atomic.Int64 // events and batches this gateway stored, for
+	storedBatch atomic.Int64 // the mean events per batch
 }
 
 // NewGroup returns the tracker of group name.
@@ -125,6 +132,27 @@ func NewGroup(name string, opts ShedOptions) *Group {
 // finished. Call it before the group is used.
 func (g *Group) AddOrigin(reply string, events func() int64) {
 	g.origins = append(g.origins, origin{reply: reply, events: events})
+}
+
+// SetDurable switches the group to durable delivery: its depth is the
+// backlog of its consumer on the ingest stream, which the workers report
+// (ConsumerPending and ConsumerAckPending of the freshest report, in
+// batches, times the mean events per batch this gateway stored), plus the
+// events this gateway stored since that report, plus the events it sent
+// and the stream has not acknowledged yet (its origins). The backlog
+// outlives the workers: a group without live workers keeps its last
+// backlog and peak drain rate, so it accepts while the stream holds less
+// than its bound. Call it before the group is used.
+func (g *Group) SetDurable() { g.durable = true }
+
+// Durable reports whether the group is in durable delivery.
+func (g *Group) Durable() bool { return g.durable }
+
+// Stored records a batch of n events stored by the stream (durable).
+func (g *Group) Stored(n int) {
+	g.stored.Add(int64(n))
+	g.storedEv.Add(int64(n))
+	g.storedBatch.Add(1)
 }
 
 // Name returns the group's name.
@@ -149,6 +177,12 @@ func (g *Group) Observe(lr *schemas.LoadReport, now time.Time) {
 	}
 	w.others = max(w.others, 0)
 	w.at = now
+	if g.durable {
+		// Every worker reads the same consumer: the freshest report holds,
+		// and this gateway's batches stored before it are in it.
+		g.backlog.Store(max(lr.ConsumerPending, 0) + max(lr.ConsumerAckPending, 0))
+		g.stored.Store(0)
+	}
 	if lr.Stopping {
 		delete(g.workers, lr.Worker)
 	}
@@ -221,7 +255,12 @@ func (g *Group) recomputeLocked(now time.Time) {
 	g.depth.Store(depth)
 	g.others.Store(others)
 	g.rateBits.Store(math.Float64bits(rate))
-	peak := math.Float64frombits(g.peakBits.Load()) * 0.995
+	peak := math.Float64frombits(g.peakBits.Load())
+	if !g.durable || live > 0 {
+		// Durable: a group without workers keeps its last known rate,
+		// which bounds the backlog the stream takes for it meanwhile.
+		peak *= 0.995
+	}
 	// The drain rate a group reaches when busy: its workers' own estimate
 	// (known before they are ever saturated, so a first burst after an
 	// idle spell is not judged against an idle rate), or the highest seen,
@@ -266,7 +305,7 @@ func (g *Group) Bound() int64 {
 // plus what the workers last reported holding from other gateways, plus
 // what this gateway's batchers hold.
 func (g *Group) Depth() int64 {
-	return g.Sent() + g.others.Load() + g.local.Load()
+	return g.Sent() + g.Others() + g.local.Load()
 }
 
 // Sent returns the events this gateway sent to the group and no worker has
@@ -280,8 +319,27 @@ func (g *Group) Sent() int64 {
 }
 
 // Others returns the events the workers last reported holding from other
-// gateways.
-func (g *Group) Others() int64 { return g.others.Load() }
+// gateways; in durable delivery, the consumer's backlog in events (stored
+// by any gateway, not yet acknowledged by a worker).
+func (g *Group) Others() int64 {
+	if g.durable {
+		return g.Backlog()
+	}
+	return g.others.Load()
+}
+
+// Backlog returns, in durable delivery, the events stored in the stream
+// for the group and not yet acknowledged by a worker: the freshest report's
+// consumer counts in batches, times the mean events per batch of this
+// gateway's stored batches (1 before it stored any), plus the events this
+// gateway stored since that report.
+func (g *Group) Backlog() int64 {
+	mean := int64(1)
+	if nb := g.storedBatch.Load(); nb > 0 {
+		mean = max(g.storedEv.Load()/nb, 1)
+	}
+	return g.backlog.Load()*mean + g.stored.Load()
+}
 
 // Held returns the events this gateway's batchers hold for the group.
 func (g *Group) Held() int64 { return g.local.Load() }
