@@ -34,12 +34,13 @@ func (c *conn) Read(p []byte) (int, error) {
 		return n, err
 	}
 	if werr := c.watch.scan(p[:n]); werr != nil {
-		// The socket itself, not through the coalescer: nothing more is
-		// owed to this client.
-		_ = c.Conn.Close()
+		// Counted before the close, so that whoever sees the connection
+		// end sees it counted. The socket itself, not through the
+		// coalescer: nothing more is owed to this client.
 		if c.onFlood != nil {
 			c.onFlood()
 		}
+		_ = c.Conn.Close()
 		return 0, werr
 	}
 	if c.watch.state == watchOff {
