@@ -1,0 +1,369 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sluice-dev/sluice/ops/opstest"
+)
+
+// TestDashboardInChromium loads the ops listener's dashboard of a running
+// `sluice dev` in headless Chromium (Debian's package; .ci/run installs it),
+// under a little traffic, and checks that what the page shows moves and
+// matches /metrics. It saves a screenshot and logs its path
+// (SLUICE_DASHBOARD_SCREENSHOT chooses it). Without Chromium it skips.
+func TestDashboardInChromium(t *testing.T) {
+	chrome := findChromium(t)
+	data, opsAddr := startDev(t)
+	h1 := clients()["h1"]
+	send := func(n int) {
+		t.Helper()
+		for i := range n {
+			hdr := []string{}
+			if i%2 == 0 {
+				hdr = []string{"Prefer", "return=representation"}
+			}
+			resp, body := post(t, h1, "http://"+data+"/v1/events/quote", "application/json", quoteJSON("AAPL", 189.5, 189.57), hdr...)
+			if resp.StatusCode/100 != 2 {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+		}
+	}
+	send(10)
+
+	page := openPage(t, chrome, "http://"+opsAddr+"/")
+	opstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		if n := page.number(t, `window.sluiceDashboard ? window.sluiceDashboard.frames : 0`); n < 2 {
+			return fmt.Errorf("%v frames shown", n)
+		}
+		return nil
+	})
+	shown := func(id string) float64 {
+		t.Helper()
+		s := page.text(t, `document.getElementById(`+strconv.Quote(id)+`).textContent`)
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return -1
+		}
+		return v
+	}
+	// With no traffic, the totals shown are /metrics' within a frame.
+	matches := func(min float64) {
+		t.Helper()
+		opstest.CheckFor(t, 20*time.Second, 200*time.Millisecond, func() error {
+			m := scrape(t, opsAddr)
+			for id, name := range map[string]string{
+				"requests-total":        "sluice_gateway_requests_total",
+				"events-accepted-total": "sluice_gateway_events_accepted_total",
+			} {
+				want := sumFamily(m, name)
+				if got := shown(id); got != want || got < min {
+					return fmt.Errorf("#%s shows %v, /metrics has %s = %v (want at least %v)", id, got, name, want, min)
+				}
+			}
+			return nil
+		})
+	}
+	matches(10)
+	before := shown("requests-total")
+
+	// Under traffic the rate shown is positive; after it, the totals
+	// moved by what was sent and still match.
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			resp, err := h1.Post("http://"+data+"/v1/events/quote", "application/json", strings.NewReader(quoteJSON("MSFT", 410.1, 410.2)))
+			if err == nil {
+				resp.Body.Close()
+			}
+		}
+	}()
+	opstest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		if r := page.text(t, `document.getElementById("requests-rate").textContent`); r == "–" || r == "0.00" {
+			return fmt.Errorf("requests/s shown %q under traffic", r)
+		}
+		return nil
+	})
+	close(stop)
+	wg.Wait()
+	send(10)
+	matches(before + 10)
+
+	// NATS is connected, and the request latency has quantiles.
+	if s := page.text(t, `document.getElementById("ready-nats").textContent`); s != "NATS connected" {
+		t.Errorf("NATS state shown %q", s)
+	}
+	lat := page.text(t, `[...document.querySelectorAll("#t-latency tr")].map(r => r.textContent).join("\n")`)
+	if !regexp.MustCompile(`gateway_request_duration result.*\d+ (µs|ms)`).MatchString(lat) {
+		t.Errorf("no p99 for the request-reply latency in:\n%s", lat)
+	}
+
+	path := os.Getenv("SLUICE_DASHBOARD_SCREENSHOT")
+	if path == "" {
+		path = filepath.Join(os.TempDir(), "sluice-dashboard.png")
+	}
+	var shot struct{ Data string }
+	page.call(t, "Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": true}, &shot)
+	png, err := base64.StdEncoding.DecodeString(shot.Data)
+	if err != nil || len(png) == 0 {
+		t.Fatalf("screenshot: %v (%d bytes)", err, len(png))
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot of the dashboard: %s (%d bytes)", path, len(png))
+}
+
+// findChromium returns the path of a Chromium binary, or skips the test.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("SLUICE_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("no Chromium found (chromium, chromium-browser, google-chrome, or SLUICE_CHROMIUM): the dashboard's browser test skips; .ci/run installs Debian's chromium")
+	return ""
+}
+
+// startDev runs `sluice dev` on free ports and returns its data and ops
+// addresses, read from its banner.
+func startDev(t *testing.T) (data, opsAddr string) {
+	t.Helper()
+	cmd := sluiceCmd(t, "dev", "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--log-level", "warn")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	dataRe := regexp.MustCompile(`data API\s+http://(\S+)`)
+	opsRe := regexp.MustCompile(`ops\s+http://([^/\s]+)/`)
+	found := make(chan [2]string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		var d, o string
+		for sc.Scan() {
+			if m := dataRe.FindStringSubmatch(sc.Text()); m != nil {
+				d = m[1]
+			}
+			if m := opsRe.FindStringSubmatch(sc.Text()); m != nil {
+				o = m[1]
+			}
+			if d != "" && o != "" {
+				found <- [2]string{d, o}
+				d = ""
+			}
+		}
+		close(found)
+	}()
+	select {
+	case a, ok := <-found:
+		if !ok {
+			t.Fatalf("sluice dev exited before its banner:\n%s", stderr.String())
+		}
+		return a[0], a[1]
+	case <-time.After(30 * time.Second):
+		t.Fatalf("sluice dev: no banner within 30s:\n%s", stderr.String())
+	}
+	return "", ""
+}
+
+// sumFamily sums the samples of family name in a /metrics text.
+func sumFamily(text []byte, name string) float64 {
+	var sum float64
+	for _, line := range strings.Split(string(text), "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
+			continue
+		}
+		f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+		if len(f) > 0 {
+			v, _ := strconv.ParseFloat(f[0], 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
+// cdpPage is one browser tab driven over the Chrome DevTools protocol: a
+// WebSocket carrying JSON calls {id, method, params} answered by {id,
+// result} or {id, error}; events in between are ignored.
+type cdpPage struct {
+	mu   sync.Mutex
+	conn *websocket.Conn
+	id   int
+}
+
+// openPage starts headless Chromium on url and returns its tab.
+func openPage(t *testing.T, chrome, url string) *cdpPage {
+	t.Helper()
+	cmd := exec.Command(chrome, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+		"--no-first-run", "--no-default-browser-check", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+		"--user-data-dir="+t.TempDir(), "--window-size=1400,1500", "about:blank")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Skipf("starting %s: %v", chrome, err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	wsRe := regexp.MustCompile(`DevTools listening on ws://([^/\s]+)/`)
+	addr := make(chan string, 1)
+	var log strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+			if m := wsRe.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+		close(addr)
+	}()
+	var host string
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			t.Skipf("%s exited before it listened (cannot run here?)", chrome)
+		}
+		host = a
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%s: no DevTools address within 60s", chrome)
+	}
+	var ws string
+	opstest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		resp, err := http.Get("http://" + host + "/json/list")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var targets []struct{ Type, WebSocketDebuggerURL string }
+		if err := json.NewDecoder(resp.Body).Decode(&targets); err != nil {
+			return err
+		}
+		for _, tg := range targets {
+			if tg.Type == "page" {
+				ws = tg.WebSocketDebuggerURL
+				return nil
+			}
+		}
+		return fmt.Errorf("no page target in %v", targets)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, ws, nil)
+	if err != nil {
+		t.Fatalf("DevTools websocket %s: %v", ws, err)
+	}
+	conn.SetReadLimit(64 << 20) // screenshots
+	t.Cleanup(func() { conn.CloseNow() })
+	p := &cdpPage{conn: conn}
+	p.call(t, "Page.enable", nil, nil)
+	p.call(t, "Page.navigate", map[string]any{"url": url}, nil)
+	return p
+}
+
+// call sends one DevTools call and decodes its result into result.
+func (p *cdpPage) call(t *testing.T, method string, params any, result any) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.id++
+	msg, _ := json.Marshal(map[string]any{"id": p.id, "method": method, "params": params})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.conn.Write(ctx, websocket.MessageText, msg); err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	for {
+		_, b, err := p.conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		var reply struct {
+			ID     int             `json:"id"`
+			Result json.RawMessage `json:"result"`
+			Error  *struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(b, &reply); err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		if reply.ID != p.id {
+			continue // an event, or an earlier call's reply
+		}
+		if reply.Error != nil {
+			t.Fatalf("%s: %s", method, reply.Error.Message)
+		}
+		if result != nil {
+			if err := json.Unmarshal(reply.Result, result); err != nil {
+				t.Fatalf("%s result: %v", method, err)
+			}
+		}
+		return
+	}
+}
+
+// eval evaluates a JavaScript expression in the page and returns its value.
+func (p *cdpPage) eval(t *testing.T, expr string) any {
+	t.Helper()
+	var r struct {
+		Result struct {
+			Value any `json:"value"`
+		} `json:"result"`
+		ExceptionDetails *struct {
+			Text string `json:"text"`
+		} `json:"exceptionDetails"`
+	}
+	p.call(t, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &r)
+	if r.ExceptionDetails != nil {
+		return nil // not there yet (the page is loading)
+	}
+	return r.Result.Value
+}
+
+func (p *cdpPage) text(t *testing.T, expr string) string {
+	t.Helper()
+	s, _ := p.eval(t, expr).(string)
+	return s
+}
+
+func (p *cdpPage) number(t *testing.T, expr string) float64 {
+	t.Helper()
+	v, _ := p.eval(t, expr).(float64)
+	return v
+}
