@@ -79,6 +79,9 @@ func (w *Worker) report() {
 		done, busy := l.done.Load(), l.busy.Load()
 		lr.PendingEvents, lr.PendingBytes, lr.InFlight = l.pending.Load(), l.pendBytes.Load(), l.inflight.Load()
 		lr.Origins = w.origins.appendLoads(lr.Origins[:0])
+		if w.dur != nil {
+			w.dur.readPending(&lr, iv)
+		}
 		if dt := now.Sub(lastAt).Seconds(); dt > 0 {
 			lr.Rate = float64(done-last) / dt
 		}

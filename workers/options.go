@@ -9,6 +9,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/nats-io/nats.go"
 
+	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/enrich"
 	"github.com/sluice-dev/sluice/schemas"
 )
@@ -23,6 +24,9 @@ const (
 	DefaultPendingMsgs = 65536
 	// DefaultPendingBytes is the default byte limit of the same buffer.
 	DefaultPendingBytes = 256 << 20
+	// DefaultNakDelay is how long a durable batch that failed waits before
+	// its next delivery.
+	DefaultNakDelay = time.Second
 )
 
 // DefaultGroups maps the built-in worker groups to the event kinds they
@@ -97,6 +101,30 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics receives the worker's metrics. Default metrics.NewSet().
 	Metrics *metrics.Set
+
+	// Delivery is the delivery mode of each kind. Core kinds (the zero
+	// value) are queue-subscribed on core NATS as always. Durable kinds
+	// are consumed from the ingest stream through the group's durable pull
+	// consumer (named after Group), their enriched events and dead letters
+	// are stored in the enriched and dead-letter streams before the batch
+	// is acknowledged, and the worker applies the pipeline's three streams
+	// ([bus.Apply] with Streams) at Start.
+	Delivery bus.Modes
+	// AckWait is how long a durable batch may stay unacknowledged before
+	// the stream delivers it again; a batch still running at half of it
+	// is kept with an in-progress ack. Default [bus.DefaultAckWait].
+	AckWait time.Duration
+	// MaxDeliver is how many times a durable batch is delivered: a batch
+	// that still fails on its last delivery goes to <prefix>.dlq.<kind>
+	// whole and is terminated. Default [bus.DefaultMaxDeliver].
+	MaxDeliver int
+	// Streams are the limits of the streams the worker applies when it has
+	// durable kinds. The zero value means bus's defaults.
+	Streams bus.StreamOptions
+	// NakDelay is how long a durable batch whose outcome could not be
+	// stored waits before it is delivered again. Default
+	// [DefaultNakDelay].
+	NakDelay time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -130,6 +158,15 @@ func (o *Options) setDefaults() {
 	if o.Metrics == nil {
 		o.Metrics = metrics.NewSet()
 	}
+	if o.AckWait == 0 {
+		o.AckWait = bus.DefaultAckWait
+	}
+	if o.MaxDeliver == 0 {
+		o.MaxDeliver = bus.DefaultMaxDeliver
+	}
+	if o.NakDelay == 0 {
+		o.NakDelay = DefaultNakDelay
+	}
 }
 
 // Validate reports the first problem of o, wrapping [ErrInvalidOptions], or
@@ -148,6 +185,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("%w: Concurrency %d is negative", ErrInvalidOptions, o.Concurrency)
 	case o.QueueLen < 0:
 		return fmt.Errorf("%w: QueueLen %d is negative", ErrInvalidOptions, o.QueueLen)
+	case o.AckWait < 0 || o.MaxDeliver < 0 || o.NakDelay < 0:
+		return fmt.Errorf("%w: AckWait %v, MaxDeliver %d and NakDelay %v must not be negative", ErrInvalidOptions, o.AckWait, o.MaxDeliver, o.NakDelay)
 	case o.StageCost < 0 || o.StageDelay < 0:
 		return fmt.Errorf("%w: StageCost %v and StageDelay %v must not be negative", ErrInvalidOptions, o.StageCost, o.StageDelay)
 	}
@@ -165,6 +204,9 @@ func (o *Options) Validate() error {
 		if s == nil {
 			return fmt.Errorf("%w: Stages[%d] is nil", ErrInvalidOptions, i)
 		}
+	}
+	if err := o.Streams.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
 	return nil
 }

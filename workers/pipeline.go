@@ -25,6 +25,9 @@ type pipeline struct {
 	stages []Stage
 	kinds  map[schemas.Kind]*kindState
 	m      workerMetrics
+	// maxDeliver and nakDelay settle durable batches that fail.
+	maxDeliver int
+	nakDelay   time.Duration
 
 	// Counters for Stats, kept apart from the metrics because a metrics.Set
 	// may be shared by several workers.
@@ -52,6 +55,9 @@ func newPipeline(o *Options) *pipeline {
 		log:      o.Logger,
 		kinds:    make(map[schemas.Kind]*kindState, len(o.Kinds)),
 		m:        newWorkerMetrics(o.Metrics, o.Group),
+
+		maxDeliver: o.MaxDeliver,
+		nakDelay:   o.NakDelay,
 	}
 	for _, k := range o.Kinds {
 		p.kinds[k] = &kindState{kind: k, dlq: o.Subjects.DLQ(k), m: newKindMetrics(o.Metrics, o.Group, k)}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -63,6 +64,15 @@ type processor struct {
 	subjects map[subjectKey]string
 	dlqMsg   nats.Msg
 	replyMsg nats.Msg
+
+	// The durable side (nil dur: no durable kind): the batch's encoded
+	// outcomes and their publishes, reused once every ack has resolved.
+	dur      *durable
+	progress *progress
+	arena    []byte
+	spans    []span
+	acks     []bus.Ack
+	hdrs     []nats.Header
 }
 
 func newProcessor(ctx context.Context, pl *pipeline, pub publisher) *processor {
@@ -78,16 +88,39 @@ func newProcessor(ctx context.Context, pl *pipeline, pub publisher) *processor {
 	}
 }
 
-// handle processes one batch frame: decode, run the stages, publish. It
-// returns how long that took (also when a stage abandoned the batch).
+// handle processes one batch frame of a core kind: decode, run the stages,
+// publish. It returns how long that took (also when a stage abandoned the
+// batch).
 func (p *processor) handle(msg *nats.Msg, ks *kindState) (took time.Duration) {
 	start := time.Now()
 	m := &p.pl.m
 	m.inflight.Inc()
 	defer m.inflight.Dec()
+	if p.process(msg, ks) != nil {
+		return time.Since(start)
+	}
+	p.publish(replyOf(msg), ks)
+	took = time.Since(start)
+	m.duration.Update(took.Seconds())
+	return took
+}
+
+// replyOf returns the reply inbox of a core batch: its HeaderReply, else
+// (a gateway from before the header) the message's reply subject.
+func replyOf(msg *nats.Msg) string {
+	if v := msg.Header[schemas.HeaderReply]; len(v) > 0 && v[0] != "" {
+		return v[0]
+	}
+	return msg.Reply
+}
+
+// process decodes msg's batch frame into p.batch and runs the stages. It
+// returns the error of a stage that failed (counted and logged): the batch
+// is then not to be published.
+func (p *processor) process(msg *nats.Msg, ks *kindState) error {
+	m := &p.pl.m
 	m.batches.Inc()
 	p.pl.batches.Add(1)
-
 	b := &p.batch
 	b.reset(ks.kind, p.pl.now())
 	if errs, err := p.decode(msg.Data); errs > 0 {
@@ -98,14 +131,11 @@ func (p *processor) handle(msg *nats.Msg, ks *kindState) (took time.Duration) {
 	for _, s := range p.pl.stages {
 		if err := s.Process(p.ctx, b); err != nil {
 			m.stageErrors.Inc()
-			p.warn(&p.pl.stageLog, "stage failed, batch abandoned", msg, err)
-			return time.Since(start)
+			p.warn(&p.pl.stageLog, "stage failed, batch not published", msg, err)
+			return err
 		}
 	}
-	p.publish(msg.Reply, ks)
-	took = time.Since(start)
-	m.duration.Update(took.Seconds())
-	return took
+	return nil
 }
 
 // decode reads msg's batch frame into p.batch and returns how many decode
@@ -185,7 +215,7 @@ func (p *processor) publish(reply string, ks *kindState) {
 			enriched++
 		}
 		if waiting && b.events[i].Corr != 0 {
-			p.addResult(reply, i, maxReply)
+			p.addResult(reply, i, maxReply, p.buf)
 		}
 	}
 	if waiting && p.nres > 0 {
@@ -254,19 +284,20 @@ func (p *processor) startReply() {
 	p.nres = 0
 }
 
-// addResult appends event i's result to the reply frame. A frame that would
+// addResult appends event i's result to the reply frame: enc is its
+// enriched encoding when it is valid. A frame that would
 // outgrow the connection's maximum payload is sent first and the result
 // starts the next one, so a batch gets more than one reply only when its
 // results cannot fit in one message.
-func (p *processor) addResult(reply string, i, maxReply int) {
+func (p *processor) addResult(reply string, i, maxReply int, enc []byte) {
 	b := &p.batch
 	ev := &b.events[i]
 	before := len(p.reply)
 	if len(b.errs[i]) > 0 {
 		p.reply = schemas.AppendResultInvalid(p.reply, ev.Corr, ev.Seq, b.errs[i])
 	} else {
-		// publishEnriched just encoded this event into p.buf.
-		p.reply = schemas.AppendResultOKRaw(p.reply, ev.Corr, ev.Seq, p.buf)
+		// enc is the event's enriched encoding, as published.
+		p.reply = schemas.AppendResultOKRaw(p.reply, ev.Corr, ev.Seq, enc)
 	}
 	p.nres++
 	if len(p.reply) <= maxReply {

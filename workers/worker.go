@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -39,6 +40,7 @@ type Worker struct {
 
 	load    *load
 	origins *origins
+	dur     *durable // nil without durable kinds
 
 	statsStop chan struct{}
 	statsDone chan struct{}
@@ -73,6 +75,7 @@ type delivery struct {
 	n      int64  // events in the frame
 	seq    uint64 // the batch's HeaderBatch sequence, when hasSeq
 	hasSeq bool
+	bd     *durableDelivery // set for a durable batch
 }
 
 // New checks opts, fills in the defaults and builds a Worker, creating its
@@ -100,6 +103,9 @@ func New(opts Options) (*Worker, error) {
 		origins:   newOrigins(opts.Conn, DefaultDoneLinger),
 	}
 	for _, k := range opts.Kinds {
+		if opts.Delivery.Of(k) == bus.ModeDurable {
+			continue // consumed by startDurable
+		}
 		w.subs = append(w.subs, &kindSub{
 			ks:      w.pl.kinds[k],
 			subject: opts.Subjects.Ingest(k),
@@ -124,13 +130,23 @@ func (w *Worker) Start() error {
 		return ErrShutdown
 	}
 	w.state = stateStarted
+	// The durable consumer starts after the pool; the streams are applied
+	// before either, so that a refused stream leaves nothing running.
+	err := w.prepareDurable()
 	for range w.opts.Concurrency {
 		w.pool.Add(1)
-		go w.run(newProcessor(w.ctx, w.pl, w.nc))
+		p := newProcessor(w.ctx, w.pl, w.nc)
+		if w.dur != nil {
+			p.dur, p.progress = w.dur, newProgress(w.opts.AckWait, w.dur.m.inProgress)
+		}
+		go w.run(p)
 	}
 	go w.pollStats()
 	go w.origins.run()
-	if err := w.subscribe(); err != nil {
+	if err == nil {
+		err = w.subscribe()
+	}
+	if err != nil {
 		w.state = stateStopped
 		close(w.load.stopped)
 		close(w.load.stop)
@@ -162,6 +178,13 @@ func (w *Worker) subscribe() error {
 			return fmt.Errorf("setting pending limits on %s: %w", s.subject, err)
 		}
 	}
+	if w.dur != nil {
+		sub, err := w.dur.pull.Consume(w.durableDeliverer)
+		if err != nil {
+			return err
+		}
+		w.dur.sub = sub
+	}
 	if err := w.nc.Flush(); err != nil {
 		return fmt.Errorf("confirming subscriptions: %w", err)
 	}
@@ -184,7 +207,7 @@ func (w *Worker) deliverer(ks *kindState) nats.MsgHandler {
 		w.load.received(n, len(m.Data))
 		w.origins.received(m.Reply, n)
 		select {
-		case w.queue <- delivery{m, ks, n, seq, hasSeq}:
+		case w.queue <- delivery{m, ks, n, seq, hasSeq, nil}:
 		case <-w.abort:
 			w.load.abandoned(n, len(m.Data))
 			w.origins.finished(m.Reply, seq, hasSeq, n)
@@ -199,11 +222,21 @@ func (w *Worker) run(p *processor) {
 	for d := range w.queue {
 		if w.aborted.Load() {
 			w.load.abandoned(d.n, len(d.msg.Data))
-			w.origins.finished(d.msg.Reply, d.seq, d.hasSeq, d.n)
+			if d.bd != nil {
+				_ = d.bd.Nak(0) // another member takes it at once
+				<-w.dur.slots
+			} else {
+				w.origins.finished(d.msg.Reply, d.seq, d.hasSeq, d.n)
+			}
 			w.pl.m.abandoned.Inc()
 			continue
 		}
 		w.load.started(d.n, len(d.msg.Data))
+		if d.bd != nil {
+			w.load.finished(d.n, p.handleDurable(d.msg, d.ks, d.bd))
+			<-w.dur.slots
+			continue
+		}
 		w.load.finished(d.n, p.handle(d.msg, d.ks))
 		w.origins.finished(d.msg.Reply, d.seq, d.hasSeq, d.n)
 	}
@@ -256,6 +289,11 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("draining %s: %w", s.subject, err))
 		}
 	}
+	if w.dur != nil && w.dur.sub != nil {
+		// Stops pulling; the batches the client holds still reach the
+		// pool (waitSubs waits for the last one).
+		go func() { _ = w.dur.sub.Drain(context.Background()) }()
+	}
 	drained := make(chan struct{})
 	go func() {
 		w.waitSubs()
@@ -303,6 +341,9 @@ func (w *Worker) abortNow() {
 			_ = s.sub.Unsubscribe() // already gone if the connection closed
 		}
 	}
+	if w.dur != nil && w.dur.sub != nil {
+		w.dur.sub.Stop() // what it held is delivered again after AckWait
+	}
 }
 
 // finish completes an aborted Start: it waits for the subscriptions and the
@@ -323,6 +364,9 @@ func (w *Worker) finish(err error) {
 func (w *Worker) waitSubs() {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
+	if w.dur != nil && w.dur.sub != nil {
+		<-w.dur.sub.Closed()
+	}
 	for _, s := range w.subs {
 		for open := s.sub != nil; open; {
 			select {

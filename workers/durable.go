@@ -1,0 +1,491 @@
+package workers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluice-dev/sluice/bus"
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// Headers of a batch that a durable worker dead-letters whole.
+const (
+	// HeaderDelivered holds how many times the stream had delivered the
+	// batch when the worker gave up on it.
+	HeaderDelivered = "Sluice-Delivered"
+	// HeaderError holds the error of the batch's last attempt.
+	HeaderError = "Sluice-Error"
+)
+
+// The Sluice-Reason values of a batch dead-lettered whole (an event's dead
+// letter carries its first validation code instead).
+const (
+	// ReasonStageFailed: a stage failed the batch on its last delivery.
+	ReasonStageFailed = "stage_failed"
+	// ReasonPublishFailed: the batch's enriched events or dead letters
+	// could not be stored on its last delivery.
+	ReasonPublishFailed = "publish_failed"
+)
+
+// batchReasons are the reasons with a sluice_worker_dead_lettered_batches
+// series.
+var batchReasons = [...]string{ReasonStageFailed, ReasonPublishFailed}
+
+// startTimeout bounds what Start waits for JetStream: the streams applied
+// and the consumer created (Apply retries while a cluster elects leaders).
+const startTimeout = 30 * time.Second
+
+// maxErrorHeader bounds the HeaderError value.
+const maxErrorHeader = 512
+
+// durable is the durable side of a worker: its pull consumer and its
+// JetStream publisher.
+type durable struct {
+	kinds map[string]*kindState // by ingest subject
+	pub   *bus.Durable
+	pull  *bus.Pull
+	sub   *bus.Subscription
+	m     durableMetrics
+	// slots bound the batches handed to the pool (queued or running) to
+	// the pool's size: the consumer callback waits for one, so the client
+	// pulls no further ahead than its buffer.
+	slots chan struct{}
+}
+
+// durableMetrics are the series of the durable side.
+type durableMetrics struct {
+	acks, naks, redeliveries, inProgress, duplicates *metrics.Counter
+	deadBatches                                      [len(batchReasons)]*metrics.Counter
+	pending, ackPending                              *metrics.Gauge
+}
+
+func newDurableMetrics(s *metrics.Set, group string) durableMetrics {
+	g := `{group="` + group + `"}`
+	dm := durableMetrics{
+		acks:         s.GetOrCreateCounter("sluice_worker_acks_total" + g),
+		naks:         s.GetOrCreateCounter("sluice_worker_naks_total" + g),
+		redeliveries: s.GetOrCreateCounter("sluice_worker_redeliveries_total" + g),
+		inProgress:   s.GetOrCreateCounter("sluice_worker_in_progress_total" + g),
+		duplicates:   s.GetOrCreateCounter("sluice_worker_duplicates_total" + g),
+		pending:      s.GetOrCreateGauge("sluice_worker_consumer_pending"+g, nil),
+		ackPending:   s.GetOrCreateGauge("sluice_worker_consumer_ack_pending"+g, nil),
+	}
+	for i, r := range batchReasons {
+		dm.deadBatches[i] = s.GetOrCreateCounter(`sluice_worker_dead_lettered_batches_total{group="` + group + `",reason="` + r + `"}`)
+	}
+	return dm
+}
+
+// prepareDurable applies the streams and creates the group's consumer and
+// the publisher of the durable kinds (consuming starts in subscribe). It
+// does nothing without any.
+func (w *Worker) prepareDurable() error {
+	var subjects []string
+	kinds := make(map[string]*kindState)
+	for _, k := range w.opts.Kinds {
+		if w.opts.Delivery.Of(k) == bus.ModeDurable {
+			s := w.opts.Subjects.Ingest(k)
+			subjects = append(subjects, s)
+			kinds[s] = w.pl.kinds[k]
+		}
+	}
+	if len(subjects) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	js, err := jetstream.New(w.nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	applied, err := bus.Apply(ctx, js, w.opts.Subjects, w.opts.Streams)
+	if err != nil {
+		return fmt.Errorf("applying the streams: %w", err)
+	}
+	for _, a := range applied {
+		w.opts.Logger.Info("stream", "stream", a.Stream, "action", string(a.Action), "changed", a.Changed)
+	}
+	pub, err := bus.NewDurable(w.nc, bus.DurableOptions{})
+	if err != nil {
+		return err
+	}
+	d := &durable{kinds: kinds, pub: pub, m: newDurableMetrics(w.opts.Metrics, w.opts.Group),
+		slots: make(chan struct{}, w.opts.Concurrency)}
+	var consumeLog logLimiter
+	d.pull, err = bus.NewPull(ctx, js, bus.IngestStream(w.opts.Subjects), bus.ConsumerOptions{
+		Group:      w.opts.Group,
+		Subjects:   subjects,
+		AckWait:    w.opts.AckWait,
+		MaxDeliver: w.opts.MaxDeliver,
+		// Few batches ahead: the rest wait in the stream, where the
+		// consumer's pending count shows them to every gateway, and no
+		// batch's AckWait runs out in this worker's queue.
+		Buffer: 2 * w.opts.Concurrency,
+		OnError: func(err error) {
+			if ok, suppressed := consumeLog.allow(); ok {
+				w.opts.Logger.Warn("consuming", "group", w.opts.Group, "err", err, "suppressed", suppressed)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	w.dur = d
+	return nil
+}
+
+// durableDeliverer hands each durable batch to the pool, as deliverer does
+// for core ones.
+func (w *Worker) durableDeliverer(bd bus.Delivery) {
+	w.gate.RLock()
+	defer w.gate.RUnlock()
+	d := w.dur
+	if w.gateShut {
+		w.pl.m.abandoned.Inc()
+		_ = bd.Nak(0) // another member takes it at once
+		return
+	}
+	ks := d.kinds[bd.Subject()]
+	if ks == nil { // the consumer's filter makes this impossible
+		_ = bd.Term("not an ingest subject of group " + w.opts.Group)
+		return
+	}
+	select {
+	case d.slots <- struct{}{}: // released by the pool once the batch is settled
+	case <-w.abort:
+		w.pl.m.abandoned.Inc()
+		_ = bd.Nak(0)
+		return
+	}
+	if bd.NumDelivered() > 1 {
+		d.m.redeliveries.Inc()
+	}
+	data := bd.Data()
+	n := frameCount(data)
+	msg := &nats.Msg{Subject: bd.Subject(), Header: bd.Header(), Data: data, Reply: bd.ReplyTo()}
+	w.load.received(n, len(data))
+	select {
+	case w.queue <- delivery{msg: msg, ks: ks, n: n, bd: &durableDelivery{Delivery: bd, at: time.Now()}}:
+	case <-w.abort:
+		<-d.slots
+		w.load.abandoned(n, len(data))
+		w.pl.m.abandoned.Inc()
+		_ = bd.Nak(0)
+	}
+}
+
+// durableDelivery is a durable batch in the worker's queue.
+type durableDelivery struct {
+	bus.Delivery
+	at time.Time // when the client handed it over
+}
+
+// readPending reads the consumer's backlog into lr and the gauges, within
+// timeout; on failure lr keeps the last values read.
+func (d *durable) readPending(lr *schemas.LoadReport, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	p, err := d.pull.Pending(ctx)
+	if err != nil {
+		return
+	}
+	lr.ConsumerPending, lr.ConsumerAckPending = int64(min(p.Msgs, math.MaxInt64)), int64(p.AckPending)
+	d.m.pending.Set(float64(p.Msgs))
+	d.m.ackPending.Set(float64(p.AckPending))
+}
+
+// progress sends in-progress acks for the batch a processor is running,
+// every half AckWait, so that a slow batch is not delivered again while it
+// runs.
+type progress struct {
+	mu    sync.Mutex
+	bd    *durableDelivery
+	every time.Duration
+	t     *time.Timer
+	m     *metrics.Counter
+}
+
+func newProgress(ackWait time.Duration, m *metrics.Counter) *progress {
+	pr := &progress{every: ackWait / 2, m: m}
+	pr.t = time.AfterFunc(time.Hour, pr.fire)
+	pr.t.Stop()
+	return pr
+}
+
+// start watches bd; a batch that waited half its AckWait before it started
+// is kept at once.
+func (pr *progress) start(bd *durableDelivery) {
+	pr.mu.Lock()
+	pr.bd = bd
+	pr.mu.Unlock()
+	wait := pr.every - time.Since(bd.at)
+	if wait <= 0 {
+		pr.fire()
+		return
+	}
+	pr.t.Reset(wait)
+}
+
+func (pr *progress) stop() {
+	pr.t.Stop()
+	pr.mu.Lock()
+	pr.bd = nil
+	pr.mu.Unlock()
+}
+
+func (pr *progress) fire() {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.bd == nil {
+		return
+	}
+	if pr.bd.InProgress() == nil {
+		pr.m.Inc()
+	}
+	pr.t.Reset(pr.every)
+}
+
+// handleDurable processes one durable batch: decode, run the stages, store
+// its enriched events and dead letters, then send the replies and ack it.
+// A failure naks it for a later delivery, or on its last delivery
+// dead-letters it whole and terminates it.
+func (p *processor) handleDurable(msg *nats.Msg, ks *kindState, bd *durableDelivery) (took time.Duration) {
+	start := time.Now()
+	m := &p.pl.m
+	m.inflight.Inc()
+	defer m.inflight.Dec()
+	p.progress.start(bd)
+	defer p.progress.stop()
+	if err := p.process(msg, ks); err != nil {
+		p.fail(msg, ks, bd, ReasonStageFailed, err)
+		return time.Since(start)
+	}
+	if err := p.publishDurable(msg.Reply, ks, bd); err != nil {
+		p.publishFailed(ks.dlq, err)
+		p.fail(msg, ks, bd, ReasonPublishFailed, err)
+		return time.Since(start)
+	}
+	p.progress.stop()
+	if err := bd.Ack(); err != nil {
+		p.publishFailed("ack", err)
+	} else {
+		p.dur.m.acks.Inc()
+	}
+	took = time.Since(start)
+	m.duration.Update(took.Seconds())
+	return took
+}
+
+// fail settles a batch that could not be processed: nak with a delay
+// before its last delivery; on it, store the batch whole in the dead-letter
+// stream and terminate it. A batch whose dead letter cannot be stored
+// either is left unsettled: the stream keeps it.
+func (p *processor) fail(msg *nats.Msg, ks *kindState, bd *durableDelivery, reason string, cause error) {
+	d := p.dur
+	if bd.NumDelivered() < uint64(p.pl.maxDeliver) {
+		if bd.Nak(p.pl.nakDelay) == nil {
+			d.m.naks.Inc()
+		}
+		return
+	}
+	detail := cause.Error()
+	if len(detail) > maxErrorHeader {
+		detail = detail[:maxErrorHeader]
+	}
+	h := nats.Header{
+		schemas.HeaderFrame:  {schemas.FrameBatchV1},
+		schemas.HeaderReason: {reason},
+		HeaderDelivered:      {strconv.FormatUint(bd.NumDelivered(), 10)},
+		HeaderError:          {detail},
+		bus.HeaderMsgID:      {"dlq-batch " + strconv.FormatUint(bd.StreamSeq(), 10)},
+	}
+	if v := msg.Header.Get(schemas.HeaderCount); v != "" {
+		h.Set(schemas.HeaderCount, v)
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, bus.DefaultAckTimeout)
+	defer cancel()
+	ack, err := d.pub.Publish(ctx, ks.dlq, h, msg.Data)
+	if err == nil {
+		_, err = ack.Wait(ctx)
+	}
+	if err != nil {
+		p.publishFailed(ks.dlq, fmt.Errorf("dead-lettering batch %d after %d deliveries: %w", bd.StreamSeq(), bd.NumDelivered(), err))
+		return
+	}
+	for i, r := range batchReasons {
+		if r == reason {
+			d.m.deadBatches[i].Inc()
+		}
+	}
+	_ = bd.Term(reason)
+}
+
+// publishDurable stores the outcome of every event of the batch: enriched
+// events in the enriched stream, dead letters in the dead-letter stream,
+// each with a Nats-Msg-Id from the event's identity so that a batch
+// delivered again stores nothing twice. Once every publish is acked it
+// sends the replies (core publishes to reply). It returns the first
+// failure; the caller naks the batch and it is processed again whole.
+func (p *processor) publishDurable(reply string, ks *kindState, bd *durableDelivery) error {
+	b := &p.batch
+	maxPayload := int(p.pub.MaxPayload())
+	maxReply, maxEnriched := maxPayload-replyHeadroom, maxPayload-replyHeadroom-resultHeadroom
+	if maxPayload <= 0 {
+		maxReply, maxEnriched = math.MaxInt, math.MaxInt
+	}
+	// The client holds a publish's data and header until its ack: the
+	// arena and headers are reused only once every ack has resolved.
+	p.arena, p.acks, p.spans = p.arena[:0], p.acks[:0], p.spans[:0]
+	nh := 0
+	header := func(id string) nats.Header {
+		if nh == len(p.hdrs) {
+			p.hdrs = append(p.hdrs, nats.Header{bus.HeaderMsgID: {""}, schemas.HeaderReason: nil})
+		}
+		h := p.hdrs[nh]
+		nh++
+		h[bus.HeaderMsgID][0] = id
+		delete(h, schemas.HeaderReason)
+		return h
+	}
+	send := func(subj string, h nats.Header, data []byte) error {
+		ack, err := p.dur.pub.Publish(p.ctx, subj, h, data)
+		if err != nil {
+			return err
+		}
+		p.acks = append(p.acks, ack)
+		return nil
+	}
+	var enriched, rejected int
+	var err error
+	for i := 0; i < b.n && err == nil; i++ {
+		ev := &b.events[i]
+		start := len(p.arena)
+		if len(b.errs[i]) == 0 {
+			out := &b.out[i]
+			p.arena = out.AppendMsgpack(p.arena)
+			if size := len(p.arena) - start; size > maxEnriched {
+				p.arena = p.arena[:start]
+				b.Reject(i, schemas.FieldError{Field: "event", Code: schemas.CodeTooLarge,
+					Detail: fmt.Sprintf("enriched, it is %d bytes: more than NATS max_payload %d allows", size, maxPayload)})
+			} else {
+				symbol := out.Quote.Symbol
+				if out.Kind == schemas.KindTrade {
+					symbol = out.Trade.Symbol
+				}
+				err = send(p.enrichedSubject(out.Kind, symbol), header(msgID("", ev.Source, ev.ID, bd.StreamSeq(), i)), p.arena[start:])
+				enriched++
+			}
+		}
+		if len(b.errs[i]) > 0 {
+			rejected++
+			ks.m.byCode[codeIndex(b.errs[i][0].Code)].Inc()
+			p.arena = schemas.AppendDeadLetter(p.arena, b.errs[i], b.raw[i])
+			if maxPayload > 0 && len(p.arena)-start > maxPayload-deadLetterHeadroom-len(b.errs[i][0].Code) {
+				p.arena = schemas.AppendDeadLetter(p.arena[:start], b.errs[i], nil)
+			}
+			h := header(msgID("dlq ", ev.Source, ev.ID, bd.StreamSeq(), i))
+			h[schemas.HeaderReason] = []string{b.errs[i][0].Code}
+			err = send(ks.dlq, h, p.arena[start:])
+		}
+		p.spans = append(p.spans, span{start, len(p.arena)})
+	}
+	// Wait for every ack sent, failed or not, before the buffers are
+	// reused; a wait cut short leaves them to the client.
+	for _, a := range p.acks {
+		rc, werr := a.Wait(p.ctx)
+		if werr != nil {
+			err = cmpErr(err, werr)
+			if p.ctx.Err() != nil {
+				p.arena, p.hdrs = nil, nil
+				break
+			}
+			continue
+		}
+		if rc.Duplicate {
+			p.dur.m.duplicates.Inc()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if reply != "" {
+		p.startReply()
+		for i := 0; i < b.n; i++ {
+			if b.events[i].Corr != 0 {
+				p.addResult(reply, i, maxReply, p.arena[p.spans[i].from:p.spans[i].to])
+			}
+		}
+		if p.nres > 0 {
+			p.sendReply(reply)
+		}
+	}
+	ks.m.enriched.Add(enriched)
+	ks.m.rejected.Add(rejected)
+	p.pl.enriched.Add(uint64(enriched))
+	p.pl.rejected.Add(uint64(rejected))
+	return nil
+}
+
+// span is an event's encoding in the arena.
+type span struct{ from, to int }
+
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+// msgID is the Nats-Msg-Id of an event's enriched form (prefix "") or dead
+// letter (prefix "dlq "): prefix, the event's CloudEvents source, a space
+// and its id, when the source is non-empty and has no space or control
+// character and the id has no control character (so the first space
+// separates them). Otherwise, and for an event without source or id, it is
+// "sha256:" and the hex SHA-256 of the prefix, the source's length and
+// bytes and the id (or, lacking either, of the batch's stream sequence and
+// the event's index in it), which no readable form can equal.
+func msgID(prefix, source, id string, seq uint64, index int) string {
+	if readable(source, true) && readable(id, false) && id != "" {
+		return prefix + source + " " + id
+	}
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	h.Write([]byte(prefix))
+	if source != "" && id != "" {
+		h.Write([]byte{0})
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(source)))])
+		h.Write([]byte(source))
+		h.Write([]byte(id))
+	} else {
+		h.Write([]byte{1})
+		h.Write(n[:binary.PutUvarint(n[:], seq)])
+		h.Write(n[:binary.PutUvarint(n[:], uint64(index))])
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// readable reports whether s fits a readable msg id: no control character,
+// and no space either when noSpace; a source must not be empty.
+func readable(s string, noSpace bool) bool {
+	if noSpace && s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f || noSpace && c == ' ' {
+			return false
+		}
+	}
+	return true
+}
