@@ -22,7 +22,7 @@ func TestHelp(t *testing.T) {
 	}
 	sort.Strings(names)
 	cases := [][]string{
-		{"refdata", "--help"}, {"refdata", "load", "-h"}, {"refdata", "load", "sample", "-h"},
+		{"refdata", "--help"}, {"refdata", "load", "-h"}, {"streams", "apply", "-h"}, {"refdata", "load", "sample", "-h"},
 		{"keys", "-h"}, {"keys", "hash", "-h"}, {"keys", "hash", "secret", "--help"},
 		{"sub", "quote", "-h"}, {"health", "http://127.0.0.1:1/healthz", "-h"},
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/enrich"
 	"github.com/sluice-dev/sluice/gateway"
 	"github.com/sluice-dev/sluice/gateway/admit"
@@ -159,6 +160,37 @@ type workerFlags struct {
 	priceBand   float64
 	stageCost   time.Duration
 	stageDelay  time.Duration
+	// Durable delivery: delivery and the streams' replicas, duplicate
+	// window and ingest bound are registered by sluice worker alone
+	// (registerDurable); sluice dev takes the gateway's.
+	delivery   bus.Modes
+	ackWait    time.Duration
+	maxDeliver int
+	streams    bus.StreamOptions
+}
+
+// registerDurable registers the durable delivery flags that sluice worker
+// has and sluice dev takes from the gateway's flags of the same names.
+func (w *workerFlags) registerDurable(fs *flag.FlagSet) {
+	fs.Var(deliveryFlag{&w.delivery}, "delivery", deliveryUsage)
+	registerStreamFlags(fs, &w.streams, false)
+}
+
+// registerStreamFlags registers the streams' limits: those sluice worker
+// and sluice streams apply share, and with enriched the enriched stream's.
+func registerStreamFlags(fs *flag.FlagSet, o *bus.StreamOptions, enriched bool) {
+	fs.IntVar(&o.Replicas, "replicas", 1, "durable delivery: replicas of each stream (3 on a cluster that must survive the loss of a node)")
+	fs.DurationVar(&o.Duplicates, "duplicates", bus.DefaultDuplicates, "durable delivery: the streams' duplicate window: a batch, enriched event or dead letter published again with the same Nats-Msg-Id within it is stored once")
+	fs.Int64Var(&o.IngestMaxBytes, "ingest-max-bytes", bus.DefaultIngestMaxBytes, "durable delivery: bytes of batches the ingest stream holds unprocessed; past it the stream refuses new batches")
+	if enriched {
+		registerEnrichedFlags(fs, o)
+	}
+}
+
+// registerEnrichedFlags registers the enriched stream's limits.
+func registerEnrichedFlags(fs *flag.FlagSet, o *bus.StreamOptions) {
+	fs.DurationVar(&o.EnrichedMaxAge, "enriched-max-age", bus.DefaultEnrichedMaxAge, "durable delivery: enriched events older than this are dropped from the enriched stream (replay reaches this far back)")
+	fs.Int64Var(&o.EnrichedMaxBytes, "enriched-max-bytes", bus.DefaultEnrichedMaxBytes, "durable delivery: past this many bytes the enriched stream drops its oldest events; -1 for no bound")
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet) {
@@ -170,6 +202,9 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&w.priceBand, "price-band", enrich.DefaultPriceBand, "a price further than this fraction from its symbol's last enriched price is rejected as price_out_of_band (0.5: below half or above 1.5 times it; after 3 in a row the next is the new level); 0 disables")
 	fs.DurationVar(&w.stageCost, "stage-cost", 0, "TEST KNOB: burn this much CPU per event to make workers slow on purpose (capacity and shedding tests)")
 	fs.DurationVar(&w.stageDelay, "stage-delay", 0, "TEST KNOB: a downstream taking this long per event, one at a time, without CPU: caps a worker at 1/DURATION events/s (capacity tests on a shared machine)")
+	fs.DurationVar(&w.ackWait, "ack-wait", bus.DefaultAckWait, "durable delivery: a batch not acknowledged within this is delivered again (to any worker of the group); a batch still running at half of it is kept with an in-progress ack")
+	fs.IntVar(&w.maxDeliver, "max-deliver", bus.DefaultMaxDeliver, "durable delivery: deliveries of a batch; one that still fails on the last goes whole to <prefix>.dlq.<type> with its reason and count")
+	registerEnrichedFlags(fs, &w.streams)
 }
 
 func (w *workerFlags) apply(o *workers.Options) {
@@ -177,6 +212,10 @@ func (w *workerFlags) apply(o *workers.Options) {
 	o.Limits = schemas.Limits{MaxAge: w.maxAge, MaxFuture: w.maxFuture, MaxPrice: w.maxPrice, MaxSize: w.maxSize}
 	o.StageCost = w.stageCost
 	o.StageDelay = w.stageDelay
+	o.Delivery = w.delivery
+	o.AckWait = w.ackWait
+	o.MaxDeliver = w.maxDeliver
+	o.Streams = w.streams
 }
 
 // negatedBool is a boolean flag stored negated, so that an option whose

@@ -16,6 +16,7 @@ var commands = map[string]func(args []string) int{
 	"worker":  runWorker,
 	"refdata": runRefdata,
 	"sub":     runSub,
+	"streams": runStreams,
 	"health":  runHealth,
 	"keys":    runKeys,
 	"bench":   runBench,
@@ -33,6 +34,7 @@ Commands:
   worker    a worker of one group: validates and enriches events
   refdata   load reference data into NATS: sluice refdata load --nats URL FILE
   sub       print enriched events as JSON lines: sluice sub --nats URL FILTER ('>' for all of them)
+  streams   create or update the JetStream streams of durable delivery: sluice streams apply --nats URL
   health    probe an HTTP health endpoint and exit 0 if it answers 200: sluice health URL
   keys      sluice keys hash KEY: the SHA-256 of an API key for the keys file
   bench     the benchmark suite: starts everything it needs, writes benchmarks/RESULTS.md

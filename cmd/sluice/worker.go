@@ -24,6 +24,7 @@ func runWorker(args []string) int {
 	var w workerFlags
 	c.register(fs, true)
 	w.register(fs)
+	w.registerDurable(fs)
 	group := fs.String("group", "", "worker group: quotes or trades; every worker of a group shares its work through a NATS queue group")
 	opsAddr := fs.String("ops-listen", "127.0.0.1:9091", "ops listener: /metrics, /healthz, /readyz, /debug/pprof/, and the live dashboard at /")
 	var dashClients int
