@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -95,6 +96,76 @@ func newBenchServer(b *testing.B, batch BatchOptions) *Server {
 		_ = s.Shutdown(ctx)
 	})
 	return s
+}
+
+// newDurableBenchServer is newBenchServer with every type durable, on a
+// NATS server with JetStream (file storage) and the ingest stream applied:
+// each batch is stored before its request is answered.
+func newDurableBenchServer(b *testing.B, batch BatchOptions) *Server {
+	b.Helper()
+	nc, err := nats.Connect(runNATSChild(b, "js"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	s, err := New(Options{Conn: nc, Source: testSource, Admission: AdmissionOptions{Disabled: true}, Batch: batch,
+		Delivery: bus.AllModes(bus.ModeDurable)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.applyIngest(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	})
+	return s
+}
+
+// BenchmarkDurableQuoteJSON is BenchmarkGatewayQuoteJSON in durable mode:
+// one event, one batch, one stored message, one ack round trip per op.
+func BenchmarkDurableQuoteJSON(b *testing.B) {
+	s := newDurableBenchServer(b, BatchOptions{MaxEvents: 1})
+	br := newBenchRequest("application/json", []byte(quoteJSONBody("AAPL")))
+	br.serve(b, s)
+	b.SetBytes(int64(len(br.data)))
+	p := startPerEvent(b, 1)
+	for i := 0; i < b.N; i++ {
+		br.serve(b, s)
+	}
+	p.stop()
+}
+
+// BenchmarkDurableQuoteJSONParallel is BenchmarkGatewayQuoteJSONParallel
+// in durable mode: batches fill while earlier ones await their acks.
+func BenchmarkDurableQuoteJSONParallel(b *testing.B) {
+	s := newDurableBenchServer(b, BatchOptions{})
+	data := []byte(quoteJSONBody("AAPL"))
+	b.SetBytes(int64(len(data)))
+	b.SetParallelism(16)
+	p := startPerEvent(b, 1)
+	b.RunParallel(func(pb *testing.PB) {
+		br := newBenchRequest("application/json", data)
+		for pb.Next() {
+			br.serve(b, s)
+		}
+	})
+	p.stop()
+}
+
+// BenchmarkDurableNDJSON100 is BenchmarkGatewayNDJSON100 in durable mode.
+func BenchmarkDurableNDJSON100(b *testing.B) {
+	s := newDurableBenchServer(b, BatchOptions{MaxEvents: 100})
+	br := newBenchRequest("application/x-ndjson", ndjson100())
+	br.serve(b, s)
+	b.SetBytes(int64(len(br.data)))
+	p := startPerEvent(b, 100)
+	for i := 0; i < b.N; i++ {
+		br.serve(b, s)
+	}
+	p.stop()
 }
 
 // perEvent measures allocations over the timed loop and reports ns/event

@@ -30,7 +30,17 @@ func TestMain(m *testing.M) {
 // ingest subject, as a worker group would, prints the client URL and runs
 // until its standard input closes.
 func natsChild() int {
-	s, err := ops.RunNATS(ops.NATSOptions{Port: server.RANDOM_PORT})
+	o := ops.NATSOptions{Port: server.RANDOM_PORT}
+	if os.Getenv(natsChildEnv) == "js" { // durable benchmarks: JetStream on
+		dir, err := os.MkdirTemp("", "sluice-bench-js-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		o.JetStream, o.StoreDir = true, dir
+	}
+	s, err := ops.RunNATS(o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -62,10 +72,13 @@ func natsChild() int {
 // URL. The benchmarks count the allocations of their own process: with the
 // server (and the draining subscriber) out of it, they count the
 // gateway's and its NATS client's only.
-func runNATSProcess(tb testing.TB) string {
+func runNATSProcess(tb testing.TB) string { return runNATSChild(tb, "1") }
+
+// runNATSChild is runNATSProcess; mode "js" turns JetStream on.
+func runNATSChild(tb testing.TB, mode string) string {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), natsChildEnv+"=1")
+	cmd.Env = append(os.Environ(), natsChildEnv+"="+mode)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

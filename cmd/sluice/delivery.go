@@ -1,10 +1,13 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/sluice-dev/sluice/bus"
+	"github.com/sluice-dev/sluice/gateway"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -91,3 +94,70 @@ func (f deliveryFlag) Set(v string) error {
 
 // deliveryUsage is --delivery's help text.
 const deliveryUsage = "delivery mode between gateway and workers: core (plain NATS: a 202 means handed to NATS), durable (JetStream: a 202 means stored), or per type quote=core,trade=durable (a type not named gets core, or the bare mode given)"
+
+// queueDelayFlag is --shed-max-queue-delay: a duration for every group
+// ("250ms"), or per type ("quote=250ms,trade=5m"), a bare duration among
+// them setting the default of the types not named.
+type queueDelayFlag struct{ a *gateway.AdmissionOptions }
+
+func (f queueDelayFlag) String() string {
+	if f.a == nil || (f.a.Shed.MaxQueueDelay == 0 && len(f.a.QueueDelays) == 0) {
+		return "0"
+	}
+	var parts []string
+	if f.a.Shed.MaxQueueDelay != 0 {
+		parts = append(parts, f.a.Shed.MaxQueueDelay.String())
+	}
+	for _, k := range schemas.Kinds {
+		if d, ok := f.a.QueueDelays[k]; ok {
+			parts = append(parts, k.String()+"="+d.String())
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func (f queueDelayFlag) Set(v string) error {
+	var def time.Duration
+	per := map[schemas.Kind]time.Duration{}
+	defaults := 0
+	for _, part := range strings.Split(v, ",") {
+		name, val, typed := strings.Cut(strings.TrimSpace(part), "=")
+		if !typed {
+			val = name
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(val))
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q: want a positive duration, or TYPE=DURATION,... (quote=250ms,trade=5m)", part)
+		}
+		if !typed {
+			if defaults++; defaults > 1 {
+				return fmt.Errorf("%q: more than one default duration", v)
+			}
+			def = d
+			continue
+		}
+		k, ok := schemas.ParseKind(strings.TrimSpace(name))
+		if !ok {
+			return fmt.Errorf("unknown event type %q (want one of %s)", name, kindNames())
+		}
+		if _, dup := per[k]; dup {
+			return fmt.Errorf("type %s named twice", k)
+		}
+		per[k] = d
+	}
+	f.a.Shed.MaxQueueDelay = def
+	f.a.QueueDelays = per
+	return nil
+}
+
+// registerDurableFlags registers the gateway's durable publishing flags
+// into o: the retry budget, the unacknowledged bound and the ingest
+// stream's settings (applied at start when a type is durable).
+func registerDurableFlags(fs *flag.FlagSet, o *gateway.DurableOptions) {
+	fs.Float64Var(&o.RetryBudget, "retry-budget", gateway.DefaultRetryBudget, "durable delivery: fraction of recent stored batches that may be retried after an ack timeout or a retryable error; past it 503 (keeps a sick cluster from a retry storm)")
+	fs.IntVar(&o.MaxPending, "durable-max-pending", bus.DefaultMaxPending, "durable delivery: batches published and not yet acknowledged by the stream at once; past it requests get 503 before their body is read")
+	fs.DurationVar(&o.AckTimeout, "durable-ack-timeout", bus.DefaultAckTimeout, "durable delivery: how long a publish waits for the stream's ack before it is retried")
+	fs.IntVar(&o.Streams.Replicas, "replicas", 1, "durable delivery: replicas of the ingest stream the gateway creates or updates at start (3 on a cluster that must survive the loss of a node)")
+	fs.DurationVar(&o.Streams.Duplicates, "duplicates", bus.DefaultDuplicates, "durable delivery: the ingest stream's duplicate window (a batch retried with the same Nats-Msg-Id within it is stored once)")
+	fs.Int64Var(&o.Streams.IngestMaxBytes, "ingest-max-bytes", bus.DefaultIngestMaxBytes, "durable delivery: bytes of batches the ingest stream holds unprocessed; past it the stream refuses new batches and requests get 503")
+}

@@ -3,8 +3,10 @@ package main
 import (
 	"flag"
 	"testing"
+	"time"
 
 	"github.com/sluice-dev/sluice/bus"
+	"github.com/sluice-dev/sluice/gateway"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -55,5 +57,30 @@ func TestDeliveryFlagEnv(t *testing.T) {
 	}
 	if ms.Of(schemas.KindTrade) != bus.ModeDurable || ms.Of(schemas.KindQuote) != bus.ModeCore {
 		t.Fatalf("SLUICE_DELIVERY=trade=durable gave %s", ms)
+	}
+}
+
+func TestQueueDelayFlag(t *testing.T) {
+	var a gateway.AdmissionOptions
+	f := queueDelayFlag{&a}
+	if err := f.Set("quote=250ms,trade=5m"); err != nil {
+		t.Fatal(err)
+	}
+	if a.Shed.MaxQueueDelay != 0 || a.QueueDelays[schemas.KindQuote] != 250*time.Millisecond || a.QueueDelays[schemas.KindTrade] != 5*time.Minute {
+		t.Fatalf("got %v %v", a.Shed.MaxQueueDelay, a.QueueDelays)
+	}
+	if got := f.String(); got != "quote=250ms,trade=5m0s" {
+		t.Errorf("String() = %q", got)
+	}
+	if err := f.Set("1s"); err != nil || a.Shed.MaxQueueDelay != time.Second || len(a.QueueDelays) != 0 {
+		t.Fatalf("Set(1s): %v %v %v", err, a.Shed.MaxQueueDelay, a.QueueDelays)
+	}
+	if err := f.Set("2s,trade=1m"); err != nil || a.Shed.MaxQueueDelay != 2*time.Second || a.QueueDelays[schemas.KindTrade] != time.Minute {
+		t.Fatalf("Set(2s,trade=1m): %v %v %v", err, a.Shed.MaxQueueDelay, a.QueueDelays)
+	}
+	for _, bad := range []string{"", "fast", "quote=-1s", "order=1s", "1s,2s", "quote=1s,quote=2s"} {
+		if err := f.Set(bad); err == nil {
+			t.Errorf("Set(%q) accepted", bad)
+		}
 	}
 }

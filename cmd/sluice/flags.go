@@ -101,6 +101,8 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.Batch.MaxBytes, "batch-max-bytes", gateway.DefaultBatchMaxBytes, "a batch is flushed before it grows past this many bytes (below the NATS max_payload)")
 	fs.DurationVar(&o.Batch.Linger, "batch-linger", gateway.DefaultBatchLinger, "longest an event waits for its batch to fill")
 	fs.Int64Var(&o.Batch.MaxPendingBytes, "batch-max-pending", gateway.DefaultBatchMaxPendingBytes, "bytes of events the batcher of one type holds; past it 503 (NATS not keeping up)")
+	fs.Var(deliveryFlag{&o.Delivery}, "delivery", deliveryUsage)
+	registerDurableFlags(fs, &o.Durable)
 	fs.StringVar(&o.Source, "source", "", "CloudEvents source of events sent without one (default sluice/gateway/<hostname>)")
 	a := &o.Admission
 	fs.StringVar(&g.keysFile, "keys-file", "", "API keys file (JSON, keys stored as SHA-256; see 'sluice keys hash'); when set every request needs a key")
@@ -108,7 +110,7 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&a.AddressBurst, "client-burst", 0, "token bucket size per remote address (default: the rate)")
 	fs.IntVar(&a.Concurrency.Min, "concurrency-min", 0, "lowest adaptive concurrency limit per worker group (default 8)")
 	fs.IntVar(&a.Concurrency.Max, "concurrency-max", 0, "highest adaptive concurrency limit per worker group (default 16384); past the current limit 503")
-	fs.DurationVar(&a.Shed.MaxQueueDelay, "shed-max-queue-delay", 0, "a group's depth bound is its peak drain rate times this (default 250ms); priorities are shed at 25/50/75/100% of it")
+	fs.Var(queueDelayFlag{a}, "shed-max-queue-delay", "a group's depth bound is its peak drain rate times this (default 250ms), or per type: quote=250ms,trade=5m; priorities are shed at 25/50/75/100% of it")
 	fs.Int64Var(&a.Shed.MinDepth, "shed-min-depth", 0, "lowest depth bound of a group in events (default 128: one gateway batch); it only matters for groups slower than it divided by --shed-max-queue-delay")
 	fs.Int64Var(&a.Shed.MaxDepth, "shed-max-depth", 0, "highest depth bound of a group in events (default 1048576)")
 	so := &g.stream
