@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/gateway/admit"
 	"github.com/sluice-dev/sluice/ops/opstest"
 )
@@ -162,7 +163,9 @@ func TestShedsLowBeforeNormal(t *testing.T) {
 // TestGroupWithoutWorkers kills every quote worker: quote requests are
 // refused with 503 within 100 ms while trades keep being served.
 func TestGroupWithoutWorkers(t *testing.T) {
-	st := stack(t)
+	// Core delivery whatever SLUICE_DELIVERY says: a durable group
+	// without workers accepts (TestDurableGroupWithoutWorkers).
+	st := stackWith(t, func(c *devConfig) { c.gateway.opts.Delivery = bus.Modes{} })
 	c := clients()["h2c"]
 	base := "http://" + st.gw.Addr() + "/v1/events/"
 	if resp, body := post(t, c, base+"quote", "application/json", quoteJSON("AAPL", 1, 1.01)); resp.StatusCode != http.StatusAccepted {

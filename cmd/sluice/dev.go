@@ -142,12 +142,19 @@ func startStack(ctx context.Context, cfg devConfig, log *slog.Logger) (st *devSt
 	if len(groups) == 0 {
 		groups = []string{"quotes", "trades"}
 	}
+	// The workers take the delivery modes and the streams' shared limits
+	// from the gateway's flags of the same names (sluice dev registers
+	// them once).
+	wf := cfg.worker
+	gs := cfg.gateway.opts.Durable.Streams
+	wf.delivery = cfg.gateway.opts.Delivery
+	wf.streams.Replicas, wf.streams.Duplicates, wf.streams.IngestMaxBytes = gs.Replicas, gs.Duplicates, gs.IngestMaxBytes
 	for _, group := range groups {
 		nc, err := st.connect(url, "sluice-dev-worker-"+group, log)
 		if err != nil {
 			return st, err
 		}
-		wk, watcher, err := startWorker(ctx, nc, cfg.subjects, group, &cfg.worker, log.With("group", group), st.metrics)
+		wk, watcher, err := startWorker(ctx, nc, cfg.subjects, group, &wf, log.With("group", group), st.metrics)
 		if err != nil {
 			return st, fmt.Errorf("starting worker %s: %w", group, err)
 		}

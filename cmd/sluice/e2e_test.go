@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,15 @@ func stackWith(t *testing.T, tune func(*devConfig)) *devStack {
 	cfg.natsListen = "127.0.0.1:0"
 	cfg.subjects = schemas.MustSubjects("")
 	cfg.refdata = enrich.Sample()
+	// SLUICE_DELIVERY runs the stack tests in another delivery mode:
+	// SLUICE_DELIVERY=durable go test ./cmd/sluice -run ...
+	if v := os.Getenv("SLUICE_DELIVERY"); v != "" {
+		ms, err := parseDelivery(v)
+		if err != nil {
+			t.Fatalf("SLUICE_DELIVERY: %v", err)
+		}
+		cfg.gateway.opts.Delivery = ms
+	}
 	if tune != nil {
 		tune(&cfg)
 	}
