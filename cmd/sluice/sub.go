@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -25,6 +27,10 @@ func runSub(args []string) int {
 	count := fs.Int("count", 0, "exit after this many events (0: run until interrupted)")
 	httpURL := fs.String("http", "", "read the stream through a gateway at this URL (http://127.0.0.1:8080) instead of NATS: GET /v1/streams/{type}, one type per FILTER")
 	snapshot := fs.Bool("snapshot", true, "with --http: start with the gateway's last value of each symbol")
+	var replay replayFrom
+	fs.DurationVar(&replay.since, "since", 0, "durable delivery: first print the events stored in the enriched stream in this last while (5m), then the new ones")
+	fs.Uint64Var(&replay.sinceSeq, "since-seq", 0, "durable delivery: first print the events stored in the enriched stream from this stream sequence on, then the new ones")
+	fs.BoolVar(&replay.last, "last", false, "durable delivery: first print the last stored event of each matching symbol (a snapshot), then the new ones")
 	if ok, code := parseOperands(fs, "sub", "FILTER", "Prints enriched events matching FILTER as JSON lines. FILTER (required): quote.AAPL, quote.BRK.B, quote.*, quote, *.AAPL, or '>' for every enriched event (with --http: one type, quote.AAPL, quote.* or quote).", args); !ok {
 		return code
 	}
@@ -35,6 +41,10 @@ func runSub(args []string) int {
 	}
 	if fs.NArg() != 1 || fs.Arg(0) == "" {
 		fmt.Fprintln(os.Stderr, "sluice sub: exactly one FILTER is required, for example quote.AAPL, or '>' for every enriched event")
+		return 2
+	}
+	if err := replay.validate(); err != nil || replay.set() && *httpURL != "" {
+		fmt.Fprintf(os.Stderr, "sluice sub: %v\n", cmp.Or(err, errors.New("--since, --since-seq and --last read the enriched stream on NATS, not --http")))
 		return 2
 	}
 	if *httpURL != "" {
@@ -56,6 +66,9 @@ func runSub(args []string) int {
 		return fatal(log, "sub", err)
 	}
 	defer nc.Close()
+	if replay.set() {
+		return subReplay(ctx, nc, subjects, subject, replay, *count, log)
+	}
 	out := bufio.NewWriter(os.Stdout)
 	var mu sync.Mutex
 	seen := 0
