@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -98,5 +99,30 @@ func TestDashboardSampler(t *testing.T) {
 	}
 	if running() {
 		t.Error("the sampler runs after close")
+	}
+}
+
+// BenchmarkDashboardFrame measures one frame of the sampler: the cost, once
+// a second, of keeping dashboards open, whatever their number. The set is
+// about the size of a gateway's (some 80 series, 4 histograms).
+func BenchmarkDashboardFrame(b *testing.B) {
+	set := metrics.NewSet()
+	for i := range 80 {
+		set.NewCounter(fmt.Sprintf(`sluice_gateway_requests_total{status="%d"}`, 200+i)).Add(i)
+	}
+	for _, m := range []string{"async", "result", "a", "b"} {
+		h := set.NewHistogram(`sluice_gateway_request_duration_seconds{mode="` + m + `"}`)
+		for i := range 1000 {
+			h.Update(float64(i) * 1e-5)
+		}
+	}
+	sp := &sampler{sets: []*metrics.Set{set}}
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(time.Second)
+		if _, err := sp.next(now); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
