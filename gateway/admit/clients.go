@@ -19,6 +19,7 @@ type Client struct {
 	// MaxPriority is the highest priority it may use.
 	MaxPriority Priority
 	types       uint8 // bit per schemas.Kind allowed; 0 means all
+	subscribe   uint8 // bit per schemas.Kind it may subscribe to
 	limiter     *rate.Limiter
 	rate        float64
 	burst       int
@@ -26,6 +27,10 @@ type Client struct {
 
 // Allows reports whether the client may publish events of kind k.
 func (c *Client) Allows(k schemas.Kind) bool { return c.types == 0 || c.types&(1<<k) != 0 }
+
+// MaySubscribe reports whether the client may subscribe to the stream of
+// kind k. A client identified by its address (no keys file) may.
+func (c *Client) MaySubscribe(k schemas.Kind) bool { return c.subscribe&(1<<k) != 0 }
 
 // Take takes one token from the client's bucket. When the bucket is empty
 // it returns false and the seconds until a token is back (at least 1).
@@ -87,7 +92,7 @@ func NewClients(opts ClientOptions) *Clients {
 		maxAddr = *opts.AddressPriority
 	}
 	c := &Clients{opts: opts, addrs: make(map[string]*Client)}
-	c.open = &Client{Name: "anonymous", MaxPriority: maxAddr}
+	c.open = &Client{Name: "anonymous", MaxPriority: maxAddr, subscribe: 0xff}
 	if opts.Keys != nil {
 		c.byKey = make(map[[32]byte]*Client, len(opts.Keys.Keys))
 		for _, k := range opts.Keys.Keys {
@@ -102,6 +107,10 @@ func NewClients(opts ClientOptions) *Clients {
 			for _, t := range k.Types {
 				kind, _ := schemas.ParseKind(t)
 				cl.types |= 1 << kind
+			}
+			for _, t := range k.Subscribe {
+				kind, _ := schemas.ParseKind(t)
+				cl.subscribe |= 1 << kind
 			}
 			cl.setLimit(k.Rate, k.Burst)
 			c.byKey[sum] = cl
@@ -162,7 +171,7 @@ func (c *Clients) ByAddress(remote string) *Client {
 				break
 			}
 		}
-		cl = &Client{Name: host, MaxPriority: c.open.MaxPriority}
+		cl = &Client{Name: host, MaxPriority: c.open.MaxPriority, subscribe: 0xff}
 		cl.setLimit(c.opts.AddressRate, c.opts.AddressBurst)
 		c.addrs[host] = cl
 	}

@@ -32,6 +32,9 @@ type Key struct {
 	MaxPriority string `json:"max_priority"`
 	// Types the client may publish; empty means all.
 	Types []string `json:"types"`
+	// Subscribe lists the types the client may subscribe to (GET
+	// /v1/streams/{type}); empty means none.
+	Subscribe []string `json:"subscribe"`
 }
 
 // KeysFile is the JSON document of --keys-file.
@@ -89,7 +92,7 @@ func (kf *KeysFile) Validate() error {
 				return fmt.Errorf("%s: max_priority %q is not low, normal, high or critical", where, k.MaxPriority)
 			}
 		}
-		for _, t := range k.Types {
+		for _, t := range append(k.Types[:len(k.Types):len(k.Types)], k.Subscribe...) {
 			if _, ok := schemas.ParseKind(t); !ok {
 				return fmt.Errorf("%s: unknown type %q", where, t)
 			}
