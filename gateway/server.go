@@ -161,7 +161,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/types", s.handleTypes)
 	mux.HandleFunc("/v1/types", s.methodNotAllowed("GET"))
 	if s.opts.Streams != nil {
-		mux.Handle("/v1/streams/{type}", s.opts.Streams)
+		mux.Handle("/v1/streams/{type}", s.streamsAuth(s.opts.Streams))
+		if p, ok := s.opts.Streams.(interface{ Page() http.Handler }); ok {
+			mux.Handle("GET /ui/", p.Page())
+		}
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		st := getState()

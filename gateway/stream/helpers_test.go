@@ -61,6 +61,7 @@ func newEnvBuf(t *testing.T, o stream.Options, sndbuf int) *env {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/streams/{type}", hub)
+	mux.Handle("GET /ui/", hub.Page())
 	var p http.Protocols
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true)
