@@ -41,14 +41,14 @@ func appendEvent(b []byte, f format, it *item, tok []byte) (out []byte, ok bool)
 		b = append(b, "id: "...)
 		b = append(b, tok...)
 		b = append(b, "\nevent: "...)
-		b = appendType(b, it.data)
+		b = appendType(b, it.ev.data)
 		b = append(b, "\ndata: "...)
 	}
-	b, err := schemas.AppendEventJSON(b, it.data)
-	if err != nil || len(b) < 2 || b[len(b)-1] != '}' {
+	js, err := it.ev.JSON()
+	if err != nil || len(js) < 2 || js[len(js)-1] != '}' {
 		return b[:start], false
 	}
-	b = b[:len(b)-1]
+	b = append(b, js[:len(js)-1]...)
 	if b[len(b)-1] != '{' {
 		b = append(b, ',')
 	}
@@ -89,13 +89,14 @@ func appendType(b []byte, data []byte) []byte {
 }
 
 func appendMsgpackEvent(b []byte, it *item, tok []byte) ([]byte, bool) {
-	r := schemas.NewReader(it.data)
+	data := it.ev.data
+	r := schemas.NewReader(data)
 	n := r.MapHeader()
 	if r.Err() != nil {
 		return b, false
 	}
 	b = schemas.AppendMapHeader(b, n+3)
-	b = append(b, it.data[r.Offset():]...)
+	b = append(b, data[r.Offset():]...)
 	b = schemas.AppendString(b, "sluiceseq")
 	b = schemas.AppendUint(b, it.seq)
 	b = schemas.AppendString(b, "sluicereplaced")

@@ -25,7 +25,7 @@ const dedupeWindow = 8
 // subscribers that named it and the subscription on its subject.
 type topic struct {
 	symbol string
-	last   []byte // the last event received; nil before the first
+	last   *event // the last event received; nil before the first
 	seq    uint64 // events of this symbol received, from 1
 	pos    uint64 // the feed position of last
 	subs   []*queue
@@ -122,8 +122,9 @@ func (f *feed) onMsg(m *nats.Msg) {
 	}
 	f.pos++
 	t.seq++
-	t.last, t.pos = m.Data, f.pos
-	it := item{t: t, data: m.Data, seq: t.seq, pos: f.pos}
+	ev := &event{data: m.Data}
+	t.last, t.pos = ev, f.pos
+	it := item{t: t, ev: ev, seq: t.seq, pos: f.pos}
 	for _, q := range t.subs {
 		q.offer(it)
 	}
@@ -205,7 +206,7 @@ func (f *feed) register(q *queue, req *request) error {
 	n := uint32(0)
 	for _, t := range snap {
 		if t.last != nil {
-			q.offerLocked(item{t: t, data: t.last, seq: t.seq, pos: t.pos})
+			q.offerLocked(item{t: t, ev: t.last, seq: t.seq, pos: t.pos})
 			n++
 		}
 	}

@@ -1,12 +1,32 @@
 package stream
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// event is one enriched event as received, shared by the cache and every
+// queue that holds it; its JSON form is made once, by the first writer
+// that needs it, for all subscribers.
+type event struct {
+	data []byte // the MessagePack CloudEvent; never modified
+	once sync.Once
+	json []byte
+	err  error
+}
+
+// JSON returns the event as a CloudEvents JSON object.
+func (e *event) JSON() ([]byte, error) {
+	e.once.Do(func() { e.json, e.err = schemas.AppendEventJSON(nil, e.data) })
+	return e.json, e.err
+}
 
 // item is one entry of a subscriber's queue: an enriched event (t set) or
 // a marker.
 type item struct {
 	t        *topic
-	data     []byte // the MessagePack CloudEvent as received; never modified
+	ev       *event
 	seq      uint64 // the symbol's sequence (sluiceseq)
 	pos      uint64 // the stream position (the resume token's)
 	replaced uint32 // events this one replaced (sluicereplaced)

@@ -259,7 +259,8 @@ func TestConflation(t *testing.T) {
 func TestSlowTradeSubscriberCut(t *testing.T) {
 	for _, p := range protos {
 		t.Run(p.name, func(t *testing.T) {
-			e := newEnvBuf(t, stream.Options{Buffer: 1024}, 4096)
+			// The slow reader waits for the fast one: no write timeout cuts it first.
+			e := newEnvBuf(t, stream.Options{Buffer: 1024, WriteTimeout: time.Hour}, 4096)
 			slow := openSSE(t, client(p, 4096), e.base+"/v1/streams/trade?symbols=*&snapshot=false")
 			fast := openSSE(t, client(p, 0), e.base+"/v1/streams/trade?symbols=*&snapshot=false")
 			e.settle()
