@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -278,4 +279,38 @@ func TestDurableGroupWithoutWorkersAccepts(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestQueueDelayPerType: AdmissionOptions.QueueDelays sets the depth
+// bound of a type's group apart from the others'.
+func TestQueueDelayPerType(t *testing.T) {
+	a := newAdmission(AdmissionOptions{Shed: admit.ShedOptions{MaxQueueDelay: 250 * time.Millisecond},
+		QueueDelays: map[schemas.Kind]time.Duration{schemas.KindTrade: 2 * time.Second}}, schemas.Subjects{}, metrics.NewSet())
+	now := time.Now()
+	for _, g := range []string{"quotes", "trades"} {
+		a.byName[g].load.Observe(&schemas.LoadReport{Worker: "w-" + g, Group: g, IntervalMS: 100, MaxRate: 10_000}, now)
+	}
+	if q, tr := a.groups[schemas.KindQuote].load.Bound(), a.groups[schemas.KindTrade].load.Bound(); q != 2500 || tr != 20_000 {
+		t.Fatalf("bounds quote %d trade %d, want 2500 (250ms) and 20000 (2s) at 10000 events/s", q, tr)
+	}
+}
+
+// TestDurableBackpressure: with --durable-max-pending batches awaiting
+// their acks, a request of a durable type is refused with 503 before its
+// body is read, and counted; once acks come back it is accepted.
+func TestDurableBackpressure(t *testing.T) {
+	e := newTestEnv(t, "h2c", nil, durable, func(o *Options) {
+		o.Admission = AdmissionOptions{}
+		o.Durable.MaxPending = 8
+	})
+	d := e.srv.dur
+	d.inflight.Add(8) // as if 8 batches awaited their acks
+	resp, body := e.post("trade", "application/json", `{"symbol":"AAPL","price":101.5,"size":10}`)
+	wantProblem(t, resp, body, http.StatusServiceUnavailable, "--durable-max-pending")
+	if n := e.counter(`sluice_gateway_rejected_total{reason="backpressure",priority="normal",group="trades"}`); n != 1 {
+		t.Errorf("backpressure rejections %d, want 1", n)
+	}
+	d.inflight.Add(-8)
+	resp, body = e.post("trade", "application/json", `{"symbol":"AAPL","price":101.5,"size":10}`)
+	wantAccepted(t, resp, body, 1)
 }
