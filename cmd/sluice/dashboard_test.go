@@ -367,3 +367,61 @@ func (p *cdpPage) number(t *testing.T, expr string) float64 {
 	v, _ := p.eval(t, expr).(float64)
 	return v
 }
+
+// TestDashboardFeedPerProcess reads one frame of the dashboard's feed from a
+// gateway and a worker run apart: each page shows its own process's
+// metrics, the worker's its batches and no gateway series.
+func TestDashboardFeedPerProcess(t *testing.T) {
+	_, url := opstest.RunNATS(t)
+	if out, err := sluiceCmd(t, "refdata", "load", "--nats", url, "sample").CombinedOutput(); err != nil {
+		t.Fatalf("refdata load: %v\n%s", err, out)
+	}
+	worker := startProcess(t, "worker", "--group", "quotes", "--nats", url, "--ops-listen", "127.0.0.1:0")
+	gw := startProcess(t, "gateway", "--nats", url, "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0")
+	names := func(addr string) map[string]bool {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + "/dashboard/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(nil, 1<<22)
+		for sc.Scan() {
+			d, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var f struct{ Series, Hists []struct{ N string } }
+			if err := json.Unmarshal([]byte(d), &f); err != nil {
+				t.Fatalf("frame from %s: %v", addr, err)
+			}
+			m := map[string]bool{}
+			for _, s := range append(f.Series, f.Hists...) {
+				m[s.N] = true
+			}
+			return m
+		}
+		t.Fatalf("no frame from %s: %v", addr, sc.Err())
+		return nil
+	}
+	w, g := names(worker["ops"]), names(gw["ops"])
+	for _, c := range []struct {
+		who  string
+		got  map[string]bool
+		name string
+		want bool
+	}{
+		{"worker", w, "sluice_worker_batches_total", true},
+		{"worker", w, "sluice_worker_batch_duration_seconds", true},
+		{"worker", w, "sluice_ready", true},
+		{"worker", w, "sluice_gateway_requests_total", false},
+		{"gateway", g, "sluice_gateway_requests_total", true},
+		{"gateway", g, "sluice_gateway_group_depth", true},
+		{"gateway", g, "sluice_worker_batches_total", false},
+	} {
+		if c.got[c.name] != c.want {
+			t.Errorf("%s's feed has %s: %v, want %v", c.who, c.name, c.got[c.name], c.want)
+		}
+	}
+}
