@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluice-dev/sluice/bus"
+	"github.com/sluice-dev/sluice/ops/opstest"
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// TestDurableWorkerDiesHoldingBatch: sluice dev in durable delivery; the
+// quotes worker's connection closes while it holds a 202'd batch (before
+// its ack). Nothing is lost: another worker of the group, started after,
+// gets the batch once the ack wait has passed, and the enriched stream
+// holds each event once.
+func TestDurableWorkerDiesHoldingBatch(t *testing.T) {
+	st := stackWith(t, func(c *devConfig) {
+		c.gateway.opts.Delivery = bus.AllModes(bus.ModeDurable)
+		c.worker.ackWait = time.Second
+		c.worker.stageDelay = 50 * time.Millisecond // a batch of 5 runs 250 ms
+	})
+	c := clients()["h2c"]
+	resp, body := post(t, c, "http://"+st.gw.Addr()+"/v1/events/quote", "application/x-ndjson", ndjsonQuotes(5), "Idempotency-Key", "k")
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	url := st.nats.ClientURL()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	subjects := schemas.MustSubjects("")
+	cons, err := js.Consumer(ctx, bus.IngestStream(subjects), "quotes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opstest.CheckFor(t, 10*time.Second, time.Millisecond, func() error {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumAckPending != 1 {
+			return fmt.Errorf("ack pending %d, pending %d", info.NumAckPending, info.NumPending)
+		}
+		return nil
+	})
+	st.conns[0].Close() // the quotes worker's: killed before its ack
+	st.workers = st.workers[1:]
+
+	wnc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wnc.Close()
+	wf := workerFlags{delivery: bus.AllModes(bus.ModeDurable), ackWait: time.Second}
+	wk, watcher, err := startWorker(ctx, wnc, subjects, "quotes", &wf, slog.New(slog.DiscardHandler), metrics.NewSet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = watcher.Stop() }()
+	defer func() {
+		if err := wk.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+	stream, err := js.Stream(ctx, bus.EnrichedStream(subjects))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int{}
+	opstest.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumAckPending+int(info.NumPending) != 0 {
+			return fmt.Errorf("batch not acked yet: ack pending %d, pending %d", info.NumAckPending, info.NumPending)
+		}
+		return nil
+	})
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var en schemas.Enriched
+		r := schemas.NewReader(m.Data)
+		if err := en.DecodeMsgpack(&r); err != nil {
+			t.Fatal(err)
+		}
+		ids[en.ID]++
+	}
+	for i := range 5 {
+		if id := fmt.Sprintf("k-%d", i); ids[id] != 1 {
+			t.Errorf("enriched %s %d times, want once (all: %v)", id, ids[id], ids)
+		}
+	}
+	if len(ids) != 5 {
+		t.Errorf("enriched events %v, want k-0..k-4", ids)
+	}
+}
