@@ -278,11 +278,13 @@ sluice dev is running
   data API   http://%[1]s   (HTTP/1.1 and h2c)
   ops        http://%[2]s/   (live dashboard; /metrics  /healthz  /readyz  /debug/pprof/)
   NATS       %[3]s   (enriched events on %[4]s)
+  streams    http://%[1]s/v1/streams/quote?symbols=*   (SSE, NDJSON, WebSocket; live board at http://%[1]s/ui/)
 
 Try:
   curl -s -H 'Prefer: return=representation' -H 'Content-Type: application/json' \
     -d '{"symbol":"AAPL","bid":189.52,"ask":189.55,"bid_size":300,"ask_size":200,"venue":"XNAS"}' \
     http://%[1]s/v1/events/quote
+  curl -N -H 'Accept: text/event-stream' 'http://%[1]s/v1/streams/quote?symbols=AAPL'
 
 Ctrl-C drains in-flight work and exits.
 `, data, opsAddr, natsURL, subjects.EnrichedAll())

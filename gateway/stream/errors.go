@@ -19,8 +19,8 @@ var (
 )
 
 // StatusError is an error with the HTTP status it is answered with, as
-// application/problem+json. Authorize returns one to refuse a subscriber
-// (403, 429); any other error is answered 403.
+// application/problem+json (the gateway checks keys and permissions in
+// front of the hub: see gateway/streams.go).
 type StatusError struct {
 	Status     int
 	Title      string
@@ -54,7 +54,7 @@ func (e *StatusError) appendJSON(b []byte) []byte {
 func writeProblem(w http.ResponseWriter, err error) {
 	var se *StatusError
 	if !errors.As(err, &se) {
-		se = &StatusError{Status: http.StatusForbidden, Detail: err.Error()}
+		se = &StatusError{Status: http.StatusInternalServerError, Detail: err.Error()}
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")

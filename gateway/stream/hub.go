@@ -122,12 +122,6 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, err)
 		return
 	}
-	if h.opts.Authorize != nil {
-		if err := h.opts.Authorize(r, req.kind); err != nil {
-			writeProblem(w, err)
-			return
-		}
-	}
 	if err := h.acquire(); err != nil {
 		h.m.refused.Inc()
 		writeProblem(w, err)

@@ -3,7 +3,6 @@ package stream
 import (
 	"errors"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -50,10 +49,6 @@ type Options struct {
 	// Replayer serves resumes and snapshots from a durable stream; nil is
 	// core mode.
 	Replayer Replayer
-	// Authorize, when set, is asked before a subscription starts; a non-nil
-	// error is answered with its status (see [StatusError]).
-	// The gateway checks the key's subscribe permission here.
-	Authorize func(r *http.Request, k schemas.Kind) error
 	// Logger receives the hub's logs (never per event).
 	Logger *slog.Logger
 	// Metrics receives the hub's metrics.
