@@ -193,12 +193,18 @@ func TestDurableStoreFailureIs503(t *testing.T) {
 	e := newTestEnv(t, "h1", nil, durable, func(o *Options) { o.Durable.AckTimeout = 200 * time.Millisecond })
 	resp, body := e.post("trade", "application/json", `{"symbol":"AAPL","price":101.5,"size":10}`)
 	wantAccepted(t, resp, body, 1)
+	if err := e.srv.CheckIngest(); err != nil {
+		t.Errorf("CheckIngest: %v", err)
+	}
 	js, err := jetstream.New(e.nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := js.DeleteStream(context.Background(), bus.IngestStream(e.subj)); err != nil {
 		t.Fatal(err)
+	}
+	if err := e.srv.CheckIngest(); err == nil {
+		t.Error("CheckIngest: nil without the ingest stream")
 	}
 	resp, body = e.post("trade", "application/json", `{"symbol":"AAPL","price":101.5,"size":10}`)
 	wantProblem(t, resp, body, http.StatusServiceUnavailable, "storing the batch")

@@ -26,8 +26,9 @@ type Server struct {
 	m        *gatewayMetrics
 	ids      *idGen
 	replies  *replyTable
-	batchers [3]*batcher // by schemas.Kind
-	dur      *durablePub // the durable types' publisher; nil when all are core
+	batchers [3]*batcher         // by schemas.Kind
+	dur      *durablePub         // the durable types' publisher; nil when all are core
+	js       jetstream.JetStream // durable: set by Start, for CheckIngest
 	adm      *admission
 	body     bodyReader
 	inbox    string
@@ -256,6 +257,7 @@ func (s *Server) applyIngest() error {
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
+	s.js = js
 	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
 	defer cancel()
 	a, err := bus.ApplyIngest(ctx, js, s.opts.Subjects, s.opts.Durable.Streams)
@@ -264,6 +266,27 @@ func (s *Server) applyIngest() error {
 	}
 	s.log.Info("ingest stream applied", "stream", a.Stream, "action", a.Action, "changed", a.Changed,
 		"durable", strings.Join(kindNames(s.opts.Delivery.Kinds(bus.ModeDurable)), ","))
+	return nil
+}
+
+// CheckIngest reports, when a type is durable, whether the ingest stream
+// exists and has a leader: without either no batch can be stored, and
+// every request of a durable type would get 503 (/readyz). It is nil
+// when every type is core.
+func (s *Server) CheckIngest() error {
+	if s.js == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	name := bus.IngestStream(s.opts.Subjects)
+	st, err := s.js.Stream(ctx, name)
+	if err != nil {
+		return fmt.Errorf("ingest stream %s: %w", name, err)
+	}
+	if c := st.CachedInfo().Cluster; c != nil && c.Leader == "" {
+		return fmt.Errorf("ingest stream %s has no leader", name)
+	}
 	return nil
 }
 

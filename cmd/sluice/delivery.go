@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/gateway"
+	"github.com/sluice-dev/sluice/ops"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -160,4 +161,12 @@ func registerDurableFlags(fs *flag.FlagSet, o *gateway.DurableOptions) {
 	fs.IntVar(&o.Streams.Replicas, "replicas", 1, "durable delivery: replicas of the ingest stream the gateway creates or updates at start (3 on a cluster that must survive the loss of a node)")
 	fs.DurationVar(&o.Streams.Duplicates, "duplicates", bus.DefaultDuplicates, "durable delivery: the ingest stream's duplicate window (a batch retried with the same Nats-Msg-Id within it is stored once)")
 	fs.Int64Var(&o.Streams.IngestMaxBytes, "ingest-max-bytes", bus.DefaultIngestMaxBytes, "durable delivery: bytes of batches the ingest stream holds unprocessed; past it the stream refuses new batches and requests get 503")
+}
+
+// addIngestCheck adds the readiness check "stream:ingest" when a type is
+// durable: the ingest stream exists and has a leader.
+func addIngestCheck(srv *ops.Server, gw *gateway.Server, ms bus.Modes) {
+	if ms.Any(bus.ModeDurable) {
+		srv.AddReady("stream:ingest", gw.CheckIngest)
+	}
 }

@@ -183,6 +183,7 @@ func startStack(ctx context.Context, cfg devConfig, log *slog.Logger) (st *devSt
 		return st, err
 	}
 	addGroupChecks(st.ops, st.gw)
+	addIngestCheck(st.ops, st.gw, o.Delivery)
 	return st, waitWorkers(ctx, st.gw, len(groups))
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -73,6 +74,21 @@ func TestDurableStack(t *testing.T) {
 	})
 	if n := count(bus.EnrichedStream(subj), "sluice.enriched.trade.>"); n != 1 {
 		t.Fatalf("enriched trades %d, want 1 for two posts with one Idempotency-Key", n)
+	}
+	resp, err = http.Get("http://" + st.ops.Addr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(ready), "stream:ingest: ok") {
+		t.Fatalf("/readyz %d:\n%s", resp.StatusCode, ready)
+	}
+	if err := js.DeleteStream(ctx, bus.IngestStream(subj)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.gw.CheckIngest(); err == nil {
+		t.Fatal("CheckIngest passes without the ingest stream")
 	}
 }
 

@@ -60,6 +60,7 @@ func runGateway(args []string) int {
 	opsSrv, err := startOps(*opsAddr, dashClients, log, nc, set)
 	if err == nil {
 		addGroupChecks(opsSrv, gw)
+		addIngestCheck(opsSrv, gw, o.Delivery)
 	}
 	if err != nil {
 		return fatal(log, "gateway", err)
