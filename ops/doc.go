@@ -10,6 +10,11 @@
 // vmrange buckets. The Prometheus configuration, recording rules and alerts
 // of the compose stack are in ops/prometheus/, the runbook in ops/README.md.
 //
+// GET / on the ops listener is a live dashboard: one self-contained page fed
+// once a second over server-sent events by a sampler that reads the same
+// metric sets as /metrics, started with the first open page and stopped
+// with the last (see [ServerOptions].DashboardClients).
+//
 // It stands beside the data flow (schemas → gateway → NATS → workers →
 // enrich), not in it: the subcommands of cmd/sluice wire it next to the
 // packages that move events, and nothing on the hot path calls into it. It
