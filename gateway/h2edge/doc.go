@@ -1,0 +1,70 @@
+// Package h2edge is sluice's own HTTP/2 server (the "fast edge", issue
+// #16): the gateway's http.Server accepts connections, sniffs the h2c
+// preface or negotiates h2 by ALPN, and hands each HTTP/2 connection to
+// [Server.ServeConn] (wired by [Server.ConfigureServer]); HTTP/1.1 stays
+// on net/http.
+//
+// # Design
+//
+// One goroutine per connection reads frames with golang.org/x/net/http2's
+// Framer (ReadMetaHeaders with its hpack decoder: the codecs are x/net's,
+// the connection state machine is this package's). One mutex per
+// connection guards its state (streams, windows, settings, the hpack
+// encoder) and the framer's writes, which go to a buffered writer: the
+// loop flushes once per read burst (when its read buffer is empty), and a
+// handler's write flushes only when no burst is under way, so the answers
+// of a burst leave in one write. Every request runs its http.Handler on a
+// goroutine of its own (the adapter); its ResponseWriter holds up to 16 KiB
+// and sends HEADERS and DATA under the connection's lock when it is
+// flushed, full, or the handler returns (a short answer: HEADERS with
+// content-length and one DATA frame with END_STREAM). DATA waits for the
+// peer's stream and connection windows on a per-stream sync.Cond. Request
+// bodies are collected by the loop into the stream's buffer; the handler's
+// reads give the bytes back with WINDOW_UPDATE once half a window is owed.
+//
+// # Conformance
+//
+// h2spec 2.2.1 passes 145 of 145 over TLS and over h2c with prior knowledge
+// when the connection comes straight to ServeConn (h2spec_test.go; through
+// the gateway's shared port, "invalid connection preface" is answered as
+// HTTP/1.1 by net/http, by design). Covered: SETTINGS both ways (max
+// concurrent streams, initial window, max frame size, header list size;
+// repeated SETTINGS_INITIAL_WINDOW_SIZE values taken in order and applied
+// to open streams), stream states and their errors, CONTINUATION with a
+// bound (a header block whose frames carry more than 2×MaxHeaderListSize +
+// 16 KiB ends the connection with ENHANCE_YOUR_CALM, which bounds floods of
+// empty CONTINUATION frames the Framer alone would accept), PRIORITY
+// ignored (self-dependency refused), PING answered under
+// Options.ControlFrameLimit (shared with SETTINGS, as gateway/netconn
+// counts them on h2c), RST_STREAM with early resets counted
+// (Options.MaxEarlyResets a second, then GOAWAY ENHANCE_YOUR_CALM) and
+// handlers of reset streams bounded at 4×MaxConcurrentStreams,
+// content-length checked against DATA, connection-specific fields and te
+// other than trailers refused, ReadHeaderTimeout for the preface and for
+// any frame once begun, IdleTimeout, WriteTimeout per stream (movable by
+// http.ResponseController.SetWriteDeadline), GOAWAY with the last stream id
+// on shutdown (streams in flight finish, new ones are ignored).
+//
+// Not done: request trailers are checked and dropped (Request.Trailer stays
+// nil), response trailers are not sent, 100-continue is not answered on its
+// own (a 1xx the handler writes is sent), extended CONNECT is refused, no
+// server push, no priorities (answers are written in the order handlers
+// write), and the loop does not send PINGs of its own.
+//
+// # The fast path (not built yet)
+//
+// The issue's second step serves POST /v1/events/{type} without a goroutine
+// per stream. Its design: a Handler option beside http.Handler,
+// FastRoute(method, path) (owns bool) asked on HEADERS; an owned stream gets
+// no goroutine and no http.Request: admission runs on the HEADERS (a
+// refusal is answered at once, before any DATA is read, and costs no
+// decode), DATA frames are appended to a pooled buffer, and on END_STREAM
+// the loop hands (type, header fields, body) to a bounded per-connection
+// worker that decodes, admits into the batcher and gets back a completion
+// callback; the callback (from the batcher's flush, or the reply table for
+// Prefer: return=representation) queues the answer (status, a few fields,
+// a small JSON body) on the connection and wakes the loop, which writes it
+// with the next burst. It needs a non-blocking entry into the gateway's
+// decode/admit/batch path (handler.go, admission.go, batcher.go), which
+// other work is changing; it waits for that.
+package h2edge

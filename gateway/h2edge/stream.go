@@ -1,0 +1,310 @@
+package h2edge
+
+import (
+	"context"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// stream is one request and its answer. Its fields are guarded by the
+// connection's mu; cond (on that mu) wakes its handler when body bytes,
+// window or an end arrive.
+type stream struct {
+	cc   *conn
+	id   uint32
+	cond sync.Cond
+
+	remoteClosed bool // END_STREAM received (or reset)
+	localClosed  bool // END_STREAM sent (or reset)
+	reset        bool
+	handlerDone  bool
+	waiting      bool // the handler waits for send window
+
+	sendWindow  int64
+	recvWindow  int32
+	recvUnacked int32
+
+	declLen    int64 // content-length, -1 if none
+	bodyBytes  int64 // DATA received
+	body       []byte
+	bodyOff    int
+	bodyEOF    bool
+	bodyErr    error
+	bodyClosed bool
+	hasBody    bool
+
+	cancel   context.CancelFunc
+	timer    *time.Timer // write deadline
+	deadline time.Time
+}
+
+func (cc *conn) processHeaders(f *http2.MetaHeadersFrame) error {
+	id := f.StreamID
+	if id%2 != 1 {
+		return http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	if st := cc.streams[id]; st != nil {
+		if st.remoteClosed {
+			return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
+		}
+		// Trailers: they end the stream and carry no pseudo-header.
+		if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
+			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
+		}
+		return cc.endRemote(st)
+	}
+	if id <= cc.maxStreamID {
+		return http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	cc.maxStreamID = id
+	if f.HasPriority() && f.Priority.StreamDep == id {
+		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
+	}
+	if uint32(len(cc.streams)) >= cc.opts.MaxConcurrentStreams {
+		cc.count("refused_stream")
+		code := http2.ErrCodeProtocol
+		if cc.unacked > 0 {
+			code = http2.ErrCodeRefusedStream
+		}
+		return http2.StreamError{StreamID: id, Code: code}
+	}
+	if cc.handlers >= 4*int(cc.opts.MaxConcurrentStreams) {
+		cc.count("handlers_overflow")
+		return errCalm
+	}
+	req, err := cc.newRequest(f)
+	if err != nil {
+		return err
+	}
+	st := &stream{cc: cc, id: id, sendWindow: cc.initSendWin, recvWindow: cc.opts.InitialWindowSize,
+		declLen: req.ContentLength, hasBody: !f.StreamEnded()}
+	if !st.hasBody {
+		st.declLen = -1
+		if req.ContentLength > 0 {
+			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
+		}
+	}
+	st.cond.L = &cc.mu
+	st.remoteClosed = f.StreamEnded()
+	cc.streams[id] = st
+	if cc.idle != nil && len(cc.streams) == 1 {
+		cc.idle.Stop()
+	}
+	handler := cc.handler
+	switch {
+	case f.Truncated:
+		handler = http.HandlerFunc(headerTooLong)
+	}
+	ctx, cancel := context.WithCancel(cc.ctx)
+	st.cancel = cancel
+	req = req.WithContext(ctx)
+	if st.hasBody {
+		req.Body = &requestBody{st: st}
+	} else {
+		req.Body = http.NoBody
+	}
+	rw := &responseWriter{st: st, req: req}
+	if cc.opts.WriteTimeout > 0 {
+		st.setDeadline(time.Now().Add(cc.opts.WriteTimeout))
+	}
+	cc.handlers++
+	go cc.runHandler(handler, rw, req)
+	return nil
+}
+
+func headerTooLong(w http.ResponseWriter, _ *http.Request) {
+	http.Error(w, "request header fields too large", http.StatusRequestHeaderFieldsTooLarge)
+}
+
+// newRequest builds the request of a HEADERS frame, or the stream error
+// that refuses it.
+func (cc *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, error) {
+	bad := http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeProtocol}
+	var method, scheme, authority, path string
+	for _, hf := range f.PseudoFields() {
+		switch hf.Name {
+		case ":method":
+			method = hf.Value
+		case ":scheme":
+			scheme = hf.Value
+		case ":authority":
+			authority = hf.Value
+		case ":path":
+			path = hf.Value
+		default:
+			return nil, bad
+		}
+	}
+	if method == "CONNECT" {
+		if path != "" || scheme != "" || authority == "" {
+			return nil, bad
+		}
+	} else if method == "" || path == "" || (scheme != "http" && scheme != "https") {
+		return nil, bad
+	}
+	regular := f.RegularFields()
+	header := make(http.Header, len(regular))
+	declLen := int64(-1)
+	for _, hf := range regular {
+		switch hf.Name {
+		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+			return nil, bad
+		case "te":
+			if hf.Value != "trailers" {
+				return nil, bad
+			}
+		case "content-length":
+			n, err := strconv.ParseUint(hf.Value, 10, 63)
+			if err != nil || (declLen >= 0 && int64(n) != declLen) {
+				return nil, bad
+			}
+			declLen = int64(n)
+		}
+		k := cc.canonical(hf.Name)
+		header[k] = append(header[k], hf.Value)
+	}
+	if authority == "" {
+		authority = header.Get("Host")
+	}
+	var u *url.URL
+	requestURI := path
+	if method == "CONNECT" {
+		u, requestURI = &url.URL{Host: authority}, authority
+	} else {
+		var err error
+		if u, err = url.ParseRequestURI(path); err != nil {
+			return nil, bad
+		}
+	}
+	req := &http.Request{Method: method, URL: u, Proto: "HTTP/2.0", ProtoMajor: 2, Header: header,
+		Host: authority, RequestURI: requestURI, RemoteAddr: cc.remote, ContentLength: declLen}
+	if scheme == "https" {
+		req.TLS = cc.tls
+	}
+	if f.StreamEnded() && declLen < 0 {
+		req.ContentLength = 0
+	}
+	return req, nil
+}
+
+// commonHeaders are canonical forms of the usual request field names,
+// found without building a string.
+var commonHeaders = func() map[string]string {
+	m := make(map[string]string)
+	for _, k := range []string{"accept", "accept-encoding", "accept-language", "authorization", "cache-control",
+		"content-encoding", "content-length", "content-type", "cookie", "host", "if-modified-since",
+		"if-none-match", "last-event-id", "origin", "prefer", "referer", "te", "user-agent",
+		"x-forwarded-for", "x-request-id", "idempotency-key", "ce-id", "ce-source", "ce-type",
+		"ce-specversion", "ce-time", "ce-subject", "traceparent", "tracestate"} {
+		m[k] = textproto.CanonicalMIMEHeaderKey(k)
+	}
+	return m
+}()
+
+// canonical returns the http.Header key for a field name, cached per
+// connection (bounded).
+func (cc *conn) canonical(name string) string {
+	if k, ok := commonHeaders[name]; ok {
+		return k
+	}
+	if k, ok := cc.canon[name]; ok {
+		return k
+	}
+	k := textproto.CanonicalMIMEHeaderKey(name)
+	if cc.canon == nil {
+		cc.canon = make(map[string]string)
+	}
+	if len(cc.canon) < 64 {
+		cc.canon[name] = k
+	}
+	return k
+}
+
+// lowerName returns the HTTP/2 field name of an http.Header key, cached
+// per connection (bounded).
+func (cc *conn) lowerName(k string) string {
+	if l, ok := cc.lower[k]; ok {
+		return l
+	}
+	l := strings.ToLower(k)
+	if cc.lower == nil {
+		cc.lower = make(map[string]string)
+	}
+	if len(cc.lower) < 64 {
+		cc.lower[k] = l
+	}
+	return l
+}
+
+// runHandler runs one request's handler and ends its stream.
+func (cc *conn) runHandler(h http.Handler, rw *responseWriter, req *http.Request) {
+	defer func() {
+		p := recover()
+		cc.mu.Lock()
+		st := rw.st
+		st.handlerDone = true
+		if p != nil {
+			if !st.reset {
+				cc.resetStream(st.id, http2.ErrCodeInternal)
+			}
+		} else {
+			rw.finishLocked()
+		}
+		st.bodyClosed = true
+		st.cancel()
+		cc.handlers--
+		if cc.handlers == 0 {
+			cc.handlersDone.Broadcast()
+		}
+		if !cc.inBurst {
+			cc.flushLocked()
+		}
+		cc.mu.Unlock()
+		if p != nil && p != http.ErrAbortHandler && cc.opts.Logger != nil {
+			cc.opts.Logger.Error("h2edge: handler panic", "panic", p)
+		}
+	}()
+	h.ServeHTTP(rw, req)
+}
+
+// setDeadline resets the stream at t (zero: never); mu held or st new.
+func (st *stream) setDeadline(t time.Time) {
+	st.deadline = t
+	if st.timer != nil {
+		st.timer.Stop()
+	}
+	if t.IsZero() {
+		return
+	}
+	d := time.Until(t)
+	if st.timer == nil {
+		st.timer = time.AfterFunc(d, st.onDeadline)
+	} else {
+		st.timer.Reset(d)
+	}
+}
+
+func (st *stream) onDeadline() {
+	cc := st.cc
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if st.reset || st.localClosed || st.deadline.IsZero() || time.Now().Before(st.deadline) {
+		return
+	}
+	cc.count("write_timeout")
+	cc.resetStream(st.id, http2.ErrCodeInternal)
+	if cc.streams[st.id] != st {
+		st.reset, st.localClosed = true, true
+		st.cond.Broadcast()
+	}
+	if !cc.inBurst {
+		cc.flushLocked()
+	}
+}
