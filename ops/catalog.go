@@ -70,6 +70,7 @@ var sluiceFamilies = []Family{
 	{Name: "sluice_stream_events_conflated_total", Type: "counter", Help: "Quote updates replaced by a newer one of the same symbol before a slow subscriber read them (sluicereplaced)."},
 	{Name: "sluice_stream_slow_consumers_cut_total", Type: "counter", Help: "Subscribers disconnected with a final event because they fell more than --stream-buffer events behind on trades."},
 	{Name: "sluice_stream_cache_evictions_total", Type: "counter", Help: "Symbols evicted from the streams' last-value cache past --stream-cache-symbols (their sequence starts again)."},
+	{Name: "sluice_stream_nats_dropped_total", Type: "counter", Help: "Enriched events the gateway's NATS client dropped because the streams' backlog of a type was full (a slow consumer); every symbol's sluiceseq then skips one, so subscribers see the gap."},
 	{Name: "sluice_stream_bad_subjects_total", Type: "counter", Help: "Enriched events on a subject whose symbol token does not decode; dropped."},
 	{Name: "sluice_stream_undecodable_events_total", Type: "counter", Help: "Enriched events that could not be transcoded for a subscriber; skipped."},
 

@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -13,8 +14,12 @@ import (
 
 // feedBacklog bounds the messages received and not yet handled by a feed:
 // past it the NATS client drops them (and reports a slow consumer) rather
-// than grow without bound or block its reader.
+// than grow without bound or block its reader; see checkDrops.
 const feedBacklog = 16 << 10
+
+// dropCheckEvery is how often a feed asks its NATS subscriptions whether
+// the client dropped messages for them.
+var dropCheckEvery = time.Second
 
 // dedupeWindow is how many recent events of a symbol a topic remembers, to
 // drop the second copy of an event that reaches the gateway through two
@@ -63,9 +68,10 @@ type feed struct {
 
 	mu     sync.Mutex
 	topics map[string]*topic
-	all    []*queue           // subscribers of symbols=*
-	wild   *nats.Subscription // on base+"*" while all is not empty
-	pos    uint64             // events received since the hub started
+	all    []*queue                   // subscribers of symbols=*
+	wild   *nats.Subscription         // on base+"*" while all is not empty
+	pos    uint64                     // events received since the hub started
+	subs   map[*nats.Subscription]int // every subscription, with the drops seen so far
 
 	// Every subscription of the feed delivers into ch, in the order the
 	// NATS connection reads them, and one goroutine handles ch: the two
@@ -77,20 +83,49 @@ type feed struct {
 func newFeed(h *Hub, k schemas.Kind) *feed {
 	base := h.opts.Subjects.Prefix() + ".enriched." + k.String()
 	f := &feed{hub: h, kind: k, stream: "core:" + base, base: base + ".",
-		seed: maphash.MakeSeed(), topics: make(map[string]*topic), ch: make(chan *nats.Msg, feedBacklog)}
+		seed: maphash.MakeSeed(), topics: make(map[string]*topic), ch: make(chan *nats.Msg, h.opts.backlog),
+		subs: make(map[*nats.Subscription]int)}
 	go f.loop()
 	return f
 }
 
 // loop handles the feed's messages until the hub has shut down.
 func (f *feed) loop() {
+	tick := time.NewTicker(dropCheckEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case m := <-f.ch:
 			f.onMsg(m)
+		case <-tick.C:
+			f.checkDrops()
 		case <-f.hub.stopped:
 			return
 		}
+	}
+}
+
+// checkDrops makes the messages the NATS client dropped (its backlog for
+// the feed was full) visible as a gap: every symbol's sequence, and the
+// feed's position, skip one, so that each subscriber sees sluiceseq jump
+// by more than 1 + sluicereplaced on its next event and can resubscribe.
+func (f *feed) checkDrops() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	lost := 0
+	for sub, seen := range f.subs {
+		if d, err := sub.Dropped(); err == nil && d > seen {
+			lost += d - seen
+			f.subs[sub] = d
+		}
+	}
+	if lost == 0 {
+		return
+	}
+	f.hub.m.dropped.Add(lost)
+	f.pos++
+	for _, t := range f.topics {
+		t.seq++
 	}
 }
 
@@ -220,10 +255,12 @@ func (f *feed) subscribe(subject string) (*nats.Subscription, error) {
 	if err != nil {
 		return nil, fmt.Errorf("subscribing to %s: %w", subject, err)
 	}
+	f.subs[sub] = 0
 	return sub, nil
 }
 
 func (f *feed) unsubscribe(sub *nats.Subscription) {
+	delete(f.subs, sub)
 	_ = sub.Unsubscribe()
 }
 

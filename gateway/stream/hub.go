@@ -37,6 +37,7 @@ type hubMetrics struct {
 	conflated, cut      *metrics.Counter
 	refused, evicted    *metrics.Counter
 	badSubject, badData *metrics.Counter
+	dropped             *metrics.Counter
 }
 
 // NewHub builds a Hub; it subscribes to nothing until a subscriber comes.
@@ -57,6 +58,7 @@ func NewHub(opts Options) (*Hub, error) {
 		evicted:     ms.NewCounter(`sluice_stream_cache_evictions_total`),
 		badSubject:  ms.NewCounter(`sluice_stream_bad_subjects_total`),
 		badData:     ms.NewCounter(`sluice_stream_undecodable_events_total`),
+		dropped:     ms.NewCounter(`sluice_stream_nats_dropped_total`),
 	}
 	for _, k := range schemas.Kinds {
 		h.feeds[k] = newFeed(h, k)

@@ -53,6 +53,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics receives the hub's metrics.
 	Metrics *metrics.Set
+
+	backlog int // feedBacklog; tests make it small
 }
 
 func (o *Options) setDefaults() {
@@ -70,6 +72,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.WriteTimeout == 0 {
 		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.backlog == 0 {
+		o.backlog = feedBacklog
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
