@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/nats-io/nats.go"
 
 	"github.com/sluice-dev/sluice/enrich"
 	"github.com/sluice-dev/sluice/ops/opstest"
@@ -737,4 +738,37 @@ func TestOptionsValidate(t *testing.T) {
 	f("nil stage", func(o *workers.Options) { o.Stages = []workers.Stage{nil} }, "Stages[0]")
 	f("negative stage delay", func(o *workers.Options) { o.StageDelay = -time.Millisecond }, "StageDelay")
 	f("negative stage cost", func(o *workers.Options) { o.StageCost = -time.Millisecond }, "StageCost")
+}
+
+// TestReplyInboxFromHeader: a core batch's results go to the inbox in its
+// Sluice-Reply header when it has one, not to the message's reply subject
+// (which a gateway keeps for done frames and no-responders notices).
+func TestReplyInboxFromHeader(t *testing.T) {
+	url := runNATS(t)
+	startWorker(t, url, workers.Options{Group: "quotes"})
+	nc := connect(t, url)
+	header, fromHeader := inbox(t, nc)
+	replySubj, fromReply := inbox(t, nc)
+	m := &nats.Msg{Subject: subjects.Ingest(schemas.KindQuote), Reply: replySubj,
+		Data: frame(quote("q1", "AAPL", 189.98, 190.02, 7, 0)),
+		Header: nats.Header{
+			schemas.HeaderFrame: {schemas.FrameBatchV1},
+			schemas.HeaderCount: {"1"},
+			schemas.HeaderReply: {header},
+		}}
+	if err := nc.PublishMsg(m); err != nil {
+		t.Fatal(err)
+	}
+	if res := waitReply(t, fromHeader); len(res) != 1 || res[0].Status != 200 {
+		t.Fatalf("results %+v", res)
+	}
+	for {
+		m, err := fromReply.NextMsg(200 * time.Millisecond)
+		if err != nil {
+			break
+		}
+		if m.Header.Get(schemas.HeaderFrame) == schemas.FrameReplyV1 {
+			t.Fatal("a reply frame went to the message's reply subject")
+		}
+	}
 }
