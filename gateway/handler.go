@@ -87,7 +87,10 @@ func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind sc
 	if n == 0 {
 		return s.fail(w, st, &problem{Status: http.StatusBadRequest, Detail: "no events in the body"}), 0
 	}
-	key := r.Header.Get(idempotencyHeader)
+	var key string
+	if v := r.Header[idempotencyHeader]; len(v) > 0 { // canonical already: no Get's canonicalisation per request
+		key = v[0]
+	}
 	if key != "" {
 		if p := checkIdempotencyKey(key, n); p != nil {
 			return s.fail(w, st, p), 0
