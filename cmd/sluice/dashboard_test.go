@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -229,17 +230,29 @@ type cdpPage struct {
 // openPage starts headless Chromium on url and returns its tab.
 func openPage(t *testing.T, chrome, url string) *cdpPage {
 	t.Helper()
+	// Not t.TempDir: Chromium's helper processes may still write there as
+	// the test ends, and a failed removal would fail the test.
+	profile, err := os.MkdirTemp("", "sluice-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(chrome, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 		"--no-first-run", "--no-default-browser-check", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
-		"--user-data-dir="+t.TempDir(), "--window-size=1400,1500", "about:blank")
+		"--user-data-dir="+profile, "--window-size=1400,1500", "about:blank")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its helpers end with it
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
+		os.RemoveAll(profile)
 		t.Skipf("starting %s: %v", chrome, err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		_ = os.RemoveAll(profile)
+	})
 	wsRe := regexp.MustCompile(`DevTools listening on ws://([^/\s]+)/`)
 	addr := make(chan string, 1)
 	var log strings.Builder
