@@ -208,11 +208,16 @@ func (s *Server) Start() error {
 		return fmt.Errorf("setting reply inbox limits: %w", err)
 	}
 	if !s.opts.Admission.Disabled {
-		lostAfter := max(batchLostAfter, 8*s.opts.Admission.Shed.MaxQueueDelay)
-		for _, b := range s.batchers {
-			if b != nil {
-				s.adm.onTick = append(s.adm.onTick, func(now time.Time) { b.out.expire(now.Add(-lostAfter).UnixNano()) })
+		for k, b := range s.batchers {
+			if b == nil || b.dur != nil { // durable batches are not in the ring
+				continue
 			}
+			delay := s.opts.Admission.Shed.MaxQueueDelay
+			if d, ok := s.opts.Admission.QueueDelays[schemas.Kind(k)]; ok {
+				delay = d
+			}
+			lostAfter := max(batchLostAfter, 8*delay)
+			s.adm.onTick = append(s.adm.onTick, func(now time.Time) { b.out.expire(now.Add(-lostAfter).UnixNano()) })
 		}
 		if err := s.adm.start(s.opts.Conn, s.opts.Subjects); err != nil {
 			_ = sub.Unsubscribe()
@@ -304,9 +309,9 @@ func kindNames(ks []schemas.Kind) []string {
 // longer accepts connections: call Shutdown to drain what it holds.
 func (s *Server) Err() <-chan error { return s.serveErr }
 
-// batchLostAfter is how long after its publish a batch that no worker has
-// reported done stops counting in its group's depth (at least; 8 ×
-// --shed-max-queue-delay when that is longer): its worker died holding it,
+// batchLostAfter is how long after its publish a core batch that no
+// worker has reported done stops counting in its group's depth (at least;
+// 8 × its type's --shed-max-queue-delay when that is longer): its worker died holding it,
 // or NATS dropped it or the done frame.
 const batchLostAfter = 2 * time.Second
 
