@@ -52,6 +52,8 @@ const maxErrorHeader = 512
 // durable is the durable side of a worker: its pull consumer and its
 // JetStream publisher.
 type durable struct {
+	js    jetstream.JetStream
+	names [2]string             // the enriched and dead-letter streams
 	kinds map[string]*kindState // by ingest subject
 	pub   *bus.Durable
 	pull  *bus.Pull
@@ -120,7 +122,7 @@ func (w *Worker) prepareDurable() error {
 	if err != nil {
 		return err
 	}
-	d := &durable{kinds: kinds, pub: pub, m: newDurableMetrics(w.opts.Metrics, w.opts.Group),
+	d := &durable{js: js, names: [2]string{bus.EnrichedStream(w.opts.Subjects), bus.DLQStream(w.opts.Subjects)}, kinds: kinds, pub: pub, m: newDurableMetrics(w.opts.Metrics, w.opts.Group),
 		slots: make(chan struct{}, w.opts.Concurrency)}
 	var consumeLog logLimiter
 	d.pull, err = bus.NewPull(ctx, js, bus.IngestStream(w.opts.Subjects), bus.ConsumerOptions{
@@ -142,6 +144,31 @@ func (w *Worker) prepareDurable() error {
 		return err
 	}
 	w.dur = d
+	return nil
+}
+
+// CheckStreams reports whether the streams the worker's durable kinds need
+// are usable: the group's consumer on the ingest stream answers, and the
+// enriched and dead-letter streams exist and, on a cluster, have a leader.
+// It asks the server (three requests within ctx); nil without durable
+// kinds. For readiness checks.
+func (w *Worker) CheckStreams(ctx context.Context) error {
+	d := w.dur
+	if d == nil {
+		return nil
+	}
+	if _, err := d.pull.Pending(ctx); err != nil {
+		return err
+	}
+	for _, name := range d.names {
+		s, err := d.js.Stream(ctx, name)
+		if err != nil {
+			return fmt.Errorf("stream %q: %w", name, err)
+		}
+		if c := s.CachedInfo().Cluster; c != nil && c.Leader == "" {
+			return fmt.Errorf("stream %q has no leader", name)
+		}
+	}
 	return nil
 }
 

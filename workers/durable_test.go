@@ -135,7 +135,7 @@ func TestDurableAckAfterStored(t *testing.T) {
 	js := jsOf(t, nc)
 	g := &gateStage{release: make(chan struct{})}
 	set := metrics.NewSet()
-	startWorker(t, url, durableQuotes(workers.Options{Stages: []workers.Stage{g}, Metrics: set}))
+	w := startWorker(t, url, durableQuotes(workers.Options{Stages: []workers.Stage{g}, Metrics: set}))
 	reply, sub := inbox(t, nc)
 	storeBatch(t, js, reply,
 		quote("q1", "AAPL", 189.98, 190.02, 7, 0),
@@ -173,6 +173,9 @@ func TestDurableAckAfterStored(t *testing.T) {
 			t.Errorf("enriched %s has msg id %q, want %q", e.ID, m.Header.Get(bus.HeaderMsgID), want)
 		}
 	}
+	if err := w.CheckStreams(context.Background()); err != nil {
+		t.Errorf("CheckStreams = %v", err)
+	}
 	opstest.CheckFor(t, waitFor, pollEvery, func() error {
 		if n := streamCount(t, js, bus.IngestStream(subjects)); n != 0 {
 			return fmt.Errorf("ingest stream holds %d batches: not acked", n)
@@ -194,11 +197,14 @@ func TestDurableRedeliveryNoDuplicate(t *testing.T) {
 	nc := connect(t, url)
 	js := jsOf(t, nc)
 	set := metrics.NewSet()
-	startWorker(t, url, durableQuotes(workers.Options{Metrics: set, NakDelay: 200 * time.Millisecond}))
+	w := startWorker(t, url, durableQuotes(workers.Options{Metrics: set, NakDelay: 200 * time.Millisecond}))
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	if err := js.DeleteStream(ctx, bus.DLQStream(subjects)); err != nil {
 		t.Fatal(err)
+	}
+	if err := w.CheckStreams(ctx); err == nil || !strings.Contains(err.Error(), bus.DLQStream(subjects)) {
+		t.Errorf("CheckStreams without the dead-letter stream = %v", err)
 	}
 	evs := []*schemas.Event{quote("q1", "AAPL", 189.98, 190.02, 0, 0), quote("q2", "AAPL", 191, 190, 0, 0)}
 	storeBatch(t, js, "", evs...)

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/enrich"
 	"github.com/sluice-dev/sluice/gateway"
 	"github.com/sluice-dev/sluice/gateway/stream"
@@ -184,6 +185,11 @@ func startStack(ctx context.Context, cfg devConfig, log *slog.Logger) (st *devSt
 	}
 	addGroupChecks(st.ops, st.gw)
 	addIngestCheck(st.ops, st.gw, o.Delivery)
+	if o.Delivery.Any(bus.ModeDurable) {
+		for i, wk := range st.workers {
+			addStreamsCheck(st.ops, "streams:"+groups[i], wk)
+		}
+	}
 	return st, waitWorkers(ctx, st.gw, len(groups))
 }
 

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,5 +116,35 @@ func TestDurableWorkerDiesHoldingBatch(t *testing.T) {
 	}
 	if len(ids) != 5 {
 		t.Errorf("enriched events %v, want k-0..k-4", ids)
+	}
+}
+
+// TestDurableWorkerReadiness: in durable delivery /readyz has a line per
+// worker group for its streams, failing when one is gone.
+func TestDurableWorkerReadiness(t *testing.T) {
+	st := stackWith(t, func(c *devConfig) { c.gateway.opts.Delivery = bus.AllModes(bus.ModeDurable) })
+	readyz := func() (int, string) {
+		resp, err := http.Get("http://" + st.ops.Addr() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := readyz(); code != http.StatusOK || !strings.Contains(body, "streams:quotes: ok") || !strings.Contains(body, "streams:trades: ok") {
+		t.Fatalf("/readyz %d:\n%s", code, body)
+	}
+	nc, err := nats.Connect(st.nats.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if err := js.DeleteStream(context.Background(), bus.DLQStream(schemas.MustSubjects(""))); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := readyz(); code != http.StatusServiceUnavailable || !strings.Contains(body, `streams:quotes: stream "sluice-dlq"`) {
+		t.Fatalf("/readyz without the dead-letter stream %d:\n%s", code, body)
 	}
 }

@@ -8,12 +8,15 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/enrich"
+	"github.com/sluice-dev/sluice/ops"
 	"github.com/sluice-dev/sluice/schemas"
 	"github.com/sluice-dev/sluice/workers"
 )
@@ -73,6 +76,9 @@ func runWorker(args []string) int {
 	if err != nil {
 		return fatal(log, "worker", err)
 	}
+	if w.delivery.Any(bus.ModeDurable) {
+		addStreamsCheck(opsSrv, "streams", wk)
+	}
 	log.Info("worker running", "ops", opsSrv.Addr(), "nats", c.nats, "prefix", subjects.Prefix(), "procs", runtime.GOMAXPROCS(0))
 	<-ctx.Done()
 	log.Info("draining")
@@ -86,6 +92,19 @@ func runWorker(args []string) int {
 	_ = opsSrv.Shutdown(sctx)
 	return code
 }
+
+// addStreamsCheck adds the /readyz line name: whether the streams of the
+// worker's durable kinds are usable (see [workers.Worker.CheckStreams]).
+func addStreamsCheck(srv *ops.Server, name string, wk *workers.Worker) {
+	srv.AddReady(name, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+		defer cancel()
+		return wk.CheckStreams(ctx)
+	})
+}
+
+// readyTimeout bounds a readiness check that asks the NATS server.
+const readyTimeout = 2 * time.Second
 
 // workerProcs is the GOMAXPROCS a worker sets, 0 for none: --procs (or
 // SLUICE_PROCS) when given, 0 meaning Go's default; else its default of 1,
