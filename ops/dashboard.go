@@ -38,7 +38,8 @@ type dashboard struct {
 	log    *slog.Logger
 	newSP  func() *sampler
 	every  time.Duration
-	mu     sync.Mutex // guards everything below
+	wait   time.Duration // the write deadline, dashboardWriteTimeout
+	mu     sync.Mutex    // guards everything below
 	subs   map[chan []byte]struct{}
 	last   []byte        // the latest frame, sent to a page as it opens
 	stop   chan struct{} // closed to stop the running sampler; nil when none runs
@@ -51,6 +52,7 @@ func newDashboard(max int, log *slog.Logger, extra func(io.Writer), sets []*metr
 		max:   max,
 		log:   log,
 		every: dashboardInterval,
+		wait:  dashboardWriteTimeout,
 		newSP: func() *sampler { return &sampler{extra: extra, sets: sets} },
 		subs:  make(map[chan []byte]struct{}),
 		done:  make(chan struct{}),
@@ -202,9 +204,9 @@ func (d *dashboard) writeFrame(w io.Writer, rc *http.ResponseController, b []byt
 	return d.write(w, rc, msg)
 }
 
-// write writes b within dashboardWriteTimeout and flushes it.
+// write writes b within d.wait and flushes it.
 func (d *dashboard) write(w io.Writer, rc *http.ResponseController, b []byte) bool {
-	if err := rc.SetWriteDeadline(time.Now().Add(dashboardWriteTimeout)); err != nil {
+	if err := rc.SetWriteDeadline(time.Now().Add(d.wait)); err != nil {
 		d.log.Debug("dashboard write deadline", "err", err)
 	}
 	if _, err := w.Write(b); err != nil {

@@ -5,6 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -125,4 +128,36 @@ func BenchmarkDashboardFrame(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestDashboardStalledPage: a page that stops reading is cut at the write
+// deadline instead of holding its handler and its place for ever.
+func TestDashboardStalledPage(t *testing.T) {
+	big := func(w io.Writer) { // frames of about 1.5 MB fill the socket buffers fast
+		for i := range 30000 {
+			fmt.Fprintf(w, "sluice_gateway_requests_total{status=\"%d\"} 1\n", i)
+		}
+	}
+	d := newDashboard(1, slog.New(slog.DiscardHandler), big, nil)
+	d.every, d.wait = 50*time.Millisecond, 300*time.Millisecond
+	defer d.close()
+	srv := httptest.NewServer(http.HandlerFunc(d.handleEvents))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(4096)
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: ops\r\n\r\n") // and never read
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after 60s: %s", what)
+			}
+		}
+	}
+	waitFor("the page never subscribed", func() bool { return d.subscribers() == 1 })
+	waitFor("a page that does not read is still fed", func() bool { return d.subscribers() == 0 })
 }
