@@ -102,7 +102,7 @@ var sluiceFamilies = []Family{
 	{Name: "sluice_worker_redeliveries_total", Type: "counter", Help: "Durable batches a worker group received again (their delivery count above 1)."},
 	{Name: "sluice_worker_in_progress_total", Type: "counter", Help: "In-progress acks a worker group sent for durable batches still running at half their ack wait."},
 	{Name: "sluice_worker_duplicates_total", Type: "counter", Help: "Enriched events and dead letters a worker group published that the stream had stored already (same Nats-Msg-Id): redeliveries and client retries."},
-	{Name: "sluice_worker_dead_lettered_batches_total", Type: "counter", Help: "Durable batches a worker group stored whole in the dead-letter stream and terminated after their last delivery failed, by reason (stage_failed, publish_failed)."},
+	{Name: "sluice_worker_dead_lettered_batches_total", Type: "counter", Help: "Durable batches a worker group stored whole in the dead-letter stream and terminated after their last delivery failed, by reason (stage_failed, publish_failed, or undecodable on the first delivery)."},
 	{Name: "sluice_worker_consumer_pending", Type: "gauge", Help: "Batches in the ingest stream not yet delivered to the group's durable consumer, as a worker last read them."},
 	{Name: "sluice_worker_consumer_ack_pending", Type: "gauge", Help: "Batches delivered by the group's durable consumer and not yet acknowledged, as a worker last read them."},
 }

@@ -36,11 +36,14 @@ const (
 	// ReasonPublishFailed: the batch's enriched events or dead letters
 	// could not be stored on its last delivery.
 	ReasonPublishFailed = "publish_failed"
+	// ReasonUndecodable: the batch frame cannot be read at all; it is
+	// dead-lettered on its first delivery, since no retry can mend it.
+	ReasonUndecodable = "undecodable"
 )
 
 // batchReasons are the reasons with a sluice_worker_dead_lettered_batches
 // series.
-var batchReasons = [...]string{ReasonStageFailed, ReasonPublishFailed}
+var batchReasons = [...]string{ReasonStageFailed, ReasonPublishFailed, ReasonUndecodable}
 
 // startTimeout bounds what Start waits for JetStream: the streams applied
 // and the consumer created (Apply retries while a cluster elects leaders).
@@ -294,6 +297,13 @@ func (p *processor) handleDurable(msg *nats.Msg, ks *kindState, bd *durableDeliv
 	defer m.inflight.Dec()
 	p.progress.start(bd)
 	defer p.progress.stop()
+	p.r.Reset(msg.Data)
+	if _, err := schemas.ReadBatchFrame(&p.r); err != nil {
+		p.pl.m.batches.Inc()
+		p.pl.m.decodeErrors.Inc()
+		p.deadLetterBatch(msg, ks, bd, ReasonUndecodable, err)
+		return time.Since(start)
+	}
 	if err := p.process(msg, ks); err != nil {
 		p.fail(msg, ks, bd, ReasonStageFailed, err)
 		return time.Since(start)
@@ -319,13 +329,20 @@ func (p *processor) handleDurable(msg *nats.Msg, ks *kindState, bd *durableDeliv
 // stream and terminate it. A batch whose dead letter cannot be stored
 // either is left unsettled: the stream keeps it.
 func (p *processor) fail(msg *nats.Msg, ks *kindState, bd *durableDelivery, reason string, cause error) {
-	d := p.dur
 	if bd.NumDelivered() < uint64(p.pl.maxDeliver) {
 		if bd.Nak(p.pl.nakDelay) == nil {
-			d.m.naks.Inc()
+			p.dur.m.naks.Inc()
 		}
 		return
 	}
+	p.deadLetterBatch(msg, ks, bd, reason, cause)
+}
+
+// deadLetterBatch stores the batch whole in the dead-letter stream with
+// its reason and delivery count, then terminates it; if the store fails,
+// the batch is left unsettled.
+func (p *processor) deadLetterBatch(msg *nats.Msg, ks *kindState, bd *durableDelivery, reason string, cause error) {
+	d := p.dur
 	detail := cause.Error()
 	if len(detail) > maxErrorHeader {
 		detail = detail[:maxErrorHeader]

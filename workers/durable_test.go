@@ -399,3 +399,32 @@ func TestDurableIncompatibleStream(t *testing.T) {
 		t.Error("Shutdown after a failed Start returned nil")
 	}
 }
+
+// TestDurableUndecodableFrame: a batch frame that cannot be read is
+// dead-lettered whole at once (no retry mends it), not acked and lost.
+func TestDurableUndecodableFrame(t *testing.T) {
+	url := runNATS(t)
+	nc := connect(t, url)
+	js := jsOf(t, nc)
+	set := metrics.NewSet()
+	startWorker(t, url, durableQuotes(workers.Options{Metrics: set}))
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if _, err := js.Publish(ctx, subjects.Ingest(schemas.KindQuote), []byte("not a frame")); err != nil {
+		t.Fatal(err)
+	}
+	var dl []*jetstream.RawStreamMsg
+	opstest.CheckFor(t, waitFor, pollEvery, func() error {
+		if dl = streamMsgs(t, js, bus.DLQStream(subjects)); len(dl) != 1 {
+			return fmt.Errorf("%d dead letters", len(dl))
+		}
+		return nil
+	})
+	if h := dl[0].Header; h.Get(schemas.HeaderReason) != workers.ReasonUndecodable || h.Get(workers.HeaderDelivered) != "1" ||
+		string(dl[0].Data) != "not a frame" {
+		t.Errorf("dead-lettered frame %v %q", h, dl[0].Data)
+	}
+	if n := counterValue(set, `sluice_worker_dead_lettered_batches_total{group="quotes",reason="undecodable"}`); n != 1 {
+		t.Errorf("%d undecodable batches counted", n)
+	}
+}
