@@ -428,3 +428,42 @@ func TestDurableUndecodableFrame(t *testing.T) {
 		t.Errorf("%d undecodable batches counted", n)
 	}
 }
+
+// TestDurableSlowBatchInProgress: a batch that runs longer than AckWait is
+// kept with in-progress acks, not delivered again.
+func TestDurableSlowBatchInProgress(t *testing.T) {
+	url := runNATS(t)
+	nc := connect(t, url)
+	js := jsOf(t, nc)
+	set := metrics.NewSet()
+	slow := workers.StageFunc(func(ctx context.Context, _ *workers.Batch) error {
+		select {
+		case <-time.After(2500 * time.Millisecond):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	startWorker(t, url, durableQuotes(workers.Options{Metrics: set, Concurrency: 1, AckWait: time.Second,
+		Stages: []workers.Stage{slow}}))
+	storeBatch(t, js, "", quote("q1", "AAPL", 189.98, 190.02, 0, 0))
+	opstest.CheckFor(t, waitFor, pollEvery, func() error {
+		if n := counterValue(set, `sluice_worker_acks_total{group="quotes"}`); n == 0 {
+			return errors.New("not acked yet")
+		}
+		return nil
+	})
+	// Without in-progress acks the stream would have delivered the batch
+	// again after 1 s; the copy would reach the worker as soon as the
+	// first run freed its slot.
+	time.Sleep(500 * time.Millisecond)
+	if n := counterValue(set, `sluice_worker_redeliveries_total{group="quotes"}`); n != 0 {
+		t.Errorf("%d redeliveries of a batch kept in progress", n)
+	}
+	if n := counterValue(set, `sluice_worker_in_progress_total{group="quotes"}`); n < 2 {
+		t.Errorf("%d in-progress acks over 2.5 s with AckWait 1 s, want at least 2", n)
+	}
+	if ids := enrichedIDs(t, js); ids["q1"] != 1 {
+		t.Errorf("enriched %v", ids)
+	}
+}
