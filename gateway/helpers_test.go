@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -67,6 +68,8 @@ func newTestEnvOn(t *testing.T, url, mode string, roots *x509.CertPool, opts ...
 		// Admission needs workers' load reports; these tests are about
 		// the edge behind it.
 		Admission: AdmissionOptions{Disabled: true},
+		// SLUICE_HTTP2_SERVER=fast runs the tests against gateway/h2edge.
+		HTTP2Server: os.Getenv("SLUICE_HTTP2_SERVER"),
 	}
 	for _, f := range opts {
 		f(&o)

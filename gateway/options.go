@@ -105,6 +105,10 @@ type Options struct {
 	// socket at once instead of through the per-connection coalescer that
 	// sends the writes arriving during one syscall together in the next.
 	NoWriteCoalescing bool
+	// HTTP2Server chooses the server of HTTP/2 connections (h2c and TLS
+	// h2): "std" (or empty) net/http's, "fast" gateway/h2edge's frame loop
+	// with the same handler. HTTP/1.1 is net/http's either way.
+	HTTP2Server string
 	// Batch bounds the micro-batchers.
 	Batch BatchOptions
 	// Delivery is the delivery mode of each event type (the zero value:
@@ -183,6 +187,12 @@ func (o *Options) setDefaults() {
 	}
 }
 
+// HTTP2Std and HTTP2Fast are the values of Options.HTTP2Server.
+const (
+	HTTP2Std  = "std"
+	HTTP2Fast = "fast"
+)
+
 // Validate reports the first option that cannot work.
 func (o *Options) Validate() error {
 	switch {
@@ -194,6 +204,8 @@ func (o *Options) Validate() error {
 		return errors.New("gateway: --body-timeout and --body-min-rate must not be negative")
 	case o.MaxBodyBytes < 0 || o.MaxEvents < 0 || o.MaxWaiting < 0 || o.MaxConcurrentStreams < 0:
 		return errors.New("gateway: bounds must not be negative")
+	case o.HTTP2Server != "" && o.HTTP2Server != HTTP2Std && o.HTTP2Server != HTTP2Fast:
+		return fmt.Errorf("gateway: --http2-server %q: want %q or %q", o.HTTP2Server, HTTP2Std, HTTP2Fast)
 	case len(o.Source) > schemas.MaxSourceLen:
 		return fmt.Errorf("gateway: source %.40q... is %d characters long, more than %d", o.Source, len(o.Source), schemas.MaxSourceLen)
 	case o.Batch.MaxEvents < 0 || o.Batch.MaxBytes < 0 || o.Batch.Linger < 0 || o.Batch.MaxPendingBytes < 0:

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/bus"
+	"github.com/sluice-dev/sluice/gateway/h2edge"
 	"github.com/sluice-dev/sluice/gateway/netconn"
 	"github.com/sluice-dev/sluice/schemas"
 )
@@ -112,7 +113,8 @@ func (s *Server) newHTTPServer() *http.Server {
 	} else {
 		p.SetUnencryptedHTTP2(true)
 	}
-	return &http.Server{
+	h2e := newH2Errors(s.opts.Metrics)
+	srv := &http.Server{
 		Handler:           s.routes(),
 		Protocols:         &p,
 		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
@@ -124,10 +126,37 @@ func (s *Server) newHTTPServer() *http.Server {
 		MaxHeaderBytes: maxHeaderBytes,
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams: s.opts.MaxConcurrentStreams,
-			CountError:           newH2Errors(s.opts.Metrics).count,
+			CountError:           h2e.count,
 		},
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	if s.opts.HTTP2Server == HTTP2Fast {
+		s.fastEdge(srv, h2e)
+	}
+	return srv
+}
+
+// fastEdge hands srv's HTTP/2 connections to gateway/h2edge, with srv's
+// handler and bounds.
+func (s *Server) fastEdge(srv *http.Server, h2e *h2Errors) {
+	flood := s.opts.Metrics.GetOrCreateCounter(h2FloodMetric)
+	h2edge.New(h2edge.Options{
+		MaxConcurrentStreams: uint32(s.opts.MaxConcurrentStreams),
+		MaxHeaderListSize:    maxHeaderBytes,
+		ReadHeaderTimeout:    s.opts.ReadHeaderTimeout,
+		IdleTimeout:          s.opts.IdleTimeout,
+		ReadTimeout:          srv.ReadTimeout,
+		WriteTimeout:         srv.WriteTimeout,
+		ControlFrameLimit:    netconn.DefaultControlFrameLimit,
+		OnError: func(reason string) {
+			if reason == "control_flood" {
+				flood.Inc()
+				return
+			}
+			h2e.count(reason)
+		},
+		Logger: s.log,
+	}).ConfigureServer(srv)
 }
 
 // maxHeaderBytes bounds a request's header block (431 past it).

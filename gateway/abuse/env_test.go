@@ -68,7 +68,9 @@ func newEnv(t *testing.T, adjust func(*gateway.Options)) *env {
 	t.Cleanup(func() { shutdown(t, w.Shutdown) })
 	e := &env{t: t, set: metrics.NewSet()}
 	opts := gateway.Options{Conn: connect("gateway"), Listen: "127.0.0.1:0", Metrics: e.set,
-		Admission: gateway.AdmissionOptions{Disabled: true}}
+		Admission: gateway.AdmissionOptions{Disabled: true},
+		// SLUICE_HTTP2_SERVER=fast runs the suite against gateway/h2edge.
+		HTTP2Server: os.Getenv("SLUICE_HTTP2_SERVER")}
 	if adjust != nil {
 		adjust(&opts)
 	}

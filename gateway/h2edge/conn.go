@@ -113,6 +113,31 @@ type deadlineReader struct {
 	deadline bool // a read deadline is set
 	n        int  // bytes read in this ReadFrame
 	limit    int
+
+	hdr    [9]byte // the frame header being read
+	hn     int
+	remain int     // payload bytes (or preface bytes) still to pass
+	last   [9]byte // the last frame header read whole
+}
+
+// track follows the frame headers in b, the bytes just read, so that an
+// error of the Framer can be named by the frame that caused it.
+func (r *deadlineReader) track(b []byte) {
+	for len(b) > 0 {
+		if r.remain > 0 {
+			k := min(r.remain, len(b))
+			r.remain -= k
+			b = b[k:]
+			continue
+		}
+		k := copy(r.hdr[r.hn:], b)
+		r.hn += k
+		b = b[k:]
+		if r.hn == len(r.hdr) {
+			r.last, r.hn = r.hdr, 0
+			r.remain = int(r.hdr[0])<<16 | int(r.hdr[1])<<8 | int(r.hdr[2])
+		}
+	}
 }
 
 func (r *deadlineReader) Read(p []byte) (int, error) {
@@ -134,6 +159,7 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	}
 	n, err := cc.br.Read(p)
 	r.n += n
+	r.track(p[:n])
 	if n > 0 {
 		r.boundary = false
 	}
@@ -144,6 +170,7 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 func (cc *conn) serve(sawPreface bool) {
 	defer cc.shut()
 	if !sawPreface {
+		cc.rd.remain = len(clientPreface)
 		var b [len(clientPreface)]byte
 		if _, err := io.ReadFull(&cc.rd, b[:]); err != nil || string(b[:]) != clientPreface {
 			cc.mu.Lock()
@@ -207,22 +234,26 @@ func (cc *conn) process(f http2.Frame, err error) bool {
 	var ce http2.ConnectionError
 	switch {
 	case errors.As(err, &se):
-		cc.count("stream_error")
+		if f == nil {
+			cc.countFrameError(se.Code)
+		}
 		cc.resetStream(se.StreamID, se.Code)
 		return true
 	case errors.As(err, &ce):
 		if f != nil && f.Header().StreamID > cc.maxStreamID && f.Header().StreamID%2 == 1 {
 			cc.maxStreamID = f.Header().StreamID
 		}
-		cc.count("conn_error")
+		if f == nil {
+			cc.countFrameError(http2.ErrCode(ce))
+		}
 		cc.writeGoAway(http2.ErrCode(ce))
 		return false
 	case errors.Is(err, http2.ErrFrameTooLarge):
-		cc.count("frame_too_large")
+		cc.count("conn_FRAME_SIZE_ERROR_frame_too_large")
 		cc.writeGoAway(http2.ErrCodeFrameSize)
 		return false
 	case errors.Is(err, errTooMuchHeader):
-		cc.count("header_flood")
+		cc.count("conn_ENHANCE_YOUR_CALM_header_flood")
 		cc.writeGoAway(http2.ErrCodeEnhanceYourCalm)
 		return false
 	case errors.Is(err, errCalm):
@@ -236,9 +267,30 @@ func (cc *conn) process(f http2.Frame, err error) bool {
 	}
 }
 
+// goAwayTimeout is how long a connection stays open after the client's
+// GOAWAY.
+const goAwayTimeout = time.Second
+
 // errCalm ends a connection that abuses the protocol (floods, rapid
 // reset) with GOAWAY ENHANCE_YOUR_CALM.
 var errCalm = errors.New("h2edge: enhance your calm")
+
+// connErr counts a connection error under net/http's name for it
+// (sluice_gateway_http2_errors_total's reasons) and returns it.
+func (cc *conn) connErr(token string, code http2.ErrCode) error {
+	if cc.opts.OnError != nil {
+		cc.opts.OnError("conn_" + code.String() + "_" + token)
+	}
+	return http2.ConnectionError(code)
+}
+
+// streamErr is connErr for a stream error.
+func (cc *conn) streamErr(token string, id uint32, code http2.ErrCode) error {
+	if cc.opts.OnError != nil {
+		cc.opts.OnError("stream_" + code.String() + "_" + token)
+	}
+	return http2.StreamError{StreamID: id, Code: code}
+}
 
 func (cc *conn) count(name string) {
 	if cc.opts.OnError != nil {
@@ -249,14 +301,14 @@ func (cc *conn) count(name string) {
 func (cc *conn) processFrame(f http2.Frame) error {
 	if !cc.sawSettings {
 		if _, ok := f.(*http2.SettingsFrame); !ok {
-			return http2.ConnectionError(http2.ErrCodeProtocol)
+			return cc.connErr("first_settings", http2.ErrCodeProtocol)
 		}
 		cc.sawSettings = true
 	}
 	if cc.goAway && (cc.goAwayCode != http2.ErrCodeNo || f.Header().StreamID > cc.maxStreamID) {
 		if d, ok := f.(*http2.DataFrame); ok {
 			if int32(d.Length) > cc.recvWindow {
-				return http2.ConnectionError(http2.ErrCodeFlowControl)
+				return cc.connErr("data_flow", http2.ErrCodeFlowControl)
 			}
 			cc.recvWindow -= int32(d.Length)
 			cc.giveBack(nil, int32(d.Length))
@@ -278,14 +330,24 @@ func (cc *conn) processFrame(f http2.Frame) error {
 		return cc.processReset(f)
 	case *http2.PriorityFrame:
 		if f.StreamDep == f.StreamID {
-			return http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeProtocol}
+			return cc.streamErr("priority", f.StreamID, http2.ErrCodeProtocol)
 		}
 		return nil
 	case *http2.GoAwayFrame:
-		cc.startShutdownLocked()
+		// The client leaves: no new streams; the connection closes once
+		// its streams are done, and at most goAwayTimeout after this
+		// (closing at once would reset what it still sends, PINGs say).
+		if !cc.goAway {
+			cc.writeGoAway(http2.ErrCodeNo)
+			time.AfterFunc(goAwayTimeout, func() {
+				cc.mu.Lock()
+				defer cc.mu.Unlock()
+				cc.closeLocked()
+			})
+		}
 		return nil
 	case *http2.PushPromiseFrame:
-		return http2.ConnectionError(http2.ErrCodeProtocol)
+		return cc.connErr("push_promise", http2.ErrCodeProtocol)
 	default:
 		return nil // unknown frame types are ignored
 	}
@@ -312,7 +374,7 @@ func (cc *conn) processSettings(f *http2.SettingsFrame) error {
 	if f.IsAck() {
 		cc.unacked--
 		if cc.unacked < 0 {
-			return http2.ConnectionError(http2.ErrCodeProtocol)
+			return cc.connErr("ack_mystery", http2.ErrCodeProtocol)
 		}
 		return nil
 	}
@@ -321,7 +383,7 @@ func (cc *conn) processSettings(f *http2.SettingsFrame) error {
 	}
 	// Repeated settings are taken in order (RFC 9113, 6.5.3), not refused.
 	if f.NumSettings() > 100 {
-		return http2.ConnectionError(http2.ErrCodeProtocol)
+		return cc.connErr("settings_big_or_dups", http2.ErrCodeProtocol)
 	}
 	if err := f.ForeachSetting(cc.processSetting); err != nil {
 		return err
@@ -343,7 +405,7 @@ func (cc *conn) processSetting(s http2.Setting) error {
 		for _, st := range cc.streams {
 			st.sendWindow += delta
 			if st.sendWindow > maxWindow {
-				return http2.ConnectionError(http2.ErrCodeFlowControl)
+				return cc.connErr("setting_win_size", http2.ErrCodeFlowControl)
 			}
 			st.cond.Broadcast()
 		}
@@ -358,7 +420,7 @@ func (cc *conn) processPing(f *http2.PingFrame) error {
 		return nil
 	}
 	if f.StreamID != 0 {
-		return http2.ConnectionError(http2.ErrCodeProtocol)
+		return cc.connErr("ping_on_stream", http2.ErrCodeProtocol)
 	}
 	if err := cc.controlFrame(); err != nil {
 		return err
@@ -377,7 +439,7 @@ func (cc *conn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
 	if f.StreamID == 0 {
 		cc.sendWindow += int64(f.Increment)
 		if cc.sendWindow > maxWindow {
-			return http2.ConnectionError(http2.ErrCodeFlowControl)
+			return cc.connErr("conn_flow", http2.ErrCodeFlowControl)
 		}
 		for _, st := range cc.streams {
 			if st.waiting {
@@ -389,13 +451,13 @@ func (cc *conn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
 	st := cc.streams[f.StreamID]
 	if st == nil {
 		if cc.idleID(f.StreamID) {
-			return http2.ConnectionError(http2.ErrCodeProtocol)
+			return cc.connErr("stream_idle", http2.ErrCodeProtocol)
 		}
 		return nil
 	}
 	st.sendWindow += int64(f.Increment)
 	if st.sendWindow > maxWindow {
-		return http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeFlowControl}
+		return cc.streamErr("bad_flow", f.StreamID, http2.ErrCodeFlowControl)
 	}
 	st.cond.Broadcast()
 	return nil
@@ -405,7 +467,7 @@ func (cc *conn) processReset(f *http2.RSTStreamFrame) error {
 	st := cc.streams[f.StreamID]
 	if st == nil {
 		if cc.idleID(f.StreamID) {
-			return http2.ConnectionError(http2.ErrCodeProtocol)
+			return cc.connErr("reset_idle_stream", http2.ErrCodeProtocol)
 		}
 		return nil
 	}
@@ -416,7 +478,7 @@ func (cc *conn) processReset(f *http2.RSTStreamFrame) error {
 		}
 		cc.resetCount++
 		if cc.resetCount > cc.opts.MaxEarlyResets {
-			cc.count("rapid_reset")
+			cc.count("conn_ENHANCE_YOUR_CALM_too_many_early_resets")
 			cc.closeStream(st, errStreamClosed)
 			return errCalm
 		}
@@ -429,19 +491,19 @@ func (cc *conn) processData(f *http2.DataFrame) error {
 	id := f.StreamID
 	st := cc.streams[id]
 	if st == nil && cc.idleID(id) {
-		return http2.ConnectionError(http2.ErrCodeProtocol)
+		return cc.connErr("data_on_idle", http2.ErrCodeProtocol)
 	}
 	length := int32(f.Length)
 	if length > cc.recvWindow {
-		return http2.ConnectionError(http2.ErrCodeFlowControl)
+		return cc.connErr("data_flow", http2.ErrCodeFlowControl)
 	}
 	if st == nil || st.remoteClosed {
 		cc.recvWindow -= length
 		cc.giveBack(nil, length)
-		return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
+		return cc.streamErr("closed", id, http2.ErrCodeStreamClosed)
 	}
 	if length > st.recvWindow {
-		return http2.StreamError{StreamID: id, Code: http2.ErrCodeFlowControl}
+		return cc.streamErr("flow_on_data_length", id, http2.ErrCodeFlowControl)
 	}
 	cc.recvWindow -= length
 	st.recvWindow -= length
@@ -449,10 +511,16 @@ func (cc *conn) processData(f *http2.DataFrame) error {
 	st.bodyBytes += int64(len(data))
 	if st.declLen >= 0 && st.bodyBytes > st.declLen {
 		cc.giveBack(nil, length)
-		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
+		return cc.streamErr("send_too_much", id, http2.ErrCodeProtocol)
 	}
 	if pad := length - int32(len(data)); pad > 0 {
 		cc.giveBack(st, pad)
+	}
+	if st.abandoned() {
+		cc.giveBack(nil, int32(len(data)))
+		_ = cc.fr.WriteRSTStream(id, http2.ErrCodeNo)
+		cc.closeStream(st, errStreamClosed)
+		return nil
 	}
 	if st.bodyClosed || !st.hasBody {
 		cc.giveBack(nil, int32(len(data)))
@@ -469,7 +537,15 @@ func (cc *conn) processData(f *http2.DataFrame) error {
 // endRemote takes in the client's END_STREAM.
 func (cc *conn) endRemote(st *stream) error {
 	if st.declLen >= 0 && st.bodyBytes != st.declLen {
-		return http2.StreamError{StreamID: st.id, Code: http2.ErrCodeProtocol}
+		if !st.answered {
+			return cc.streamErr("content_length_mismatch", st.id, http2.ErrCodeProtocol)
+		}
+		// Answered already (a refusal that did not read the body): the
+		// client stopped sending, the stream ends without a reset, as
+		// some clients (curl 7.88) take a reset for a failure.
+		if st.bodyErr == nil {
+			st.bodyErr = errors.New("h2edge: request body shorter than its content-length")
+		}
 	}
 	st.remoteClosed = true
 	st.bodyEOF = true
@@ -541,6 +617,9 @@ func (cc *conn) removeStream(st *stream) {
 	if st.timer != nil {
 		st.timer.Stop()
 	}
+	if st.rtimer != nil {
+		st.rtimer.Stop()
+	}
 	if len(cc.streams) == 0 {
 		if cc.goAway {
 			cc.closeLocked()
@@ -576,6 +655,7 @@ func (cc *conn) startShutdownLocked() {
 		return
 	}
 	cc.writeGoAway(http2.ErrCodeNo)
+	cc.resetAbandoned(true)
 	if len(cc.streams) == 0 {
 		cc.closeLocked()
 	}
@@ -630,4 +710,97 @@ func (cc *conn) shut() {
 		cc.handlersDone.Wait()
 	}
 	cc.mu.Unlock()
+}
+
+// countFrameError counts an error the Framer returned, under net/http's
+// name for it where it has one (the frame parsers' names), from the header
+// of the frame that caused it.
+func (cc *conn) countFrameError(code http2.ErrCode) {
+	if cc.opts.OnError == nil {
+		return
+	}
+	h := cc.rd.last
+	length := int(h[0])<<16 | int(h[1])<<8 | int(h[2])
+	typ, flags := http2.FrameType(h[3]), http2.Flags(h[4])
+	stream := (uint32(h[5])<<24 | uint32(h[6])<<16 | uint32(h[7])<<8 | uint32(h[8])) & (1<<31 - 1)
+	name := ""
+	switch typ {
+	case http2.FrameData:
+		name = pick(stream == 0, "frame_data_stream_0", "frame_data_pad_too_big")
+	case http2.FrameHeaders:
+		switch {
+		case stream == 0:
+			name = "frame_headers_zero_stream"
+		case code == http2.ErrCodeCompression:
+			name = "conn_COMPRESSION_ERROR_hpack"
+		case code == http2.ErrCodeProtocol && flags&http2.FlagHeadersPadded != 0:
+			name = "frame_headers_pad_too_big"
+		}
+	case http2.FramePriority:
+		name = pick(stream == 0, "frame_priority_zero_stream", "frame_priority_bad_length")
+	case http2.FrameRSTStream:
+		name = pick(length != 4, "frame_rststream_bad_len", "frame_rststream_zero_stream")
+	case http2.FrameSettings:
+		switch {
+		case flags&http2.FlagSettingsAck != 0 && length > 0:
+			name = "frame_settings_ack_with_length"
+		case stream != 0:
+			name = "frame_settings_has_stream"
+		case length%6 != 0:
+			name = "frame_settings_mod_6"
+		default:
+			name = "frame_settings_window_size_too_big"
+		}
+	case http2.FramePushPromise:
+		name = "frame_pushpromise_zero_stream"
+	case http2.FramePing:
+		name = pick(length != 8, "frame_ping_length", "frame_ping_has_stream")
+	case http2.FrameGoAway:
+		name = pick(stream != 0, "frame_goaway_has_stream", "frame_goaway_short")
+	case http2.FrameWindowUpdate:
+		switch {
+		case length != 4:
+			name = "frame_windowupdate_bad_len"
+		case stream == 0:
+			name = "frame_windowupdate_zero_inc_conn"
+		default:
+			name = "frame_windowupdate_zero_inc_stream"
+		}
+	case http2.FrameContinuation:
+		name = "frame_continuation_zero_stream"
+	}
+	if name == "" {
+		name = "frame_" + code.String()
+	}
+	cc.opts.OnError(name)
+}
+
+func pick(cond bool, a, b string) string {
+	if cond {
+		return a
+	}
+	return b
+}
+
+// abandoned reports whether st was answered and its handler returned
+// while the client had not ended its body.
+func (st *stream) abandoned() bool {
+	return st.handlerDone && st.localClosed && !st.remoteClosed
+}
+
+// resetAbandoned resets abandoned streams (RST_STREAM NO_ERROR), all of
+// them or the first found.
+func (cc *conn) resetAbandoned(all bool) bool {
+	found := false
+	for _, st := range cc.streams {
+		if st.abandoned() {
+			_ = cc.fr.WriteRSTStream(st.id, http2.ErrCodeNo)
+			cc.closeStream(st, errStreamClosed)
+			found = true
+			if !all {
+				break
+			}
+		}
+	}
+	return found
 }

@@ -61,6 +61,10 @@ type Options struct {
 	// IdleTimeout closes a connection that has had no open stream for
 	// that long, with GOAWAY NO_ERROR (0: never).
 	IdleTimeout time.Duration
+	// ReadTimeout bounds reading each request body, from its headers: a
+	// read waiting past it fails with os.ErrDeadlineExceeded (0: none). A
+	// handler can move it with http.ResponseController.SetReadDeadline.
+	ReadTimeout time.Duration
 	// WriteTimeout bounds each stream from its headers to its last frame:
 	// past it the stream is reset (0: none). A handler can move it with
 	// http.ResponseController.SetWriteDeadline.

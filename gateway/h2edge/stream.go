@@ -40,43 +40,47 @@ type stream struct {
 	bodyClosed bool
 	hasBody    bool
 
-	cancel   context.CancelFunc
-	timer    *time.Timer // write deadline
-	deadline time.Time
+	answered bool // a final status was sent
+
+	cancel    context.CancelFunc
+	timer     *time.Timer // write deadline
+	deadline  time.Time
+	rtimer    *time.Timer // read deadline
+	rdeadline time.Time
+	rexpired  bool
 }
 
 func (cc *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	id := f.StreamID
 	if id%2 != 1 {
-		return http2.ConnectionError(http2.ErrCodeProtocol)
+		return cc.connErr("headers_even", http2.ErrCodeProtocol)
 	}
 	if st := cc.streams[id]; st != nil {
 		if st.remoteClosed {
-			return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
+			return cc.streamErr("headers_half_closed", id, http2.ErrCodeStreamClosed)
 		}
 		// Trailers: they end the stream and carry no pseudo-header.
 		if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
-			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
+			return cc.streamErr("trailers_not_ended", id, http2.ErrCodeProtocol)
 		}
 		return cc.endRemote(st)
 	}
 	if id <= cc.maxStreamID {
-		return http2.ConnectionError(http2.ErrCodeProtocol)
+		return cc.connErr("stream_went_down", http2.ErrCodeProtocol)
 	}
 	cc.maxStreamID = id
 	if f.HasPriority() && f.Priority.StreamDep == id {
-		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
+		return cc.streamErr("priority", id, http2.ErrCodeProtocol)
 	}
-	if uint32(len(cc.streams)) >= cc.opts.MaxConcurrentStreams {
-		cc.count("refused_stream")
+	if uint32(len(cc.streams)) >= cc.opts.MaxConcurrentStreams && !cc.resetAbandoned(false) {
 		code := http2.ErrCodeProtocol
 		if cc.unacked > 0 {
 			code = http2.ErrCodeRefusedStream
 		}
-		return http2.StreamError{StreamID: id, Code: code}
+		return cc.streamErr("over_max_streams", id, code)
 	}
 	if cc.handlers >= 4*int(cc.opts.MaxConcurrentStreams) {
-		cc.count("handlers_overflow")
+		cc.count("conn_ENHANCE_YOUR_CALM_too_many_handlers")
 		return errCalm
 	}
 	req, err := cc.newRequest(f)
@@ -88,7 +92,7 @@ func (cc *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if !st.hasBody {
 		st.declLen = -1
 		if req.ContentLength > 0 {
-			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
+			return cc.streamErr("content_length_mismatch", id, http2.ErrCodeProtocol)
 		}
 	}
 	st.cond.L = &cc.mu
@@ -114,6 +118,9 @@ func (cc *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if cc.opts.WriteTimeout > 0 {
 		st.setDeadline(time.Now().Add(cc.opts.WriteTimeout))
 	}
+	if cc.opts.ReadTimeout > 0 && st.hasBody {
+		st.setReadDeadline(time.Now().Add(cc.opts.ReadTimeout))
+	}
 	cc.handlers++
 	go cc.runHandler(handler, rw, req)
 	return nil
@@ -125,8 +132,13 @@ func headerTooLong(w http.ResponseWriter, _ *http.Request) {
 
 // newRequest builds the request of a HEADERS frame, or the stream error
 // that refuses it.
-func (cc *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, error) {
+func (cc *conn) newRequest(f *http2.MetaHeadersFrame) (_ *http.Request, err error) {
 	bad := http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeProtocol}
+	defer func() {
+		if err != nil {
+			cc.count("stream_PROTOCOL_ERROR_bad_path_method")
+		}
+	}()
 	var method, scheme, authority, path string
 	for _, hf := range f.PseudoFields() {
 		switch hf.Name {
@@ -307,4 +319,38 @@ func (st *stream) onDeadline() {
 	if !cc.inBurst {
 		cc.flushLocked()
 	}
+}
+
+// setReadDeadline makes body reads that wait past t fail with
+// os.ErrDeadlineExceeded (zero: no deadline); mu held or st new.
+func (st *stream) setReadDeadline(t time.Time) {
+	st.rdeadline, st.rexpired = t, false
+	if st.rtimer != nil {
+		st.rtimer.Stop()
+	}
+	if t.IsZero() {
+		return
+	}
+	d := time.Until(t)
+	if d <= 0 {
+		st.rexpired = true
+		st.cond.Broadcast()
+		return
+	}
+	if st.rtimer == nil {
+		st.rtimer = time.AfterFunc(d, st.onReadDeadline)
+	} else {
+		st.rtimer.Reset(d)
+	}
+}
+
+func (st *stream) onReadDeadline() {
+	cc := st.cc
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if st.rdeadline.IsZero() || time.Now().Before(st.rdeadline) {
+		return
+	}
+	st.rexpired = true
+	st.cond.Broadcast()
 }

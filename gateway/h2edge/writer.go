@@ -3,9 +3,11 @@ package h2edge
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -136,9 +138,16 @@ func (w *responseWriter) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// SetReadDeadline is accepted and ignored: ReadHeaderTimeout and the
-// handler's own context bound body reads.
-func (w *responseWriter) SetReadDeadline(time.Time) error { return nil }
+// SetReadDeadline makes body reads that wait past t fail with
+// os.ErrDeadlineExceeded (zero: no deadline), for
+// http.ResponseController.
+func (w *responseWriter) SetReadDeadline(t time.Time) error {
+	cc := w.st.cc
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	w.st.setReadDeadline(t)
+	return nil
+}
 
 // EnableFullDuplex is accepted: HTTP/2 streams are always full duplex.
 func (w *responseWriter) EnableFullDuplex() error { return nil }
@@ -259,8 +268,7 @@ func (cc *conn) writeData(st *stream, p []byte, end bool) error {
 	}
 }
 
-// endLocal takes in our END_STREAM: a client still sending a body the
-// handler no longer reads is told to stop (RST_STREAM NO_ERROR).
+// endLocal takes in our END_STREAM.
 func (cc *conn) endLocal(st *stream) {
 	st.localClosed = true
 	if st.timer != nil {
@@ -270,8 +278,10 @@ func (cc *conn) endLocal(st *stream) {
 		if !st.handlerDone {
 			return // the handler may still read its body
 		}
-		_ = cc.fr.WriteRSTStream(st.id, http2.ErrCodeNo)
-		cc.closeStream(st, errStreamClosed)
+		// Answered, the client still sending: it is told to stop
+		// (RST_STREAM NO_ERROR, RFC 9113, 8.1) when its next DATA comes,
+		// or when the stream's slot is wanted (see abandoned); until then
+		// the stream stays open to the peer's other frames.
 		return
 	}
 	cc.removeStream(st)
@@ -282,6 +292,9 @@ func (cc *conn) endLocal(st *stream) {
 func (cc *conn) writeHeaderBlock(st *stream, status int, h http.Header, end bool, length int64) error {
 	cc.hbuf.Reset()
 	cc.field(":status", statusText(status))
+	if status >= 200 {
+		st.answered = true
+	}
 	for k, vv := range h {
 		switch k {
 		case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Trailer":
@@ -356,6 +369,9 @@ func httpDate() string {
 	return d.s
 }
 
+// errReadDeadline is the read error of a body past its read deadline.
+var errReadDeadline = fmt.Errorf("h2edge: reading the request body: %w", os.ErrDeadlineExceeded)
+
 // requestBody is a request's body: the DATA the loop collected, given
 // back to the peer's windows as the handler reads it.
 type requestBody struct {
@@ -389,6 +405,9 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		}
 		if st.bodyEOF {
 			return 0, io.EOF
+		}
+		if st.rexpired {
+			return 0, errReadDeadline
 		}
 		if len(p) == 0 {
 			return 0, nil
