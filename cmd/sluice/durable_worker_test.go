@@ -148,3 +148,68 @@ func TestDurableWorkerReadiness(t *testing.T) {
 		t.Fatalf("/readyz without the dead-letter stream %d:\n%s", code, body)
 	}
 }
+
+// TestDurablePoisonBatch: sluice dev in durable delivery with an enriched
+// stream that refuses every event (an operator's max message size): the
+// batch is delivered --max-deliver times, then stored whole in the
+// dead-letter stream with its reason and delivery count, and leaves the
+// ingest stream.
+func TestDurablePoisonBatch(t *testing.T) {
+	st := stackWith(t, func(c *devConfig) {
+		c.gateway.opts.Delivery = bus.AllModes(bus.ModeDurable)
+		c.worker.maxDeliver = 2
+	})
+	nc, err := nats.Connect(st.nats.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	subjects := schemas.MustSubjects("")
+	enriched, err := js.Stream(ctx, bus.EnrichedStream(subjects))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := enriched.CachedInfo().Config
+	cfg.MaxMsgSize = 16
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := post(t, clients()["h2c"], "http://"+st.gw.Addr()+"/v1/events/quote", "application/json", quoteJSON("AAPL", 189.5, 189.6))
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	dlq, err := js.Stream(ctx, bus.DLQStream(subjects))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m *jetstream.RawStreamMsg
+	opstest.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+		m, err = dlq.GetLastMsgForSubject(ctx, subjects.DLQ(schemas.KindQuote))
+		return err
+	})
+	if h := m.Header; h.Get(schemas.HeaderReason) != "publish_failed" || h.Get("Sluice-Delivered") != "2" ||
+		h.Get(schemas.HeaderFrame) != schemas.FrameBatchV1 || !strings.Contains(h.Get("Sluice-Error"), "exceeds maximum") {
+		t.Errorf("dead-lettered batch headers %v", h)
+	}
+	r := schemas.NewReader(m.Data)
+	if n, err := schemas.ReadBatchFrame(&r); err != nil || n != 1 {
+		t.Errorf("dead-lettered batch: %d events, %v", n, err)
+	}
+	cons, err := js.Consumer(ctx, bus.IngestStream(subjects), "quotes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumAckPending+int(info.NumPending) != 0 {
+			return fmt.Errorf("ingest: ack pending %d, pending %d", info.NumAckPending, info.NumPending)
+		}
+		return nil
+	})
+}
