@@ -22,12 +22,38 @@
 // bodies are collected by the loop into the stream's buffer; the handler's
 // reads give the bytes back with WINDOW_UPDATE once half a window is owed.
 //
+// # In the gateway
+//
+// `sluice gateway|dev --http2-server fast` (env SLUICE_HTTP2_SERVER):
+// gateway/server.go builds its http.Server as before and calls
+// [Server.ConfigureServer], which sets the server's TLSNextProto entries
+// for "h2" (TLS, after ALPN) and "unencrypted_http2" (h2c, after net/http
+// read the preface on the shared port). The connection handed over is
+// gateway/netconn's shaped connection (read buffer, write coalescer, and on
+// h2c its frame watch, which still closes PING/SETTINGS floods), so
+// netconn needed no change. net/http counts the connection active until
+// ServeConn returns, so http.Server.Shutdown (which calls StartShutdown)
+// waits for its streams. Protocol errors are reported to Options.OnError
+// under net/http's reason names (conn_PROTOCOL_ERROR_data_on_idle,
+// frame_ping_has_stream, ...), so sluice_gateway_http2_errors_total reads
+// the same with both servers. The gateway's read deadlines (body timeout,
+// the drain of a refused body) work through
+// http.ResponseController.SetReadDeadline.
+//
+// A handler that answered and returned while its client was still sending
+// the body leaves the stream open until the client's next DATA frame on it,
+// which is answered RST_STREAM NO_ERROR (RFC 9113, 8.1), or until its slot
+// is wanted for a new stream or the connection shuts down; a client that
+// stops sending and ends the stream (curl after an error answer) gets no
+// reset, which curl 7.88 would report as a failure.
+//
 // # Conformance
 //
 // h2spec 2.2.1 passes 145 of 145 over TLS and over h2c with prior knowledge
-// when the connection comes straight to ServeConn (h2spec_test.go; through
-// the gateway's shared port, "invalid connection preface" is answered as
-// HTTP/1.1 by net/http, by design). Covered: SETTINGS both ways (max
+// when the connection comes straight to ServeConn (h2spec_test.go), and
+// through the gateway (gateway/fastedge_test.go) 145 of 145 over TLS and
+// 144 of 145 over h2c: on the shared port "invalid connection preface" is
+// answered as HTTP/1.1 by net/http, by design. Covered: SETTINGS both ways (max
 // concurrent streams, initial window, max frame size, header list size;
 // repeated SETTINGS_INITIAL_WINDOW_SIZE values taken in order and applied
 // to open streams), stream states and their errors, CONTINUATION with a
@@ -44,6 +70,12 @@
 // any frame once begun, IdleTimeout, WriteTimeout per stream (movable by
 // http.ResponseController.SetWriteDeadline), GOAWAY with the last stream id
 // on shutdown (streams in flight finish, new ones are ignored).
+//
+// The adapter costs 35 allocations and 3.2 KB per request
+// (BenchmarkAdapter: a POST with a 100-byte body answered 202 with 40
+// bytes), a third of them in x/net's header decoding (MetaHeadersFrame,
+// field strings), the rest the http.Request, its header map, URL and
+// context, the stream, the ResponseWriter and the handler's goroutine.
 //
 // Not done: request trailers are checked and dropped (Request.Trailer stays
 // nil), response trailers are not sent, 100-continue is not answered on its
