@@ -142,6 +142,16 @@ func (r *deadlineReader) track(b []byte) {
 
 func (r *deadlineReader) Read(p []byte) (int, error) {
 	cc := r.cc
+	if cc.br.Buffered() == 0 && !r.boundary {
+		// About to wait for the rest of a frame: what the burst so far
+		// owes the peer leaves first, or it could wait on us.
+		cc.mu.Lock()
+		if cc.inBurst {
+			cc.inBurst = false
+			cc.flushLocked()
+		}
+		cc.mu.Unlock()
+	}
 	if cc.br.Buffered() == 0 && cc.opts.ReadHeaderTimeout > 0 {
 		if r.boundary && r.deadline {
 			_ = cc.c.SetReadDeadline(time.Time{})

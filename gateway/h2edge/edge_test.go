@@ -279,3 +279,28 @@ func TestTLSALPN(t *testing.T) {
 		t.Fatalf("%s %q", resp.Proto, b)
 	}
 }
+
+// TestPartialFrameDoesNotHoldAnswers: an answer is sent while the loop
+// waits for the rest of a frame that came in part with the request.
+func TestPartialFrameDoesNotHoldAnswers(t *testing.T) {
+	port := serveTest(t, http.HandlerFunc(specHandler), false, Options{})
+	c, fr := rawConn(t, port)
+	var b bytes.Buffer
+	w := http2.NewFramer(&b, nil)
+	_ = w.WriteSettingsAck()
+	_ = w.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: headerBlock("/"), EndStream: true, EndHeaders: true})
+	_ = w.WritePing(false, [8]byte{1})
+	if _, err := c.Write(b.Bytes()[:b.Len()-10]); err != nil { // the PING's last byte of header and its payload withheld
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no answer while a frame is incomplete: %v", err)
+		}
+		if d, ok := f.(*http2.DataFrame); ok && d.StreamEnded() {
+			return
+		}
+	}
+}
