@@ -3,25 +3,20 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/sluice-dev/sluice/ops/opstest"
+	"github.com/sluice-dev/sluice/ops/opstest/chromium"
 )
 
 // TestDashboardInChromium loads the ops listener's dashboard of a running
@@ -30,7 +25,7 @@ import (
 // matches /metrics. It saves a screenshot and logs its path
 // (SLUICE_DASHBOARD_SCREENSHOT chooses it). Without Chromium it skips.
 func TestDashboardInChromium(t *testing.T) {
-	chrome := findChromium(t)
+	chrome := chromium.Find(t)
 	data, opsAddr := startDev(t)
 	h1 := clients()["h1"]
 	send := func(n int) {
@@ -48,16 +43,16 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	send(10)
 
-	page := openPage(t, chrome, "http://"+opsAddr+"/")
+	page := chromium.Open(t, chrome, "http://"+opsAddr+"/", 1400, 1500)
 	opstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
-		if n := page.number(t, `window.sluiceDashboard ? window.sluiceDashboard.frames : 0`); n < 2 {
+		if n := page.Number(t, `window.sluiceDashboard ? window.sluiceDashboard.frames : 0`); n < 2 {
 			return fmt.Errorf("%v frames shown", n)
 		}
 		return nil
 	})
 	shown := func(id string) float64 {
 		t.Helper()
-		s := page.text(t, `document.getElementById(`+strconv.Quote(id)+`).textContent`)
+		s := page.Text(t, `document.getElementById(`+strconv.Quote(id)+`).textContent`)
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil {
 			return -1
@@ -104,7 +99,7 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 	}()
 	opstest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
-		if r := page.text(t, `document.getElementById("requests-rate").textContent`); r == "–" || r == "0.00" {
+		if r := page.Text(t, `document.getElementById("requests-rate").textContent`); r == "–" || r == "0.00" {
 			return fmt.Errorf("requests/s shown %q under traffic", r)
 		}
 		return nil
@@ -115,10 +110,10 @@ func TestDashboardInChromium(t *testing.T) {
 	matches(before + 10)
 
 	// NATS is connected, and the request latency has quantiles.
-	if s := page.text(t, `document.getElementById("ready-nats").textContent`); s != "NATS connected" {
+	if s := page.Text(t, `document.getElementById("ready-nats").textContent`); s != "NATS connected" {
 		t.Errorf("NATS state shown %q", s)
 	}
-	lat := page.text(t, `[...document.querySelectorAll("#t-latency tr")].map(r => r.textContent).join("\n")`)
+	lat := page.Text(t, `[...document.querySelectorAll("#t-latency tr")].map(r => r.textContent).join("\n")`)
 	if !regexp.MustCompile(`gateway_request_duration result.*\d+ (µs|ms)`).MatchString(lat) {
 		t.Errorf("no p99 for the request-reply latency in:\n%s", lat)
 	}
@@ -127,31 +122,8 @@ func TestDashboardInChromium(t *testing.T) {
 	if path == "" {
 		path = filepath.Join(os.TempDir(), "sluice-dashboard.png")
 	}
-	var shot struct{ Data string }
-	page.call(t, "Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": true}, &shot)
-	png, err := base64.StdEncoding.DecodeString(shot.Data)
-	if err != nil || len(png) == 0 {
-		t.Fatalf("screenshot: %v (%d bytes)", err, len(png))
-	}
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot of the dashboard: %s (%d bytes)", path, len(png))
-}
-
-// findChromium returns the path of a Chromium binary, or skips the test.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("SLUICE_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("no Chromium found (chromium, chromium-browser, google-chrome, or SLUICE_CHROMIUM): the dashboard's browser test skips; .ci/run installs Debian's chromium")
-	return ""
+	page.SaveScreenshot(t, path, "")
+	t.Logf("screenshot of the dashboard: %s", path)
 }
 
 // startDev runs `sluice dev` on free ports and returns its data and ops
@@ -216,169 +188,6 @@ func sumFamily(text []byte, name string) float64 {
 		}
 	}
 	return sum
-}
-
-// cdpPage is one browser tab driven over the Chrome DevTools protocol: a
-// WebSocket carrying JSON calls {id, method, params} answered by {id,
-// result} or {id, error}; events in between are ignored.
-type cdpPage struct {
-	mu   sync.Mutex
-	conn *websocket.Conn
-	id   int
-}
-
-// openPage starts headless Chromium on url and returns its tab.
-func openPage(t *testing.T, chrome, url string) *cdpPage {
-	t.Helper()
-	// Not t.TempDir: Chromium's helper processes may still write there as
-	// the test ends, and a failed removal would fail the test.
-	profile, err := os.MkdirTemp("", "sluice-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(chrome, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--no-first-run", "--no-default-browser-check", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
-		"--user-data-dir="+profile, "--window-size=1400,1500", "about:blank")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its helpers end with it
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(profile)
-		t.Skipf("starting %s: %v", chrome, err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-		_ = os.RemoveAll(profile)
-	})
-	wsRe := regexp.MustCompile(`DevTools listening on ws://([^/\s]+)/`)
-	addr := make(chan string, 1)
-	var log strings.Builder
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			log.WriteString(sc.Text() + "\n")
-			if m := wsRe.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-		close(addr)
-	}()
-	var host string
-	select {
-	case a, ok := <-addr:
-		if !ok {
-			t.Skipf("%s exited before it listened (cannot run here?)", chrome)
-		}
-		host = a
-	case <-time.After(60 * time.Second):
-		t.Fatalf("%s: no DevTools address within 60s", chrome)
-	}
-	var ws string
-	opstest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
-		resp, err := http.Get("http://" + host + "/json/list")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var targets []struct{ Type, WebSocketDebuggerURL string }
-		if err := json.NewDecoder(resp.Body).Decode(&targets); err != nil {
-			return err
-		}
-		for _, tg := range targets {
-			if tg.Type == "page" {
-				ws = tg.WebSocketDebuggerURL
-				return nil
-			}
-		}
-		return fmt.Errorf("no page target in %v", targets)
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	conn, _, err := websocket.Dial(ctx, ws, nil)
-	if err != nil {
-		t.Fatalf("DevTools websocket %s: %v", ws, err)
-	}
-	conn.SetReadLimit(64 << 20) // screenshots
-	t.Cleanup(func() { conn.CloseNow() })
-	p := &cdpPage{conn: conn}
-	p.call(t, "Page.enable", nil, nil)
-	p.call(t, "Page.navigate", map[string]any{"url": url}, nil)
-	return p
-}
-
-// call sends one DevTools call and decodes its result into result.
-func (p *cdpPage) call(t *testing.T, method string, params any, result any) {
-	t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.id++
-	msg, _ := json.Marshal(map[string]any{"id": p.id, "method": method, "params": params})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := p.conn.Write(ctx, websocket.MessageText, msg); err != nil {
-		t.Fatalf("%s: %v", method, err)
-	}
-	for {
-		_, b, err := p.conn.Read(ctx)
-		if err != nil {
-			t.Fatalf("%s: %v", method, err)
-		}
-		var reply struct {
-			ID     int             `json:"id"`
-			Result json.RawMessage `json:"result"`
-			Error  *struct {
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		if err := json.Unmarshal(b, &reply); err != nil {
-			t.Fatalf("%s: %v", method, err)
-		}
-		if reply.ID != p.id {
-			continue // an event, or an earlier call's reply
-		}
-		if reply.Error != nil {
-			t.Fatalf("%s: %s", method, reply.Error.Message)
-		}
-		if result != nil {
-			if err := json.Unmarshal(reply.Result, result); err != nil {
-				t.Fatalf("%s result: %v", method, err)
-			}
-		}
-		return
-	}
-}
-
-// eval evaluates a JavaScript expression in the page and returns its value.
-func (p *cdpPage) eval(t *testing.T, expr string) any {
-	t.Helper()
-	var r struct {
-		Result struct {
-			Value any `json:"value"`
-		} `json:"result"`
-		ExceptionDetails *struct {
-			Text string `json:"text"`
-		} `json:"exceptionDetails"`
-	}
-	p.call(t, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &r)
-	if r.ExceptionDetails != nil {
-		return nil // not there yet (the page is loading)
-	}
-	return r.Result.Value
-}
-
-func (p *cdpPage) text(t *testing.T, expr string) string {
-	t.Helper()
-	s, _ := p.eval(t, expr).(string)
-	return s
-}
-
-func (p *cdpPage) number(t *testing.T, expr string) float64 {
-	t.Helper()
-	v, _ := p.eval(t, expr).(float64)
-	return v
 }
 
 // TestDashboardFeedPerProcess reads one frame of the dashboard's feed from a
