@@ -304,3 +304,38 @@ func TestPartialFrameDoesNotHoldAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreadBodiesGiveBackTheWindow: bodies a handler never reads are
+// given back to the connection's window when the handler returns, so the
+// connection does not run out of it.
+func TestUnreadBodiesGiveBackTheWindow(t *testing.T) {
+	port := serveTest(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ignored your body")
+	}), false, Options{ConnWindowSize: 1 << 20})
+	c, fr := rawConn(t, port)
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	body := make([]byte, 16<<10)
+	var b bytes.Buffer
+	w := http2.NewFramer(&b, nil)
+	for i := range 200 { // 3.2 MB: three times the connection's window
+		id := uint32(2*i + 1)
+		b.Reset()
+		_ = w.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: headerBlock("/"), EndHeaders: true})
+		_ = w.WriteData(id, true, body)
+		if _, err := c.Write(b.Bytes()); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		for answered := false; !answered; {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+			switch f := f.(type) {
+			case *http2.GoAwayFrame:
+				t.Fatalf("request %d: GOAWAY %v", i, f.ErrCode)
+			case *http2.DataFrame:
+				answered = f.StreamID == id && f.StreamEnded()
+			}
+		}
+	}
+}

@@ -270,6 +270,12 @@ func (cc *conn) runHandler(h http.Handler, rw *responseWriter, req *http.Request
 			rw.finishLocked()
 		}
 		st.bodyClosed = true
+		if n := int32(len(st.body) - st.bodyOff); n > 0 {
+			// Unread: given back to the connection's window, which the
+			// peer's other streams share.
+			st.body, st.bodyOff = nil, 0
+			cc.giveBack(nil, n)
+		}
 		st.cancel()
 		cc.handlers--
 		if cc.handlers == 0 {
