@@ -18,7 +18,11 @@ import (
 
 // TestCompose runs the stack of docker-compose.yml from nothing to nothing,
 // one step after another on the same stack; a failed step stops the test
-// (the clean-up still takes the stack down).
+// (the clean-up still takes the stack down). The stack starts in its
+// default, durable delivery, where the fault cases (faults_test.go) find
+// no acknowledged quote lost; then the gateways and workers are recreated
+// in core delivery, where the worker and node loss steps measure and bound
+// what core NATS loses.
 func TestCompose(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compose test skipped in -short mode: it builds images and starts containers")
@@ -32,6 +36,8 @@ func TestCompose(t *testing.T) {
 		{"UpFromNothing", testUp},
 		{"EnrichedThroughEachGateway", testEnriched},
 		{"ScaleQuotes", testScale},
+		{"Faults", testFaults},
+		{"CoreDelivery", testCoreDelivery},
 		{"WorkerLoss", testWorkerLoss},
 		{"NATSNodeLoss", testNodeLoss},
 		{"Down", testDown},
@@ -288,6 +294,39 @@ func sendPolitely(c *http.Client, gateway string, body []byte) ([]string, int, e
 			return nil, try, fmt.Errorf("status %d after %d retries: %s", r.status, try, r.body)
 		}
 	}
+}
+
+// testCoreDelivery recreates the gateways and workers of the stack in core
+// delivery (SLUICE_COMPOSE_DELIVERY=core), keeping three quotes workers and
+// the NATS cluster, for the steps that bound core NATS's losses.
+func testCoreDelivery(t *testing.T, s *stack) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s.env = append(s.env, "SLUICE_COMPOSE_DELIVERY=core")
+	if _, err := s.composeCmd(ctx, "up", "-d", "--no-deps", "--scale", "quotes=3", "gateway-a", "gateway-b", "quotes", "trades"); err != nil {
+		t.Fatal(err)
+	}
+	opstest.CheckFor(t, 90*time.Second, 500*time.Millisecond, func() error {
+		if err := s.checkReady(ctx, stackSize(3), "refdata"); err != nil {
+			return err
+		}
+		for _, svc := range []string{"gateway-a", "quotes"} {
+			cs, err := s.running(ctx, svc)
+			if err != nil {
+				return err
+			}
+			for _, c := range cs {
+				out, err := s.docker(ctx, "inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", c.ID)
+				if err != nil {
+					return err
+				}
+				if !strings.Contains(out, "SLUICE_DELIVERY=core\n") {
+					return fmt.Errorf("%s does not run with SLUICE_DELIVERY=core yet", c.Name)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // testDown takes the stack down with its volumes and checks that nothing

@@ -1,14 +1,24 @@
 // Package composetest tests the local stack of docker-compose.yml with real
 // containers: it builds the FROM-scratch images with docker/build.sh, starts
 // the stack under a project name of its own, sends quotes through both
-// gateways over h2c, scales the quotes group, kills a worker, stops a NATS
-// node, and takes the stack down again, checking each time what a user of
-// the stack would check. Every request goes to ports published on
-// 127.0.0.1.
+// gateways over h2c, scales the quotes group, injects faults under a steady
+// stream of quotes in durable delivery (the stack's default: kill -9 of a
+// worker and of a gateway, stop and start of a NATS node, a partition of a
+// node, a full restart with the volumes) and counts, by id, every quote
+// answered 202 and every quote in the enriched stream, then recreates the
+// gateways and workers in core delivery to bound what a killed worker or a
+// stopped node loses there, and takes the stack down again, checking each
+// time what a user of the stack would check. Every request goes to ports
+// published on 127.0.0.1.
 //
 // The package holds tests only:
 //
 //	go test ./ops/composetest/ -run TestCompose -v -timeout 20m
+//	SLUICE_FAULTS=all go test ./ops/composetest/ -run TestComposeFaults -v -count=1
+//
+// SLUICE_FAULTS picks the fault cases (all, none, or a list of worker, node,
+// partition, gateway, restart); unset, TestCompose runs the default ones and
+// TestComposeFaults skips.
 //
 // It skips in -short mode, where no Docker engine answers, and where neither
 // `docker compose` nor `docker-compose` is installed. It stands beside the

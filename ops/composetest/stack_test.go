@@ -35,6 +35,8 @@ type stack struct {
 	// (--profile observability adds Prometheus).
 	profiles []string
 	isDown   bool
+	// quotes is the number of quotes workers the fault cases keep running.
+	quotes int
 }
 
 // hostPorts are the 127.0.0.1 ports the stack publishes, picked free for
