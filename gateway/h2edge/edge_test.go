@@ -339,3 +339,40 @@ func TestUnreadBodiesGiveBackTheWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestEndWithNegativeWindow: a stream whose window a SETTINGS frame made
+// negative still ends (an empty DATA frame takes no window).
+func TestEndWithNegativeWindow(t *testing.T) {
+	flushed := make(chan struct{})
+	port := serveTest(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "abc")
+		w.(http.Flusher).Flush()
+		<-flushed
+	}), false, Options{})
+	c, fr := rawConn(t, port)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 3})
+	_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: headerBlock("/"), EndStream: true, EndHeaders: true})
+	acks := 0
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch f := f.(type) {
+		case *http2.DataFrame:
+			if f.StreamEnded() {
+				return
+			}
+			// The window is spent; shrink it below zero, then let the
+			// handler return once the server took that in.
+			_ = fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+		case *http2.SettingsFrame:
+			if f.IsAck() {
+				if acks++; acks == 3 { // the empty SETTINGS, window 3, window 0
+					close(flushed)
+				}
+			}
+		}
+	}
+}

@@ -240,7 +240,10 @@ func (cc *conn) writeData(st *stream, p []byte, end bool) error {
 		if cc.closed {
 			return errConnClosed
 		}
-		n := min(int64(len(p)), int64(cc.peerMaxFrame), st.sendWindow, cc.sendWindow)
+		n := int64(0) // an empty DATA frame (END_STREAM) takes no window
+		if len(p) > 0 {
+			n = min(int64(len(p)), int64(cc.peerMaxFrame), st.sendWindow, cc.sendWindow)
+		}
 		if n <= 0 && len(p) > 0 {
 			if !cc.inBurst {
 				cc.flushLocked()
