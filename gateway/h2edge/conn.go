@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -218,7 +219,8 @@ func (cc *conn) serve(sawPreface bool) {
 		f, err := cc.fr.ReadFrame()
 		cc.mu.Lock()
 		cc.inBurst = true
-		ok := cc.process(f, err)
+		ok := false
+		cc.guard("taking in a frame", func() { ok = cc.process(f, err) })
 		if cc.br.Buffered() == 0 || !ok {
 			cc.inBurst = false
 			cc.flushLocked()
@@ -813,4 +815,21 @@ func (cc *conn) resetAbandoned(all bool) bool {
 		}
 	}
 	return found
+}
+
+// guard runs f (mu held) and turns a panic in it, a bug of this package,
+// into the end of this connection rather than of the process: the
+// connection's state can no longer be trusted, the others' can.
+func (cc *conn) guard(what string, f func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			if cc.opts.Logger != nil {
+				cc.opts.Logger.Error("h2edge: panic, connection closed", "while", what, "panic", p,
+					"stack", string(debug.Stack()))
+			}
+			cc.count("conn_INTERNAL_ERROR_panic")
+			cc.closeLocked()
+		}
+	}()
+	f()
 }

@@ -267,7 +267,7 @@ func (cc *conn) runHandler(h http.Handler, rw *responseWriter, req *http.Request
 				cc.resetStream(st.id, http2.ErrCodeInternal)
 			}
 		} else {
-			rw.finishLocked()
+			cc.guard("finishing an answer", rw.finishLocked)
 		}
 		st.bodyClosed = true
 		if n := int32(len(st.body) - st.bodyOff); n > 0 {
