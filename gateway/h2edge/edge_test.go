@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -240,7 +241,22 @@ func FuzzFrames(f *testing.F) {
 	_ = fr.WriteRSTStream(1, http2.ErrCodeCancel)
 	f.Add(seed.Bytes())
 	f.Add([]byte{0, 0, 0, 9, 0, 0, 0, 0, 1})
-	s := New(Options{Handler: http.HandlerFunc(specHandler), ReadHeaderTimeout: time.Second})
+	// The handler reads the body and answers in flushed pieces, so that
+	// windows, SETTINGS and resets from the fuzzer meet writes under way.
+	var panics atomic.Int64 // panics the guard turned into closed connections
+	s := New(Options{ReadHeaderTimeout: time.Second, InitialWindowSize: 1 << 10, ConnWindowSize: 1 << 16,
+		OnError: func(name string) {
+			if name == "conn_INTERNAL_ERROR_panic" {
+				panics.Add(1)
+			}
+		},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			for range 3 {
+				_, _ = w.Write(bytes.Repeat([]byte("x"), 700))
+				w.(http.Flusher).Flush()
+			}
+		})})
 	before := runtime.NumGoroutine()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a, b := net.Pipe()
@@ -254,6 +270,9 @@ func FuzzFrames(f *testing.F) {
 		_, _ = b.Write(in.Bytes())
 		_ = b.Close()
 		<-done
+		if n := panics.Load(); n > 0 {
+			t.Fatalf("%d panics in the frame loop or an answer's finish", n)
+		}
 	})
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
