@@ -13,6 +13,14 @@ import (
 	"golang.org/x/net/http2"
 )
 
+// exchange is what one request needs besides its http.Request, in one
+// allocation.
+type exchange struct {
+	st   stream
+	rw   responseWriter
+	body requestBody
+}
+
 // stream is one request and its answer. Its fields are guarded by the
 // connection's mu; cond (on that mu) wakes its handler when body bytes,
 // window or an end arrive.
@@ -87,7 +95,9 @@ func (cc *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if err != nil {
 		return err
 	}
-	st := &stream{cc: cc, id: id, sendWindow: cc.initSendWin, recvWindow: cc.opts.InitialWindowSize,
+	x := &exchange{}
+	st := &x.st
+	*st = stream{cc: cc, id: id, sendWindow: cc.initSendWin, recvWindow: cc.opts.InitialWindowSize,
 		declLen: req.ContentLength, hasBody: !f.StreamEnded()}
 	if !st.hasBody {
 		st.declLen = -1
@@ -108,13 +118,15 @@ func (cc *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	ctx, cancel := context.WithCancel(cc.ctx)
 	st.cancel = cancel
-	req = req.WithContext(ctx)
 	if st.hasBody {
-		req.Body = &requestBody{st: st}
+		x.body.st = st
+		req.Body = &x.body
 	} else {
 		req.Body = http.NoBody
 	}
-	rw := &responseWriter{st: st, req: req}
+	r := req.WithContext(ctx)
+	rw := &x.rw
+	rw.st, rw.req = st, r
 	if cc.opts.WriteTimeout > 0 {
 		st.setDeadline(time.Now().Add(cc.opts.WriteTimeout))
 	}
@@ -122,7 +134,7 @@ func (cc *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		st.setReadDeadline(time.Now().Add(cc.opts.ReadTimeout))
 	}
 	cc.handlers++
-	go cc.runHandler(handler, rw, req)
+	go cc.runHandler(handler, rw, r)
 	return nil
 }
 
@@ -132,7 +144,7 @@ func headerTooLong(w http.ResponseWriter, _ *http.Request) {
 
 // newRequest builds the request of a HEADERS frame, or the stream error
 // that refuses it.
-func (cc *conn) newRequest(f *http2.MetaHeadersFrame) (_ *http.Request, err error) {
+func (cc *conn) newRequest(f *http2.MetaHeadersFrame) (_ http.Request, err error) {
 	bad := http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeProtocol}
 	defer func() {
 		if err != nil {
@@ -151,36 +163,43 @@ func (cc *conn) newRequest(f *http2.MetaHeadersFrame) (_ *http.Request, err erro
 		case ":path":
 			path = hf.Value
 		default:
-			return nil, bad
+			return http.Request{}, bad
 		}
 	}
 	if method == "CONNECT" {
 		if path != "" || scheme != "" || authority == "" {
-			return nil, bad
+			return http.Request{}, bad
 		}
 	} else if method == "" || path == "" || (scheme != "http" && scheme != "https") {
-		return nil, bad
+		return http.Request{}, bad
 	}
 	regular := f.RegularFields()
 	header := make(http.Header, len(regular))
+	values := make([]string, len(regular)) // one backing array for the usual one value a field
 	declLen := int64(-1)
 	for _, hf := range regular {
 		switch hf.Name {
 		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
-			return nil, bad
+			return http.Request{}, bad
 		case "te":
 			if hf.Value != "trailers" {
-				return nil, bad
+				return http.Request{}, bad
 			}
 		case "content-length":
 			n, err := strconv.ParseUint(hf.Value, 10, 63)
 			if err != nil || (declLen >= 0 && int64(n) != declLen) {
-				return nil, bad
+				return http.Request{}, bad
 			}
 			declLen = int64(n)
 		}
 		k := cc.canonical(hf.Name)
-		header[k] = append(header[k], hf.Value)
+		if vv, ok := header[k]; ok {
+			header[k] = append(vv, hf.Value)
+		} else {
+			i := len(header)
+			values[i] = hf.Value
+			header[k] = values[i : i+1 : i+1]
+		}
 	}
 	if authority == "" {
 		authority = header.Get("Host")
@@ -192,10 +211,10 @@ func (cc *conn) newRequest(f *http2.MetaHeadersFrame) (_ *http.Request, err erro
 	} else {
 		var err error
 		if u, err = url.ParseRequestURI(path); err != nil {
-			return nil, bad
+			return http.Request{}, bad
 		}
 	}
-	req := &http.Request{Method: method, URL: u, Proto: "HTTP/2.0", ProtoMajor: 2, Header: header,
+	req := http.Request{Method: method, URL: u, Proto: "HTTP/2.0", ProtoMajor: 2, Header: header,
 		Host: authority, RequestURI: requestURI, RemoteAddr: cc.remote, ContentLength: declLen}
 	if scheme == "https" {
 		req.TLS = cc.tls

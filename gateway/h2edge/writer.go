@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,10 +30,32 @@ type responseWriter struct {
 	req         *http.Request
 	hdr         http.Header
 	status      int
-	wroteHeader bool // WriteHeader called (or implied)
-	sentHeader  bool // HEADERS sent
-	buf         []byte
+	wroteHeader bool   // WriteHeader called (or implied)
+	sentHeader  bool   // HEADERS sent
+	buf         []byte // from bufPool once written to
+	bufp        *[]byte
 	written     int64
+}
+
+// bufPool holds the answer buffers of responseWriters, given back when
+// their answer ends.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, bufferSize); return &b }}
+
+// grab takes a buffer from bufPool if w has none.
+func (w *responseWriter) grab() {
+	if w.bufp == nil {
+		w.bufp = bufPool.Get().(*[]byte)
+		w.buf = (*w.bufp)[:0]
+	}
+}
+
+// release gives w's buffer back to bufPool.
+func (w *responseWriter) release() {
+	if w.bufp != nil && cap(w.buf) == bufferSize {
+		*w.bufp = w.buf[:0]
+		bufPool.Put(w.bufp)
+	}
+	w.buf, w.bufp = nil, nil
 }
 
 var (
@@ -87,10 +110,11 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		}
 		return 0, http.ErrBodyNotAllowed
 	}
-	if w.buf == nil && len(p) >= bufferSize {
+	if len(w.buf) == 0 && len(p) >= bufferSize {
 		// Nothing held: send p itself.
 		return len(p), w.send(p, false)
 	}
+	w.grab()
 	w.buf = append(w.buf, p...)
 	w.written += int64(len(p))
 	if len(w.buf) >= bufferSize {
@@ -106,6 +130,7 @@ func (w *responseWriter) WriteString(s string) (int, error) {
 			w.WriteHeader(http.StatusOK)
 		}
 		if w.bodyAllowed() {
+			w.grab()
 			w.buf = append(w.buf, s...)
 			w.written += int64(len(s))
 			return len(s), nil
@@ -227,6 +252,7 @@ func (w *responseWriter) finishLocked() {
 		return
 	}
 	_ = w.sendLocked(nil, true)
+	w.release()
 }
 
 // writeData sends p as DATA frames as the windows allow, waiting for the
