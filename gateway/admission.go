@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -40,6 +41,12 @@ type AdmissionOptions struct {
 	Groups map[schemas.Kind]string
 	// Disabled turns admission control off (benchmarks of the raw path).
 	Disabled bool
+	// JWT, when set, verifies JWT bearer tokens beside the API keys and
+	// requires a key or a token on every data request.
+	JWT *admit.Verifier
+	// AuditInterval is the least time between two log lines of the denial
+	// audit for one client and reason; default 10s.
+	AuditInterval time.Duration
 }
 
 // rejection reasons, counted in sluice_gateway_rejected_total.
@@ -71,18 +78,25 @@ type admission struct {
 	byName  map[string]*groupAdmission
 	sub     *nats.Subscription
 	onTick  []func(now time.Time) // run with the expiry pass, every 25 ms
+	audit   *admit.Audit
+	denials [admit.NumDenials]*metrics.Counter
 	stop    chan struct{}
 	closed  sync.Once
 }
 
 const priorityHeader = "Sluice-Priority"
 
-func newAdmission(opts AdmissionOptions, subjects schemas.Subjects, set *metrics.Set) *admission {
+func newAdmission(opts AdmissionOptions, subjects schemas.Subjects, set *metrics.Set, log *slog.Logger) *admission {
 	if opts.Groups == nil {
 		opts.Groups = map[schemas.Kind]string{schemas.KindQuote: "quotes", schemas.KindTrade: "trades"}
 	}
 	a := &admission{opts: opts, byName: map[string]*groupAdmission{}, stop: make(chan struct{}),
-		clients: admit.NewClients(admit.ClientOptions{Keys: opts.Keys, AddressRate: opts.AddressRate, AddressBurst: opts.AddressBurst})}
+		clients: admit.NewClients(admit.ClientOptions{Keys: opts.Keys, AddressRate: opts.AddressRate, AddressBurst: opts.AddressBurst, JWT: opts.JWT}),
+		audit:   admit.NewAudit(admit.AuditOptions{Logger: log, Interval: opts.AuditInterval})}
+	for d := range admit.NumDenials {
+		a.denials[d] = set.NewCounter(fmt.Sprintf(`sluice_gateway_denials_total{reason=%q}`, d))
+	}
+	a.onTick = append(a.onTick, a.audit.Flush)
 	for _, k := range schemas.Kinds {
 		name := opts.Groups[k]
 		ga, ok := a.byName[name]
@@ -179,13 +193,15 @@ func (s *Server) admitRequest(w http.ResponseWriter, r *http.Request, kind schem
 		return ga
 	}
 	var cl *admit.Client
+	now := time.Now()
 	if s.adm.clients.KeysRequired() {
-		cl = s.adm.clients.ByKey(admit.KeyFromHeaders(r.Header.Get("Authorization"), r.Header.Get("X-Api-Key")))
+		var why admit.Denial
+		var desc string
+		cl, why, desc = s.adm.clients.Authenticate(r.Header.Get("Authorization"), r.Header.Get("X-Api-Key"), now)
 		if cl == nil {
 			ga.rejected[rejUnauthorized][admit.Normal].Inc()
-			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
-			s.fail(w, st, &problem{Status: http.StatusUnauthorized,
-				Detail: "a valid API key is required: Authorization: Bearer <key> or X-API-Key: <key>"})
+			s.adm.deny(why, remoteHost(r.RemoteAddr), desc, now)
+			s.unauthorized(w, st, why, desc)
 			return nil
 		}
 	} else {
@@ -199,13 +215,14 @@ func (s *Server) admitRequest(w http.ResponseWriter, r *http.Request, kind schem
 	}
 	if !cl.Allows(kind) {
 		ga.rejected[rejForbidden][prio].Inc()
+		s.adm.deny(admit.DenyForbidden, cl.Name, kind.String(), now)
 		s.fail(w, st, &problem{Status: http.StatusForbidden,
 			Detail: fmt.Sprintf("client %q may not publish %s events", cl.Name, kind)})
 		return nil
 	}
-	now := time.Now()
 	if ok, retry := cl.Take(now); !ok {
 		ga.rejected[rejRateLimited][prio].Inc()
+		s.adm.deny(admit.DenyRateLimited, cl.Name, kind.String(), now)
 		rate, burst := cl.Limits()
 		h := w.Header()
 		h.Set("RateLimit-Policy", fmt.Sprintf(`"client";q=%d;w=%d`, burst, max(int(float64(burst)/rate), 1)))
@@ -247,6 +264,36 @@ func (s *Server) admitRequest(w http.ResponseWriter, r *http.Request, kind schem
 		return nil
 	}
 	return ga
+}
+
+// deny counts a denial and hands it to the audit.
+func (a *admission) deny(why admit.Denial, client, detail string, now time.Time) {
+	a.denials[why].Inc()
+	a.audit.Deny(why, client, detail, now)
+}
+
+// unauthorized answers 401 with an RFC 6750 challenge; desc never quotes
+// the credential.
+func (s *Server) unauthorized(w http.ResponseWriter, st *reqState, why admit.Denial, desc string) {
+	detail := "a valid API key is required: Authorization: Bearer <key> or X-API-Key: <key>"
+	if s.adm.opts.JWT != nil {
+		detail = "a valid API key or token is required: Authorization: Bearer <key or JWT> or X-API-Key: <key>"
+	}
+	challenge := `Bearer realm="sluice"`
+	if why != admit.DenyMissing {
+		challenge += `, error="invalid_token", error_description="` + desc + `"`
+		detail += ": " + desc
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	s.fail(w, st, &problem{Status: http.StatusUnauthorized, Detail: detail})
+}
+
+// remoteHost is the host of an "ip:port" remote address, without copying.
+func remoteHost(remote string) string {
+	if i := strings.LastIndexByte(remote, ':'); i > 0 {
+		return strings.Trim(remote[:i], "[]")
+	}
+	return remote
 }
 
 // appendShedDetail appends why a group sheds, naming where its depth is,

@@ -75,6 +75,7 @@ var sluiceFamilies = []Family{
 	{Name: "sluice_stream_undecodable_events_total", Type: "counter", Help: "Enriched events that could not be transcoded for a subscriber; skipped."},
 
 	// gateway: admission
+	{Name: "sluice_gateway_denials_total", Type: "counter", Help: "Requests denied by authentication or the client's limits, by reason (missing_credentials, invalid_key, invalid_token, expired_token 401; forbidden 403; rate_limited 429); the denial audit logs them once per client and reason per --audit-interval."},
 	{Name: "sluice_gateway_rejected_total", Type: "counter", Help: "Requests refused by admission, by reason (unauthorized, forbidden, rate_limited 429, no_workers, concurrency, shed, backpressure 503), priority and worker group."},
 	{Name: "sluice_gateway_group_depth", Type: "gauge", Help: "Events queued for a worker group now, in events, as the gateway's admission sees it (sent and not reported done, held by other gateways, held in batchers)."},
 	{Name: "sluice_gateway_group_depth_part", Type: "gauge", Help: "The parts of sluice_gateway_group_depth, in events: sent (this gateway, not yet reported done), others (other gateways, as reported by workers), held (this gateway's batchers)."},

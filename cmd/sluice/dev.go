@@ -166,7 +166,7 @@ func startStack(ctx context.Context, cfg devConfig, log *slog.Logger) (st *devSt
 	if err != nil {
 		return st, err
 	}
-	o, err := cfg.gateway.build()
+	o, err := cfg.gateway.build(log)
 	if err != nil {
 		return st, err
 	}

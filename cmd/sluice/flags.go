@@ -77,6 +77,7 @@ func (c *commonFlags) logger() (*slog.Logger, error) {
 type gatewayFlags struct {
 	opts     gateway.Options
 	keysFile string
+	jwt      admit.JWTOptions
 	stream   stream.Options
 	noStream bool
 }
@@ -109,6 +110,10 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.keysFile, "keys-file", "", "API keys file (JSON, keys stored as SHA-256; see 'sluice keys hash'); when set every request needs a key")
 	fs.Float64Var(&a.AddressRate, "client-rate", 0, "requests/s per remote address when no keys file is set (0: unlimited); past it 429")
 	fs.IntVar(&a.AddressBurst, "client-burst", 0, "token bucket size per remote address (default: the rate)")
+	fs.StringVar(&g.jwt.JWKS, "jwt-jwks", "", "JWKS of the keys that sign JWT bearer tokens: a file or an https:// URL (fetched hourly and on an unknown kid, at most once a minute); when set every request needs a token or an API key (see README, Security)")
+	fs.StringVar(&g.jwt.Issuer, "jwt-issuer", "", "required iss claim of JWT bearer tokens (with --jwt-jwks)")
+	fs.StringVar(&g.jwt.Audience, "jwt-audience", "", "required aud claim of JWT bearer tokens (with --jwt-jwks)")
+	fs.DurationVar(&a.AuditInterval, "audit-interval", admit.DefaultAuditInterval, "the denial audit logs a refused request (401, 403, 429) at most once per client and reason per interval, with the count suppressed since its last line (watch sluice_gateway_denials_total)")
 	fs.IntVar(&a.Concurrency.Min, "concurrency-min", 0, "lowest adaptive concurrency limit per worker group (default 8)")
 	fs.IntVar(&a.Concurrency.Max, "concurrency-max", 0, "highest adaptive concurrency limit per worker group (default 16384); past the current limit 503")
 	fs.Var(queueDelayFlag{a}, "shed-max-queue-delay", "a group's depth bound is its peak drain rate times this (default 250ms), or per type: quote=250ms,trade=5m; priorities are shed at 25/50/75/100% of it")
@@ -140,8 +145,9 @@ func (g *gatewayFlags) attachStreams(o *gateway.Options) (*stream.Hub, error) {
 	return hub, nil
 }
 
-// build loads the keys file, if any, into the options.
-func (g *gatewayFlags) build() (gateway.Options, error) {
+// build loads the keys file and the JWKS, if any, into the options; log
+// receives JWKS fetch errors.
+func (g *gatewayFlags) build(log *slog.Logger) (gateway.Options, error) {
 	o := g.opts
 	if g.keysFile != "" {
 		kf, err := admit.LoadKeys(g.keysFile)
@@ -149,6 +155,15 @@ func (g *gatewayFlags) build() (gateway.Options, error) {
 			return o, err
 		}
 		o.Admission.Keys = kf
+	}
+	if g.jwt.JWKS != "" || g.jwt.Issuer != "" || g.jwt.Audience != "" {
+		jo := g.jwt
+		jo.Logger = log
+		v, err := admit.NewVerifier(jo)
+		if err != nil {
+			return o, err
+		}
+		o.Admission.JWT = v
 	}
 	return o, nil
 }

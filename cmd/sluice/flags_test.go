@@ -19,7 +19,7 @@ func TestCoalesceWritesFlag(t *testing.T) {
 		if ok, code := parse(fs, "gateway", "", args); !ok {
 			t.Fatalf("%q: parse failed with code %d", args, code)
 		}
-		o, err := g.build()
+		o, err := g.build(nil)
 		if err != nil {
 			t.Fatal(err)
 		}

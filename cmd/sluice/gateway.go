@@ -41,7 +41,7 @@ func runGateway(args []string) int {
 	}
 	defer nc.Close()
 	set := metrics.NewSet()
-	o, err := g.build()
+	o, err := g.build(log)
 	if err != nil {
 		return fatal(log, "gateway", err)
 	}

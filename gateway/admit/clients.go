@@ -25,6 +25,10 @@ type Client struct {
 	burst       int
 }
 
+// typesScoped marks a types set given by a token's scope: with no kind
+// bit beside it, nothing is allowed (0 still means all).
+const typesScoped = 1 << 7
+
 // Allows reports whether the client may publish events of kind k.
 func (c *Client) Allows(k schemas.Kind) bool { return c.types == 0 || c.types&(1<<k) != 0 }
 
@@ -70,6 +74,9 @@ type ClientOptions struct {
 	AddressPriority *Priority
 	// MaxAddresses bounds the address buckets kept; default 65536.
 	MaxAddresses int
+	// JWT, when set, accepts JWT bearer tokens (see [IsJWT]) and requires
+	// a key or a token on every request.
+	JWT *Verifier
 }
 
 // Clients identifies callers.
@@ -140,15 +147,53 @@ func (cl *Client) setLimit(r float64, burst int) {
 	cl.limiter = rate.NewLimiter(rate.Limit(r), burst)
 }
 
-// KeysRequired reports whether requests must carry an API key.
-func (c *Clients) KeysRequired() bool { return c.byKey != nil }
+// KeysRequired reports whether requests must carry an API key or a token.
+func (c *Clients) KeysRequired() bool { return c.byKey != nil || c.opts.JWT != nil }
 
 // ByKey returns the client of an API key, nil if unknown.
+//
+// The lookup is by the key's SHA-256, not by the key: whatever time the map
+// takes to compare depends on the hashes only, and learning a stored hash's
+// leading bytes from timing does not help to find a key that has them (a
+// preimage search), so no byte of a key leaks; the keys themselves are
+// never held.
 func (c *Clients) ByKey(key string) *Client {
 	if key == "" {
 		return nil
 	}
 	return c.byKey[sha256.Sum256([]byte(key))]
+}
+
+// Authenticate returns the client of a request's credentials: a JWT bearer
+// token when JWT is on and the bearer value looks like one ([IsJWT]), else
+// an API key (Authorization: Bearer or X-API-Key). A nil client comes with
+// the reason and a description that is safe to send back (it never quotes
+// the credential).
+func (c *Clients) Authenticate(authorization, xAPIKey string, now time.Time) (*Client, Denial, string) {
+	if c.opts.JWT != nil {
+		if v, ok := strings.CutPrefix(authorization, "Bearer "); ok && IsJWT(v) {
+			cl, err := c.opts.JWT.Client(strings.TrimSpace(v), now)
+			if err != nil {
+				te, _ := err.(*TokenError)
+				if te != nil && te.Expired {
+					return nil, DenyExpiredToken, te.Description
+				}
+				if te != nil {
+					return nil, DenyInvalidToken, te.Description
+				}
+				return nil, DenyInvalidToken, "the token could not be verified"
+			}
+			return cl, 0, ""
+		}
+	}
+	key := KeyFromHeaders(authorization, xAPIKey)
+	if key == "" {
+		return nil, DenyMissing, "no credentials"
+	}
+	if cl := c.ByKey(key); cl != nil {
+		return cl, 0, ""
+	}
+	return nil, DenyInvalidKey, "unknown API key"
 }
 
 // ByAddress returns the client of a remote address ("ip:port"; the port is
