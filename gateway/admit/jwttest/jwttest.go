@@ -11,7 +11,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -155,3 +157,14 @@ func (s *Server) Set(t testing.TB, keys ...*Key) {
 
 // Hits returns the number of fetches so far.
 func (s *Server) Hits() int64 { return s.hits.Load() }
+
+// PublicPEM returns k's public key as PEM (PKIX), the bytes an algorithm
+// confusion attack uses as an HMAC secret.
+func PublicPEM(t testing.TB, k *Key) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(k.Signer.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
