@@ -47,6 +47,8 @@ type AdmissionOptions struct {
 	// AuditInterval is the least time between two log lines of the denial
 	// audit for one client and reason; default 10s.
 	AuditInterval time.Duration
+
+	log *slog.Logger // the server's, for the audit
 }
 
 // rejection reasons, counted in sluice_gateway_rejected_total.
@@ -86,13 +88,13 @@ type admission struct {
 
 const priorityHeader = "Sluice-Priority"
 
-func newAdmission(opts AdmissionOptions, subjects schemas.Subjects, set *metrics.Set, log *slog.Logger) *admission {
+func newAdmission(opts AdmissionOptions, subjects schemas.Subjects, set *metrics.Set) *admission {
 	if opts.Groups == nil {
 		opts.Groups = map[schemas.Kind]string{schemas.KindQuote: "quotes", schemas.KindTrade: "trades"}
 	}
 	a := &admission{opts: opts, byName: map[string]*groupAdmission{}, stop: make(chan struct{}),
 		clients: admit.NewClients(admit.ClientOptions{Keys: opts.Keys, AddressRate: opts.AddressRate, AddressBurst: opts.AddressBurst, JWT: opts.JWT}),
-		audit:   admit.NewAudit(admit.AuditOptions{Logger: log, Interval: opts.AuditInterval})}
+		audit:   admit.NewAudit(admit.AuditOptions{Logger: opts.log, Interval: opts.AuditInterval})}
 	for d := range admit.NumDenials {
 		a.denials[d] = set.NewCounter(fmt.Sprintf(`sluice_gateway_denials_total{reason=%q}`, d))
 	}

@@ -56,7 +56,8 @@ func New(opts Options) (*Server, error) {
 		body:     bodyReader{max: opts.MaxBodyBytes, timeout: opts.BodyTimeout, minRate: opts.BodyMinRate}}
 	s.replies = newReplyTable(opts.MaxWaiting, s.m)
 	s.inbox = opts.Conn.NewInbox()
-	s.adm = newAdmission(opts.Admission, opts.Subjects, opts.Metrics, opts.Logger)
+	opts.Admission.log = opts.Logger
+	s.adm = newAdmission(opts.Admission, opts.Subjects, opts.Metrics)
 	if opts.Delivery.Any(bus.ModeDurable) {
 		d, err := newDurablePub(opts.Conn, opts.Durable, opts.Metrics)
 		if err != nil {

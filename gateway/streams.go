@@ -29,19 +29,23 @@ func (s *Server) streamsAuth(next http.Handler) http.Handler {
 			s.fail(w, st, p)
 			putState(st)
 		}
-		cl := s.adm.clients.ByKey(admit.KeyFromHeaders(r.Header.Get("Authorization"), r.Header.Get("X-Api-Key")))
+		now := time.Now()
+		cl, why, desc := s.adm.clients.Authenticate(r.Header.Get("Authorization"), r.Header.Get("X-Api-Key"), now)
 		switch {
 		case cl == nil:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
-			deny(&problem{Status: http.StatusUnauthorized,
-				Detail: "a valid API key is required: Authorization: Bearer <key> or X-API-Key: <key>"})
+			s.adm.deny(why, remoteHost(r.RemoteAddr), desc, now)
+			st := getState()
+			s.unauthorized(w, st, why, desc)
+			putState(st)
 			return
 		case !cl.MaySubscribe(k):
+			s.adm.deny(admit.DenyForbidden, cl.Name, k.String(), now)
 			deny(&problem{Status: http.StatusForbidden,
-				Detail: fmt.Sprintf("client %q may not subscribe to %s events: add %q to its key's subscribe list", cl.Name, k, k.String())})
+				Detail: fmt.Sprintf("client %q may not subscribe to %s events: add %q to its key's subscribe list (or subscribe:%s to its token's scope)", cl.Name, k, k.String(), k)})
 			return
 		}
-		if ok, retry := cl.Take(time.Now()); !ok {
+		if ok, retry := cl.Take(now); !ok {
+			s.adm.deny(admit.DenyRateLimited, cl.Name, k.String(), now)
 			deny(&problem{Status: http.StatusTooManyRequests, RetryAfter: retry,
 				Detail: fmt.Sprintf("client %q is over its request rate; subscribe less often", cl.Name)})
 			return
