@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/sluice-dev/sluice/gateway/admit"
 	"github.com/sluice-dev/sluice/gateway/admit/jwttest"
+	"github.com/sluice-dev/sluice/gateway/stream"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -347,4 +349,50 @@ func TestDenialAuditFlood(t *testing.T) {
 		t.Errorf("the audit line does not name the reason and the remote address:\n%s", e.logs.String())
 	}
 	e.wantNothingPublished()
+}
+
+// TestStreamsJWTScopes: a token's subscribe:<type> scopes gate GET
+// /v1/streams/{type} as a key's subscribe list does.
+func TestStreamsJWTScopes(t *testing.T) {
+	keys := testJWTKeys(t)
+	forModes(t, func(t *testing.T, mode string) {
+		srv := jwttest.NewServer(t, keys[:]...)
+		v, err := admit.NewVerifier(admit.JWTOptions{JWKS: srv.URL, Issuer: jwttest.Issuer, Audience: jwttest.Audience, HTTPClient: srv.Client()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(v.Close)
+		e := newTestEnv(t, mode, nil, func(o *Options) {
+			o.Admission = AdmissionOptions{JWT: v}
+			hub, err := stream.NewHub(stream.Options{Conn: o.Conn, Subjects: o.Subjects})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Streams = hub
+		})
+		accept := []string{"Accept", "text/event-stream"}
+		pub := "Bearer " + keys[1].Sign(t, jwttest.Claims("pub", jwt.MapClaims{"scope": "publish:*"}))
+		resp, body := e.do("GET", "/v1/streams/quote?symbols=A", "", nil, append(accept, "Authorization", pub)...)
+		wantProblem(t, resp, body, http.StatusForbidden, `client "pub" may not subscribe to quote events`)
+		bad := "Bearer " + keys[1].Sign(t, jwttest.Claims("pub", jwt.MapClaims{"aud": "x", "scope": "subscribe:*"}))
+		resp, body = e.do("GET", "/v1/streams/quote?symbols=A", "", nil, append(accept, "Authorization", bad)...)
+		wantProblem(t, resp, body, http.StatusUnauthorized, "wrong audience")
+		if got := e.counter(`sluice_gateway_denials_total{reason="invalid_token"}`); got != 1 {
+			t.Errorf("denials{invalid_token} = %d, want 1", got)
+		}
+
+		reader := keys[2].Sign(t, jwttest.Claims("reader", jwt.MapClaims{"scope": "subscribe:quote"}))
+		req, _ := http.NewRequest("GET", e.base+"/v1/streams/quote?symbols=A", nil)
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+reader)
+		sresp, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sresp.Body.Close()
+		line, err := bufio.NewReader(sresp.Body).ReadString('\n')
+		if sresp.StatusCode != http.StatusOK || err != nil || !strings.Contains(line, stream.TypeSnapshotEnd) {
+			t.Fatalf("permitted subscriber: %s, first line %q, %v", sresp.Status, line, err)
+		}
+	})
 }
