@@ -395,3 +395,50 @@ func TestEndWithNegativeWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestReadHeaderTimeout: a frame begun and never finished ends the
+// connection after ReadHeaderTimeout.
+func TestReadHeaderTimeout(t *testing.T) {
+	port := serveTest(t, http.HandlerFunc(specHandler), false, Options{ReadHeaderTimeout: 100 * time.Millisecond})
+	c, fr := rawConn(t, port)
+	if _, err := c.Write([]byte{0, 0, 8, 6, 0}); err != nil { // half a PING header
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, err := fr.ReadFrame(); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the connection outlived its header timeout")
+			}
+			return // closed by the server
+		}
+	}
+}
+
+// TestWriteTimeoutResetsStalledStream: an answer the peer never opens its
+// window for is reset at WriteTimeout, and its handler's write fails.
+func TestWriteTimeoutResetsStalledStream(t *testing.T) {
+	wrote := make(chan error, 1)
+	port := serveTest(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("x"))
+		w.(http.Flusher).Flush()
+		_, err := w.Write(make([]byte, 32<<10))
+		wrote <- err
+	}), false, Options{WriteTimeout: 200 * time.Millisecond})
+	c, fr := rawConn(t, port)
+	_ = fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: headerBlock("/"), EndStream: true, EndHeaders: true})
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no RST_STREAM: %v", err)
+		}
+		if r, ok := f.(*http2.RSTStreamFrame); ok && r.StreamID == 1 {
+			break
+		}
+	}
+	if err := <-wrote; err == nil {
+		t.Fatal("the handler's write into a reset stream succeeded")
+	}
+}
