@@ -29,6 +29,9 @@ type Applied struct {
 	Stream  string
 	Action  Action
 	Changed []string
+	// Added and Removed are the subjects an update added to the stream
+	// and, with [StreamOptions.Exact], removed from it.
+	Added, Removed []string
 }
 
 // FieldError is the error of [Apply] for a stream that exists with a
@@ -48,36 +51,67 @@ func (e *FieldError) Error() string {
 // Unwrap returns [ErrIncompatibleStream].
 func (e *FieldError) Unwrap() error { return ErrIncompatibleStream }
 
+// CapturedError is the error of [Apply], [ApplyIngest] and [CheckCaptured]
+// for a stream of the pipeline that captures the subject of a type whose
+// delivery is core: the stream would store that type's core messages,
+// which no consumer reads, until it is full, and answer each with an ack to
+// its reply subject. It wraps [ErrIncompatibleStream].
+type CapturedError struct {
+	Stream  string
+	Subject string       // the stream's subject that captures Kind's
+	Kind    schemas.Kind // the core type
+	Target  string       // Kind's subject in the stream's role
+}
+
+func (e *CapturedError) Error() string {
+	return fmt.Sprintf("stream %q captures %s with its subject %s, but type %s is core here: its core messages would be stored "+
+		"and never read (%v). Run every component with the same --delivery, or run \"sluice streams apply --delivery ...\" "+
+		"with the intended modes to remove the subject", e.Stream, e.Target, e.Subject, e.Kind, ErrIncompatibleStream)
+}
+
+// Unwrap returns [ErrIncompatibleStream].
+func (e *CapturedError) Unwrap() error { return ErrIncompatibleStream }
+
 // Apply creates the pipeline's streams ([Streams] of s and o) that do not
 // exist and updates those that differ, in order, stopping at the first
-// error; applied again with the same options it changes nothing.
+// error; applied again with the same options it changes nothing. It is an
+// error when o.Delivery has no durable type.
 //
-// Apply owns the fields that [Streams] sets, in two classes:
+// Apply owns the fields that [Streams] sets, in three classes:
 //
-//   - refused: subjects, retention, storage and discard policy, and an
-//     existing stream that is a mirror, has sources or is sealed. Changing
-//     them would change what a stored message means (a limits stream turned
+//   - subjects: a stream holds the subjects of the durable types. One that
+//     lacks some gets them added (the server refuses when another stream
+//     holds them). Apply never removes a subject unless o.Exact: a subject
+//     of the pipeline's (under <prefix>.ingest.> for the ingest stream)
+//     that no durable type needs is kept, unless it captures a core type's
+//     subject, which is a [*CapturedError]; a subject outside the
+//     pipeline's is a [*FieldError]. With o.Exact the pipeline's subjects
+//     no durable type needs are removed.
+//   - refused: retention, storage and discard policy, and an existing
+//     stream that is a mirror, has sources or is sealed. Changing them
+//     would change what a stored message means (a limits stream turned
 //     work-queue drops what replay needs; discard old on ingest drops
 //     batches already acknowledged), and the server cannot change some of
 //     them at all. A difference is a [*FieldError] naming the field and both
 //     values, and the stream is left as it was.
-//   - updated in place: max age, max bytes, duplicate window, replicas,
-//     direct get and the description. Shrinking max age or max bytes drops
-//     the oldest messages, as the server does for any stream; a replica
-//     change is the server's to allow (a single server refuses more than
-//     one).
+//   - updated in place when o sets them (non-zero): max age, max bytes,
+//     duplicate window, replicas; a zero one keeps the stream's value.
+//     Direct get and the description are always set. Shrinking max age
+//     or max bytes drops the oldest messages, as the server does for any
+//     stream; a replica change is the server's to allow (a single server
+//     refuses more than one).
 //
 // Every other field (max messages, compression, metadata, ...) is left as
 // an operator set it. Apply retries while JetStream is temporarily
 // unavailable (no responders, a 503, a request timeout: a cluster electing
 // its leaders) until ctx is done, so give ctx a deadline.
 func Apply(ctx context.Context, js jetstream.JetStream, s schemas.Subjects, o StreamOptions) ([]Applied, error) {
-	if err := o.Validate(); err != nil {
+	if err := o.validateApply(); err != nil {
 		return nil, err
 	}
 	var out []Applied
-	for _, want := range Streams(s, o) {
-		a, err := applyStream(ctx, js, want)
+	for _, sp := range specs(s, o) {
+		a, err := applyStream(ctx, js, sp, o.Exact)
 		if err != nil {
 			return out, err
 		}
@@ -86,11 +120,22 @@ func Apply(ctx context.Context, js jetstream.JetStream, s schemas.Subjects, o St
 	return out, nil
 }
 
+func (o StreamOptions) validateApply() error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if !o.Delivery.Any(ModeDurable) {
+		return fmt.Errorf("no durable type in delivery %s: the streams serve durable types alone", o.Delivery)
+	}
+	return nil
+}
+
 // applyStream creates or updates one stream, retrying temporary failures.
-func applyStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (Applied, error) {
+func applyStream(ctx context.Context, js jetstream.JetStream, sp spec, exact bool) (Applied, error) {
+	want := sp.cfg
 	backoff := 50 * time.Millisecond
 	for {
-		a, err := applyOnce(ctx, js, want)
+		a, err := applyOnce(ctx, js, sp, exact)
 		if err == nil || !temporary(ctx, err) {
 			return a, err
 		}
@@ -103,7 +148,8 @@ func applyStream(ctx context.Context, js jetstream.JetStream, want jetstream.Str
 	}
 }
 
-func applyOnce(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (Applied, error) {
+func applyOnce(ctx context.Context, js jetstream.JetStream, sp spec, exact bool) (Applied, error) {
+	want := sp.cfg
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	a := Applied{Stream: want.Name}
@@ -125,7 +171,15 @@ func applyOnce(ctx context.Context, js jetstream.JetStream, want jetstream.Strea
 	if err := compatible(have, want); err != nil {
 		return a, err
 	}
-	upd, changed := merge(have, want)
+	subjects, added, removed, err := reconcile(have.Subjects, sp, exact)
+	if err != nil {
+		return a, err
+	}
+	upd, changed := merge(have, sp)
+	if len(added)+len(removed) > 0 {
+		upd.Subjects = subjects
+		changed = append([]string{"subjects"}, changed...)
+	}
 	if len(changed) == 0 {
 		a.Action = Unchanged
 		return a, nil
@@ -133,7 +187,7 @@ func applyOnce(ctx context.Context, js jetstream.JetStream, want jetstream.Strea
 	if _, err := js.UpdateStream(rctx, upd); err != nil {
 		return a, fmt.Errorf("updating stream %q (%v): %w", want.Name, changed, err)
 	}
-	a.Action, a.Changed = Updated, changed
+	a.Action, a.Changed, a.Added, a.Removed = Updated, changed, added, removed
 	return a, nil
 }
 
@@ -159,8 +213,6 @@ func compatible(have, want jetstream.StreamConfig) error {
 		return &FieldError{Stream: want.Name, Field: field, Have: fmt.Sprint(h), Want: fmt.Sprint(w)}
 	}
 	switch {
-	case !sameSet(have.Subjects, want.Subjects):
-		return refuse("subjects", have.Subjects, want.Subjects)
 	case have.Retention != want.Retention:
 		return refuse("retention", have.Retention, want.Retention)
 	case have.Storage != want.Storage:
@@ -177,51 +229,104 @@ func compatible(have, want jetstream.StreamConfig) error {
 	return nil
 }
 
-// merge returns have with the updatable fields of want, and the names of
-// those that changed.
-func merge(have, want jetstream.StreamConfig) (jetstream.StreamConfig, []string) {
-	var changed []string
-	set := func(name string, differs bool) {
-		if differs {
-			changed = append(changed, name)
+// reconcile returns the subjects the stream with subjects have gets for
+// sp: have's, with sp's missing ones added and, when exact, the pipeline's
+// ones sp does not need removed. A subject outside the pipeline's is a
+// [*FieldError]; without exact, one that captures a core type's subject is
+// a [*CapturedError].
+func reconcile(have []string, sp spec, exact bool) (subjects, added, removed []string, err error) {
+	for _, h := range have {
+		if slices.Contains(sp.cfg.Subjects, h) {
+			subjects = append(subjects, h)
+			continue
+		}
+		if !subjectWithin(h, sp.space) {
+			return nil, nil, nil, &FieldError{Stream: sp.cfg.Name, Field: "subjects", Have: fmt.Sprint(have), Want: fmt.Sprint(sp.cfg.Subjects)}
+		}
+		if exact {
+			removed = append(removed, h)
+			continue
+		}
+		if err := captured(sp, h); err != nil {
+			return nil, nil, nil, err
+		}
+		subjects = append(subjects, h)
+	}
+	for _, w := range sp.cfg.Subjects {
+		if !slices.ContainsFunc(subjects, func(h string) bool { return subjectWithin(w, h) }) {
+			subjects = append(subjects, w)
+			added = append(added, w)
 		}
 	}
-	set("max_age", have.MaxAge != want.MaxAge)
-	set("max_bytes", have.MaxBytes != want.MaxBytes)
-	set("duplicate_window", have.Duplicates != want.Duplicates)
-	set("replicas", have.Replicas != want.Replicas)
-	set("allow_direct", have.AllowDirect != want.AllowDirect)
-	set("description", have.Description != want.Description)
-	upd := have
-	upd.MaxAge, upd.MaxBytes, upd.Duplicates = want.MaxAge, want.MaxBytes, want.Duplicates
-	upd.Replicas, upd.AllowDirect, upd.Description = want.Replicas, want.AllowDirect, want.Description
-	return upd, changed
+	return subjects, added, removed, nil
 }
 
-func sameSet(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, s := range a {
-		if !slices.Contains(b, s) {
-			return false
+// captured returns a [*CapturedError] when the stream subject h captures a
+// core type's subject of sp.
+func captured(sp spec, h string) error {
+	for i, c := range sp.core {
+		if subjectsOverlap(h, c) {
+			return &CapturedError{Stream: sp.cfg.Name, Subject: h, Kind: sp.coreKinds[i], Target: c}
 		}
 	}
-	return true
+	return nil
+}
+
+// merge returns have with the updatable fields of sp that its options set
+// (and the description and direct get, always), and the names of those
+// that changed.
+func merge(have jetstream.StreamConfig, sp spec) (jetstream.StreamConfig, []string) {
+	want := sp.cfg
+	var changed []string
+	upd := have
+	set := func(name string, given, differs bool, apply func()) {
+		if given && differs {
+			changed = append(changed, name)
+			apply()
+		}
+	}
+	set("max_age", sp.maxAge, have.MaxAge != want.MaxAge, func() { upd.MaxAge = want.MaxAge })
+	set("max_bytes", sp.maxBytes, have.MaxBytes != want.MaxBytes, func() { upd.MaxBytes = want.MaxBytes })
+	set("duplicate_window", sp.duplicates, have.Duplicates != want.Duplicates, func() { upd.Duplicates = want.Duplicates })
+	set("replicas", sp.replicas, have.Replicas != want.Replicas, func() { upd.Replicas = want.Replicas })
+	set("allow_direct", true, have.AllowDirect != want.AllowDirect, func() { upd.AllowDirect = want.AllowDirect })
+	set("description", true, have.Description != want.Description, func() { upd.Description = want.Description })
+	return upd, changed
 }
 
 // ApplyIngest is [Apply] for the ingest stream alone: what a gateway needs
 // before it publishes batches durably. It leaves the enriched and
 // dead-letter streams, whose limits the workers and operators set, alone.
 func ApplyIngest(ctx context.Context, js jetstream.JetStream, s schemas.Subjects, o StreamOptions) (Applied, error) {
-	if err := o.Validate(); err != nil {
+	if err := o.validateApply(); err != nil {
 		return Applied{}, err
 	}
-	name := IngestStream(s)
-	for _, want := range Streams(s, o) {
-		if want.Name == name {
-			return applyStream(ctx, js, want)
+	return applyStream(ctx, js, specs(s, o)[0], o.Exact)
+}
+
+// CheckCaptured returns a [*CapturedError] when one of the named streams of
+// the pipeline exists and captures the subject of a type that delivery
+// has core: what a component whose types are all core checks at start (one
+// request per stream). A stream that does not exist, or a server without
+// JetStream, is no error; any other failure to look is returned wrapped.
+func CheckCaptured(ctx context.Context, js jetstream.JetStream, s schemas.Subjects, delivery Modes, streams ...string) error {
+	for _, sp := range specs(s, StreamOptions{Delivery: delivery}) {
+		if !slices.Contains(streams, sp.cfg.Name) || len(sp.core) == 0 {
+			continue
+		}
+		st, err := js.Stream(ctx, sp.cfg.Name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+			errors.Is(err, nats.ErrNoResponders) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("looking up stream %q: %w", sp.cfg.Name, err)
+		}
+		for _, h := range st.CachedInfo().Config.Subjects {
+			if err := captured(sp, h); err != nil {
+				return err
+			}
 		}
 	}
-	return Applied{}, fmt.Errorf("no ingest stream %q among the pipeline's streams", name)
+	return nil
 }

@@ -28,7 +28,7 @@ func TestStreamNames(t *testing.T) {
 
 func TestApplyCreatesThenIsANoOp(t *testing.T) {
 	e := newEnv(t)
-	got := e.apply(t, bus.StreamOptions{})
+	got := e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)})
 	want := []bus.Applied{
 		{Stream: "t1-ingest", Action: bus.Created},
 		{Stream: "t1-enriched", Action: bus.Created},
@@ -39,14 +39,14 @@ func TestApplyCreatesThenIsANoOp(t *testing.T) {
 	}
 	in := e.streamInfo(t, "t1-ingest").Config
 	if in.Retention != jetstream.WorkQueuePolicy || in.Discard != jetstream.DiscardNew ||
-		!slices.Equal(in.Subjects, []string{"t1.ingest.>"}) || in.Duplicates != 2*time.Minute {
+		!slices.Equal(in.Subjects, []string{"t1.ingest.quote", "t1.ingest.trade"}) || in.Duplicates != 2*time.Minute {
 		t.Fatalf("ingest config = %+v", in)
 	}
 	en := e.streamInfo(t, "t1-enriched").Config
 	if en.Retention != jetstream.LimitsPolicy || en.MaxAge != bus.DefaultEnrichedMaxAge || !en.AllowDirect {
 		t.Fatalf("enriched config = %+v", en)
 	}
-	for i, a := range e.apply(t, bus.StreamOptions{}) {
+	for i, a := range e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)}) {
 		if a.Action != bus.Unchanged {
 			t.Errorf("second apply of %s = %+v, want unchanged", want[i].Stream, a)
 		}
@@ -55,8 +55,8 @@ func TestApplyCreatesThenIsANoOp(t *testing.T) {
 
 func TestApplyUpdatesLimits(t *testing.T) {
 	e := newEnv(t)
-	e.apply(t, bus.StreamOptions{})
-	got := e.apply(t, bus.StreamOptions{EnrichedMaxAge: time.Hour, Duplicates: time.Minute})
+	e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)})
+	got := e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable), EnrichedMaxAge: time.Hour, Duplicates: time.Minute})
 	if got[1].Action != bus.Updated || !slices.Equal(got[1].Changed, []string{"max_age", "duplicate_window"}) {
 		t.Fatalf("enriched = %+v, want updated max_age and duplicate_window", got[1])
 	}
@@ -75,7 +75,7 @@ func TestApplyRefusesIncompatibleStream(t *testing.T) {
 		field string
 	}{
 		{"retention", jetstream.StreamConfig{Name: "t1-ingest", Subjects: []string{"t1.ingest.>"}, Discard: jetstream.DiscardNew}, "retention"},
-		{"subjects", jetstream.StreamConfig{Name: "t1-ingest", Subjects: []string{"t1.ingest.quote"}, Retention: jetstream.WorkQueuePolicy}, "subjects"},
+		{"subjects", jetstream.StreamConfig{Name: "t1-ingest", Subjects: []string{"t1.ingest.quote", "other.x"}, Retention: jetstream.WorkQueuePolicy, Discard: jetstream.DiscardNew}, "subjects"},
 		{"storage", jetstream.StreamConfig{Name: "t1-ingest", Subjects: []string{"t1.ingest.>"}, Retention: jetstream.WorkQueuePolicy, Discard: jetstream.DiscardNew, Storage: jetstream.MemoryStorage}, "storage"},
 		{"discard", jetstream.StreamConfig{Name: "t1-ingest", Subjects: []string{"t1.ingest.>"}, Retention: jetstream.WorkQueuePolicy}, "discard"},
 	}
@@ -85,7 +85,7 @@ func TestApplyRefusesIncompatibleStream(t *testing.T) {
 			if _, err := e.js.CreateStream(context.Background(), tc.cfg); err != nil {
 				t.Fatalf("creating the existing stream: %v", err)
 			}
-			_, err := bus.Apply(context.Background(), e.js, e.subj, bus.StreamOptions{})
+			_, err := bus.Apply(context.Background(), e.js, e.subj, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)})
 			var fe *bus.FieldError
 			if !errors.As(err, &fe) || !errors.Is(err, bus.ErrIncompatibleStream) {
 				t.Fatalf("apply = %v, want a FieldError", err)
@@ -105,14 +105,14 @@ func TestApplyRefusesIncompatibleStream(t *testing.T) {
 
 func TestApplyKeepsOperatorFields(t *testing.T) {
 	e := newEnv(t)
-	e.apply(t, bus.StreamOptions{})
+	e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)})
 	st, _ := e.js.Stream(context.Background(), "t1-dlq")
 	cfg := st.CachedInfo().Config
 	cfg.MaxMsgs = 1000
 	if _, err := e.js.UpdateStream(context.Background(), cfg); err != nil {
 		t.Fatalf("operator update: %v", err)
 	}
-	got := e.apply(t, bus.StreamOptions{DLQMaxAge: time.Hour})
+	got := e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable), DLQMaxAge: time.Hour})
 	if got[2].Action != bus.Updated {
 		t.Fatalf("dlq = %+v, want updated", got[2])
 	}
@@ -121,10 +121,102 @@ func TestApplyKeepsOperatorFields(t *testing.T) {
 	}
 }
 
+// TestApplyAddsSubjects: a stream over some of the durable types' subjects
+// gets the others added; a subject of the pipeline that no durable type
+// needs and captures no core type (a wildcard the first durable version
+// made) is kept, never removed silently.
+func TestApplyAddsSubjects(t *testing.T) {
+	e := newEnv(t)
+	trade := bus.Modes{schemas.KindTrade: bus.ModeDurable}
+	got := e.apply(t, bus.StreamOptions{Delivery: trade})
+	if c := e.streamInfo(t, "t1-enriched").Config; !slices.Equal(c.Subjects, []string{"t1.enriched.trade.>"}) {
+		t.Fatalf("enriched subjects %v, want the trade ones alone", c.Subjects)
+	}
+	got = e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)})
+	for i, name := range []string{"t1-ingest", "t1-enriched", "t1-dlq"} {
+		if got[i].Action != bus.Updated || !slices.Equal(got[i].Changed, []string{"subjects"}) || len(got[i].Added) != 1 || got[i].Removed != nil {
+			t.Errorf("%s = %+v, want the quote subject added", name, got[i])
+		}
+	}
+	if c := e.streamInfo(t, "t1-ingest").Config; !slices.Equal(c.Subjects, []string{"t1.ingest.trade", "t1.ingest.quote"}) {
+		t.Errorf("ingest subjects %v", c.Subjects)
+	}
+
+	w := newEnv(t)
+	if _, err := w.js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "t1-ingest", Subjects: []string{"t1.ingest.>"},
+		Retention: jetstream.WorkQueuePolicy, Discard: jetstream.DiscardNew}); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)}); got[0].Action == bus.Updated && got[0].Changed[0] == "subjects" {
+		t.Errorf("ingest over t1.ingest.> = %+v, want its subjects kept", got[0])
+	}
+	if c := w.streamInfo(t, "t1-ingest").Config; !slices.Equal(c.Subjects, []string{"t1.ingest.>"}) {
+		t.Errorf("ingest subjects %v, want t1.ingest.> kept", c.Subjects)
+	}
+}
+
+// TestApplyRefusesCapturedCoreType: a stream that captures a core type's
+// subject is refused, naming the type and the stream, and not changed;
+// with Exact (sluice streams apply) the subject is removed, and reported.
+func TestApplyRefusesCapturedCoreType(t *testing.T) {
+	e := newEnv(t)
+	e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)})
+	trade := bus.Modes{schemas.KindTrade: bus.ModeDurable}
+	_, err := bus.Apply(context.Background(), e.js, e.subj, bus.StreamOptions{Delivery: trade})
+	var ce *bus.CapturedError
+	if !errors.As(err, &ce) || !errors.Is(err, bus.ErrIncompatibleStream) || ce.Kind != schemas.KindQuote || ce.Stream != "t1-ingest" {
+		t.Fatalf("apply = %v, want a CapturedError for quote on t1-ingest", err)
+	}
+	if err := bus.CheckCaptured(context.Background(), e.js, e.subj, bus.Modes{}, "t1-dlq"); !errors.As(err, &ce) || ce.Stream != "t1-dlq" {
+		t.Fatalf("CheckCaptured = %v, want a CapturedError on t1-dlq", err)
+	}
+	if c := e.streamInfo(t, "t1-ingest").Config; len(c.Subjects) != 2 {
+		t.Fatalf("ingest subjects %v changed", c.Subjects)
+	}
+	got, err := bus.Apply(context.Background(), e.js, e.subj, bus.StreamOptions{Delivery: trade, Exact: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Action != bus.Updated || !slices.Equal(got[0].Removed, []string{"t1.ingest.quote"}) || got[0].Added != nil {
+		t.Errorf("exact apply of ingest = %+v, want t1.ingest.quote removed", got[0])
+	}
+	if c := e.streamInfo(t, "t1-enriched").Config; !slices.Equal(c.Subjects, []string{"t1.enriched.trade.>"}) {
+		t.Errorf("enriched subjects %v after exact apply", c.Subjects)
+	}
+	if err := bus.CheckCaptured(context.Background(), e.js, e.subj, trade, "t1-ingest", "t1-enriched", "t1-dlq"); err != nil {
+		t.Errorf("CheckCaptured after exact apply: %v", err)
+	}
+	if err := bus.CheckCaptured(context.Background(), e.js, e.subj, bus.Modes{}, "none-such"); err != nil {
+		t.Errorf("CheckCaptured of no stream: %v", err)
+	}
+}
+
+// TestApplyKeepsSettingsLeftZero: settings left zero keep an existing
+// stream's values (what another component or an operator set), so the
+// last component to start does not undo them.
+func TestApplyKeepsSettingsLeftZero(t *testing.T) {
+	e := newEnv(t)
+	all := bus.AllModes(bus.ModeDurable)
+	e.apply(t, bus.StreamOptions{Delivery: all, Duplicates: time.Minute, IngestMaxBytes: 1 << 20, EnrichedMaxAge: time.Hour, EnrichedMaxBytes: -1})
+	for _, a := range e.apply(t, bus.StreamOptions{Delivery: all}) {
+		if a.Action != bus.Unchanged {
+			t.Errorf("apply with settings left zero: %+v, want unchanged", a)
+		}
+	}
+	in, en := e.streamInfo(t, "t1-ingest").Config, e.streamInfo(t, "t1-enriched").Config
+	if in.Duplicates != time.Minute || in.MaxBytes != 1<<20 || en.MaxAge != time.Hour || en.MaxBytes != -1 {
+		t.Errorf("ingest duplicates %v, max bytes %d; enriched max age %v, max bytes %d: want the first apply's kept",
+			in.Duplicates, in.MaxBytes, en.MaxAge, en.MaxBytes)
+	}
+}
+
 func TestApplyValidates(t *testing.T) {
 	e := newEnv(t)
-	if _, err := bus.Apply(context.Background(), e.js, e.subj, bus.StreamOptions{Replicas: 7}); err == nil {
+	if _, err := bus.Apply(context.Background(), e.js, e.subj, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable), Replicas: 7}); err == nil {
 		t.Fatal("apply with 7 replicas: no error")
+	}
+	if _, err := bus.Apply(context.Background(), e.js, e.subj, bus.StreamOptions{}); err == nil {
+		t.Fatal("apply with no durable type: no error")
 	}
 }
 

@@ -68,7 +68,7 @@ func runCluster(t *testing.T) string {
 func TestApplyR3OnACluster(t *testing.T) {
 	e := connect(t, runCluster(t))
 	// Apply waits out the meta leader's election by itself.
-	got := e.apply(t, bus.StreamOptions{Replicas: 3})
+	got := e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable), Replicas: 3})
 	for _, a := range got {
 		if a.Action != bus.Created {
 			t.Fatalf("first apply: %+v", got)
@@ -92,12 +92,12 @@ func TestApplyR3OnACluster(t *testing.T) {
 	if rc, err := ack.Wait(context.Background()); err != nil || rc.Sequence != 1 {
 		t.Fatalf("R3 publish = %+v, %v; want stored at 1", rc, err)
 	}
-	for _, a := range e.apply(t, bus.StreamOptions{Replicas: 3}) {
+	for _, a := range e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable), Replicas: 3}) {
 		if a.Action != bus.Unchanged {
 			t.Fatalf("second apply of %s: %+v", a.Stream, a)
 		}
 	}
-	got = e.apply(t, bus.StreamOptions{Replicas: 1})
+	got = e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable), Replicas: 1})
 	if got[0].Action != bus.Updated || got[0].Changed[0] != "replicas" {
 		t.Fatalf("apply R1 over R3: %+v", got[0])
 	}

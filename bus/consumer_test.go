@@ -39,7 +39,7 @@ func next(t *testing.T, ch <-chan bus.Delivery) bus.Delivery {
 
 func (e env) pull(t *testing.T, o bus.ConsumerOptions) *bus.Pull {
 	t.Helper()
-	e.apply(t, bus.StreamOptions{})
+	e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)})
 	p, err := bus.NewPull(context.Background(), e.js, bus.IngestStream(e.subj), o)
 	if err != nil {
 		t.Fatalf("pull consumer: %v", err)

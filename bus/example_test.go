@@ -32,7 +32,7 @@ func ExampleDurable() {
 
 	ctx := context.Background()
 	subj := schemas.MustSubjects("")
-	if _, err := bus.Apply(ctx, js, subj, bus.StreamOptions{}); err != nil {
+	if _, err := bus.Apply(ctx, js, subj, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)}); err != nil {
 		fmt.Println(err)
 		return
 	}

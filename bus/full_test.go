@@ -10,7 +10,7 @@ import (
 
 func TestFullIngestRefusesNewKeepsStored(t *testing.T) {
 	e := newEnv(t)
-	e.apply(t, bus.StreamOptions{IngestMaxBytes: 1500})
+	e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable), IngestMaxBytes: 1500})
 	p, _ := bus.NewDurable(e.nc, bus.DurableOptions{})
 	var stored, full int
 	for range 4 {

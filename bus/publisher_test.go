@@ -42,7 +42,7 @@ func TestCorePublishIsResolvedAndDelivered(t *testing.T) {
 
 func TestDurablePublishStoresOnceByMsgID(t *testing.T) {
 	e := newEnv(t)
-	e.apply(t, bus.StreamOptions{})
+	e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)})
 	p, err := bus.NewDurable(e.nc, bus.DurableOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +258,7 @@ func TestRetrierRetriesUntilStored(t *testing.T) {
 		}
 		return nil
 	})
-	e.apply(t, bus.StreamOptions{})
+	e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)})
 	res := <-done
 	if res.err != nil || res.rc.Stream != "t1-ingest" || res.rc.Sequence != 1 {
 		t.Fatalf("await = %+v, %v; want stored at t1-ingest 1", res.rc, res.err)
@@ -270,7 +270,7 @@ func TestRetrierRetriesUntilStored(t *testing.T) {
 
 func TestAckWaitersShareTheOutcome(t *testing.T) {
 	e := newEnv(t)
-	e.apply(t, bus.StreamOptions{})
+	e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)})
 	p, _ := bus.NewDurable(e.nc, bus.DurableOptions{})
 	ack, err := p.Publish(context.Background(), "t1.ingest.quote", nil, []byte("batch"))
 	if err != nil {

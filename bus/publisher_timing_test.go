@@ -61,7 +61,7 @@ func BenchmarkDurablePublish(b *testing.B) {
 	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(bus.DefaultMaxPending),
 		jetstream.WithPublishAsyncTimeout(bus.DefaultAckTimeout))
 	subj := schemas.MustSubjects("b")
-	if _, err := bus.Apply(context.Background(), js, subj, bus.StreamOptions{}); err != nil {
+	if _, err := bus.Apply(context.Background(), js, subj, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)}); err != nil {
 		b.Fatal(err)
 	}
 	p, err := bus.NewDurable(nc, bus.DurableOptions{})

@@ -10,7 +10,7 @@ import (
 	"github.com/sluice-dev/sluice/schemas"
 )
 
-// Stream limits used when [StreamOptions] leaves them zero.
+// Stream limits a new stream gets when [StreamOptions] leaves them zero.
 const (
 	DefaultDuplicates       = 2 * time.Minute
 	DefaultIngestMaxBytes   = 1 << 30
@@ -20,14 +20,28 @@ const (
 	DefaultDLQMaxBytes      = 256 << 20
 )
 
-// StreamOptions sets the streams of one pipeline. The zero value means the
-// defaults: one replica, file storage and the Default* limits. A negative
-// MaxBytes means no limit.
+// StreamOptions sets the streams of one pipeline. Delivery says which
+// types the streams serve: each stream holds the subjects of the durable
+// types alone. Every setting left zero keeps an existing stream's value and
+// gives a new stream its default (one replica, file storage, the Default*
+// limits): only a setting an operator gave changes an existing stream, so
+// components started with different flags do not undo each other's. A
+// negative MaxBytes means no limit.
 type StreamOptions struct {
+	// Delivery is the mode of each type: the streams hold the subjects of
+	// the durable ones, and a stream that holds a core type's subject is
+	// an error ([CapturedError]). The gateway and the workers set it from
+	// their own delivery modes.
+	Delivery Modes
+	// Exact makes the streams' subjects exactly the durable types' ones:
+	// subjects of the pipeline that no durable type needs (a core type's,
+	// a wildcard) are removed, and reported in [Applied.Removed]. Without
+	// it subjects are only ever added. For `sluice streams apply`.
+	Exact bool
 	// Replicas is the number of copies of each stream: 1 for a single
 	// server, 3 for a cluster that must survive the loss of one node.
 	Replicas int
-	// Storage is file (the zero value) or memory.
+	// Storage is file (the zero value) or memory, for a new stream.
 	Storage jetstream.StorageType
 	// Duplicates is the window within which a second message with the same
 	// Nats-Msg-Id is not stored again (ingest, enriched and dlq).
@@ -45,33 +59,16 @@ type StreamOptions struct {
 	DLQMaxBytes int64
 }
 
-func (o *StreamOptions) setDefaults() {
-	if o.Replicas == 0 {
-		o.Replicas = 1
+// orDefault returns v, or def when v is zero, with negative byte limits as
+// the server's "no limit".
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
 	}
-	if o.Duplicates == 0 {
-		o.Duplicates = DefaultDuplicates
+	if v < 0 {
+		return -1
 	}
-	if o.IngestMaxBytes == 0 {
-		o.IngestMaxBytes = DefaultIngestMaxBytes
-	}
-	if o.EnrichedMaxAge == 0 {
-		o.EnrichedMaxAge = DefaultEnrichedMaxAge
-	}
-	if o.EnrichedMaxBytes == 0 {
-		o.EnrichedMaxBytes = DefaultEnrichedMaxBytes
-	}
-	if o.DLQMaxAge == 0 {
-		o.DLQMaxAge = DefaultDLQMaxAge
-	}
-	if o.DLQMaxBytes == 0 {
-		o.DLQMaxBytes = DefaultDLQMaxBytes
-	}
-	for _, b := range []*int64{&o.IngestMaxBytes, &o.EnrichedMaxBytes, &o.DLQMaxBytes} {
-		if *b < 0 {
-			*b = -1 // the server's "no limit"
-		}
-	}
+	return v
 }
 
 // Validate reports options that no stream can have.
@@ -107,50 +104,122 @@ func streamName(s schemas.Subjects, role string) string {
 	return tok + "-" + role
 }
 
-// Streams returns the configurations of the pipeline's three streams, in
-// the order ingest, enriched, dlq:
+// Streams returns the configurations a new stream of the pipeline gets,
+// in the order ingest, enriched, dlq, each over the subjects of o's
+// durable types only (none when every type is core):
 //
-//   - ingest, <prefix>.ingest.>: work-queue retention (a batch is removed
-//     once a worker group's consumer acks it; one consumer per group, with
-//     filters that do not overlap), discard new past IngestMaxBytes.
-//   - enriched, <prefix>.enriched.>: limits retention by EnrichedMaxAge and
-//     EnrichedMaxBytes, discard old, direct get allowed (for snapshots by
-//     symbol).
-//   - dlq, <prefix>.dlq.>: limits retention by DLQMaxAge and DLQMaxBytes,
-//     discard old.
+//   - ingest, <prefix>.ingest.<type>: work-queue retention (a batch is
+//     removed once a worker group's consumer acks it; one consumer per
+//     group, with filters that do not overlap), discard new past
+//     IngestMaxBytes.
+//   - enriched, <prefix>.enriched.<type>.>: limits retention by
+//     EnrichedMaxAge and EnrichedMaxBytes, discard old, direct get allowed
+//     (for snapshots by symbol).
+//   - dlq, <prefix>.dlq.<type>: limits retention by DLQMaxAge and
+//     DLQMaxBytes, discard old.
 //
 // All three deduplicate by Nats-Msg-Id within Duplicates. Zero fields of o
 // take their defaults.
 func Streams(s schemas.Subjects, o StreamOptions) []jetstream.StreamConfig {
-	o.setDefaults()
+	sp := specs(s, o)
+	out := make([]jetstream.StreamConfig, len(sp))
+	for i := range sp {
+		out[i] = sp[i].cfg
+	}
+	return out
+}
+
+// spec is one stream as [Apply] sees it: what a new stream gets, the
+// settings o gave (the only ones that change an existing stream), and the
+// stream's share of the pipeline's subjects.
+type spec struct {
+	cfg jetstream.StreamConfig
+	// space is the pipeline's wildcard for this stream's role
+	// (<prefix>.ingest.>): a subject outside it is not the pipeline's.
+	space string
+	// core holds the subjects of the core types, which the stream must not
+	// capture.
+	core []string
+	// coreKinds are the types of core, index for index.
+	coreKinds []schemas.Kind
+	// set says which of replicas, duplicates, max age and max bytes o
+	// gave.
+	replicas, duplicates, maxAge, maxBytes bool
+}
+
+func specs(s schemas.Subjects, o StreamOptions) []spec {
 	p := s.Prefix()
-	base := func(name, subject, what string) jetstream.StreamConfig {
-		return jetstream.StreamConfig{
-			Name:        name,
-			Description: "sluice " + what,
-			Subjects:    []string{subject},
+	roles := []struct {
+		role, what string
+		subject    func(schemas.Kind) string
+	}{
+		{"ingest", "ingest batches, removed once a worker group acks them", s.Ingest},
+		{"enriched", "enriched events, kept for replay", func(k schemas.Kind) string { return p + ".enriched." + k.String() + ".>" }},
+		{"dlq", "dead letters with their reasons", s.DLQ},
+	}
+	out := make([]spec, len(roles))
+	for i, r := range roles {
+		sp := &out[i]
+		sp.space = p + "." + r.role + ".>"
+		sp.cfg = jetstream.StreamConfig{
+			Name:        streamName(s, r.role),
+			Description: "sluice " + r.what,
 			Storage:     o.Storage,
-			Replicas:    o.Replicas,
-			Duplicates:  o.Duplicates,
+			Replicas:    orDefault(o.Replicas, 1),
+			Duplicates:  orDefault(o.Duplicates, DefaultDuplicates),
+		}
+		for _, k := range schemas.Kinds {
+			if o.Delivery.Of(k) == ModeDurable {
+				sp.cfg.Subjects = append(sp.cfg.Subjects, r.subject(k))
+			} else {
+				sp.core = append(sp.core, r.subject(k))
+				sp.coreKinds = append(sp.coreKinds, k)
+			}
+		}
+		sp.replicas, sp.duplicates = o.Replicas != 0, o.Duplicates != 0
+	}
+	in, en, dl := &out[0], &out[1], &out[2]
+	in.cfg.Retention, in.cfg.Discard = jetstream.WorkQueuePolicy, jetstream.DiscardNew
+	in.cfg.MaxBytes, in.maxBytes = orDefault(o.IngestMaxBytes, DefaultIngestMaxBytes), o.IngestMaxBytes != 0
+
+	en.cfg.Retention, en.cfg.Discard, en.cfg.AllowDirect = jetstream.LimitsPolicy, jetstream.DiscardOld, true
+	en.cfg.MaxAge, en.maxAge = orDefault(o.EnrichedMaxAge, DefaultEnrichedMaxAge), o.EnrichedMaxAge != 0
+	en.cfg.MaxBytes, en.maxBytes = orDefault(o.EnrichedMaxBytes, DefaultEnrichedMaxBytes), o.EnrichedMaxBytes != 0
+
+	dl.cfg.Retention, dl.cfg.Discard = jetstream.LimitsPolicy, jetstream.DiscardOld
+	dl.cfg.MaxAge, dl.maxAge = orDefault(o.DLQMaxAge, DefaultDLQMaxAge), o.DLQMaxAge != 0
+	dl.cfg.MaxBytes, dl.maxBytes = orDefault(o.DLQMaxBytes, DefaultDLQMaxBytes), o.DLQMaxBytes != 0
+	return out
+}
+
+// subjectsOverlap reports whether some subject matches both patterns a and
+// b (with the * and > wildcards).
+func subjectsOverlap(a, b string) bool {
+	at, bt := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(at) && i < len(bt); i++ {
+		switch {
+		case at[i] == ">" || bt[i] == ">":
+			return true
+		case at[i] != bt[i] && at[i] != "*" && bt[i] != "*":
+			return false
 		}
 	}
-	ingest := base(IngestStream(s), p+".ingest.>", "ingest batches, removed once a worker group acks them")
-	ingest.Retention = jetstream.WorkQueuePolicy
-	ingest.Discard = jetstream.DiscardNew
-	ingest.MaxBytes = o.IngestMaxBytes
+	return len(at) == len(bt)
+}
 
-	enriched := base(EnrichedStream(s), p+".enriched.>", "enriched events, kept for replay")
-	enriched.Retention = jetstream.LimitsPolicy
-	enriched.Discard = jetstream.DiscardOld
-	enriched.MaxAge = o.EnrichedMaxAge
-	enriched.MaxBytes = o.EnrichedMaxBytes
-	enriched.AllowDirect = true
-
-	dlq := base(DLQStream(s), p+".dlq.>", "dead letters with their reasons")
-	dlq.Retention = jetstream.LimitsPolicy
-	dlq.Discard = jetstream.DiscardOld
-	dlq.MaxAge = o.DLQMaxAge
-	dlq.MaxBytes = o.DLQMaxBytes
-
-	return []jetstream.StreamConfig{ingest, enriched, dlq}
+// subjectWithin reports whether every subject pattern a matches is matched
+// by pattern b.
+func subjectWithin(a, b string) bool {
+	at, bt := strings.Split(a, "."), strings.Split(b, ".")
+	for i, t := range bt {
+		switch {
+		case t == ">":
+			return i < len(at)
+		case i >= len(at) || at[i] == ">":
+			return false
+		case t != "*" && at[i] != t:
+			return false
+		}
+	}
+	return len(at) == len(bt)
 }

@@ -38,7 +38,9 @@ type DurableOptions struct {
 	RetryBudget float64
 	RetryBurst  int
 	// Streams configures the ingest stream, created or updated at Start
-	// ([bus.ApplyIngest]) when a type is durable.
+	// ([bus.ApplyIngest]) when a type is durable; Options.Delivery
+	// replaces Streams.Delivery. A limit left zero keeps an existing
+	// stream's value (bus's default for a new one).
 	Streams bus.StreamOptions
 }
 

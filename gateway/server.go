@@ -283,26 +283,45 @@ const applyTimeout = 30 * time.Second
 
 // applyIngest creates or updates the ingest stream when a type is durable:
 // a stream that exists with an incompatible config fails Start, naming the
-// field ([bus.FieldError]).
+// field ([bus.FieldError]), and so does one that captures a core type's
+// subject ([bus.CapturedError]). When every type is core it only checks
+// the latter, with one request: a server without JetStream, or one that
+// does not answer in time, does not hold a core gateway back.
 func (s *Server) applyIngest() error {
-	if s.dur == nil {
-		return nil
-	}
 	js, err := jetstream.New(s.opts.Conn)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
+	if s.dur == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), coreCheckTimeout)
+		defer cancel()
+		err := bus.CheckCaptured(ctx, js, s.opts.Subjects, s.opts.Delivery, bus.IngestStream(s.opts.Subjects))
+		var ce *bus.CapturedError
+		if errors.As(err, &ce) {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		if err != nil {
+			s.log.Warn("could not check the ingest stream", "err", err)
+		}
+		return nil
+	}
 	s.js = js
 	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
 	defer cancel()
-	a, err := bus.ApplyIngest(ctx, js, s.opts.Subjects, s.opts.Durable.Streams)
+	so := s.opts.Durable.Streams
+	so.Delivery = s.opts.Delivery
+	a, err := bus.ApplyIngest(ctx, js, s.opts.Subjects, so)
 	if err != nil {
 		return fmt.Errorf("gateway: applying the ingest stream: %w", err)
 	}
-	s.log.Info("ingest stream applied", "stream", a.Stream, "action", a.Action, "changed", a.Changed,
+	s.log.Info("ingest stream applied", "stream", a.Stream, "action", a.Action, "changed", a.Changed, "added", a.Added,
 		"durable", strings.Join(kindNames(s.opts.Delivery.Kinds(bus.ModeDurable)), ","))
 	return nil
 }
+
+// coreCheckTimeout bounds the look a gateway whose types are all core takes
+// at the ingest stream.
+const coreCheckTimeout = 2 * time.Second
 
 // CheckIngest reports, when a type is durable, whether the ingest stream
 // exists and has a leader: without either no batch can be stored, and

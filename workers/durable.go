@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -105,21 +106,23 @@ func (w *Worker) prepareDurable() error {
 			kinds[s] = w.pl.kinds[k]
 		}
 	}
-	if len(subjects) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
 	js, err := jetstream.New(w.nc)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	applied, err := bus.Apply(ctx, js, w.opts.Subjects, w.opts.Streams)
+	if len(subjects) == 0 {
+		return w.checkCaptured(js)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	so := w.opts.Streams
+	so.Delivery = w.opts.Delivery
+	applied, err := bus.Apply(ctx, js, w.opts.Subjects, so)
 	if err != nil {
 		return fmt.Errorf("applying the streams: %w", err)
 	}
 	for _, a := range applied {
-		w.opts.Logger.Info("stream", "stream", a.Stream, "action", string(a.Action), "changed", a.Changed)
+		w.opts.Logger.Info("stream", "stream", a.Stream, "action", string(a.Action), "changed", a.Changed, "added", a.Added)
 	}
 	pub, err := bus.NewDurable(w.nc, bus.DurableOptions{})
 	if err != nil {
@@ -147,6 +150,30 @@ func (w *Worker) prepareDurable() error {
 		return err
 	}
 	w.dur = d
+	return nil
+}
+
+// coreCheckTimeout bounds the look a worker whose types are all core takes
+// at the streams.
+const coreCheckTimeout = 2 * time.Second
+
+// checkCaptured fails Start when a stream of the pipeline captures the
+// subject of one of the worker's core types ([bus.CapturedError]): its
+// batches would be stored and never read. One request per stream; a server
+// without JetStream, or one that does not answer in time, does not hold a
+// core worker back.
+func (w *Worker) checkCaptured(js jetstream.JetStream) error {
+	ctx, cancel := context.WithTimeout(context.Background(), coreCheckTimeout)
+	defer cancel()
+	s := w.opts.Subjects
+	err := bus.CheckCaptured(ctx, js, s, w.opts.Delivery, bus.IngestStream(s), bus.EnrichedStream(s), bus.DLQStream(s))
+	var ce *bus.CapturedError
+	if errors.As(err, &ce) {
+		return err
+	}
+	if err != nil {
+		w.opts.Logger.Warn("could not check the streams", "err", err)
+	}
 	return nil
 }
 

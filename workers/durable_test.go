@@ -214,7 +214,7 @@ func TestDurableRedeliveryNoDuplicate(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := bus.Apply(ctx, js, subjects, bus.StreamOptions{}); err != nil {
+	if _, err := bus.Apply(ctx, js, subjects, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)}); err != nil {
 		t.Fatal(err)
 	}
 	opstest.CheckFor(t, waitFor, pollEvery, func() error {

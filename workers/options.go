@@ -119,7 +119,10 @@ type Options struct {
 	// whole and is terminated. Default [bus.DefaultMaxDeliver].
 	MaxDeliver int
 	// Streams are the limits of the streams the worker applies when it has
-	// durable kinds. The zero value means bus's defaults.
+	// durable kinds (its Delivery replaces Streams.Delivery). A limit left
+	// zero keeps an existing stream's value (bus's default for a new one).
+	// A worker without durable kinds checks instead that no stream
+	// captures its core kinds' subjects ([bus.CheckCaptured]).
 	Streams bus.StreamOptions
 	// NakDelay is how long a durable batch whose outcome could not be
 	// stored waits before it is delivered again. Default

@@ -158,9 +158,9 @@ func registerDurableFlags(fs *flag.FlagSet, o *gateway.DurableOptions) {
 	fs.Float64Var(&o.RetryBudget, "retry-budget", gateway.DefaultRetryBudget, "durable delivery: fraction of recent stored batches that may be retried after an ack timeout or a retryable error; past it 503 (keeps a sick cluster from a retry storm)")
 	fs.IntVar(&o.MaxPending, "durable-max-pending", bus.DefaultMaxPending, "durable delivery: batches published and not yet acknowledged by the stream at once; past it requests get 503 before their body is read")
 	fs.DurationVar(&o.AckTimeout, "durable-ack-timeout", bus.DefaultAckTimeout, "durable delivery: how long a publish waits for the stream's ack before it is retried")
-	fs.IntVar(&o.Streams.Replicas, "replicas", 1, "durable delivery: replicas of the ingest stream the gateway creates or updates at start (3 on a cluster that must survive the loss of a node)")
-	fs.DurationVar(&o.Streams.Duplicates, "duplicates", bus.DefaultDuplicates, "durable delivery: the ingest stream's duplicate window (a batch retried with the same Nats-Msg-Id within it is stored once)")
-	fs.Int64Var(&o.Streams.IngestMaxBytes, "ingest-max-bytes", bus.DefaultIngestMaxBytes, "durable delivery: bytes of batches the ingest stream holds unprocessed; past it the stream refuses new batches and requests get 503")
+	fs.IntVar(&o.Streams.Replicas, "replicas", 0, replicasUsage)
+	fs.DurationVar(&o.Streams.Duplicates, "duplicates", 0, duplicatesUsage)
+	fs.Int64Var(&o.Streams.IngestMaxBytes, "ingest-max-bytes", 0, ingestMaxBytesUsage)
 }
 
 // addIngestCheck adds the readiness check "stream:ingest" when a type is

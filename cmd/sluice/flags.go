@@ -196,19 +196,31 @@ func (w *workerFlags) registerDurable(fs *flag.FlagSet) {
 
 // registerStreamFlags registers the streams' limits: those sluice worker
 // and sluice streams apply share, and with enriched the enriched stream's.
+// Each defaults to 0, "keep": an existing stream keeps its value and a new
+// one gets the default, so that only a setting an operator gives changes a
+// stream, whichever component starts last.
 func registerStreamFlags(fs *flag.FlagSet, o *bus.StreamOptions, enriched bool) {
-	fs.IntVar(&o.Replicas, "replicas", 1, "durable delivery: replicas of each stream (3 on a cluster that must survive the loss of a node)")
-	fs.DurationVar(&o.Duplicates, "duplicates", bus.DefaultDuplicates, "durable delivery: the streams' duplicate window: a batch, enriched event or dead letter published again with the same Nats-Msg-Id within it is stored once")
-	fs.Int64Var(&o.IngestMaxBytes, "ingest-max-bytes", bus.DefaultIngestMaxBytes, "durable delivery: bytes of batches the ingest stream holds unprocessed; past it the stream refuses new batches")
+	fs.IntVar(&o.Replicas, "replicas", 0, replicasUsage)
+	fs.DurationVar(&o.Duplicates, "duplicates", 0, duplicatesUsage)
+	fs.Int64Var(&o.IngestMaxBytes, "ingest-max-bytes", 0, ingestMaxBytesUsage)
 	if enriched {
 		registerEnrichedFlags(fs, o)
 	}
 }
 
-// registerEnrichedFlags registers the enriched stream's limits.
+// The help of the stream settings every durable component takes.
+const (
+	keepUsage           = "; 0 (the default) keeps an existing stream's value, and a new stream gets "
+	replicasUsage       = "durable delivery: replicas of each stream (3 on a cluster that must survive the loss of a node)" + keepUsage + "1"
+	duplicatesUsage     = "durable delivery: the streams' duplicate window: a batch, enriched event or dead letter published again with the same Nats-Msg-Id within it is stored once" + keepUsage + "2m"
+	ingestMaxBytesUsage = "durable delivery: bytes of batches the ingest stream holds unprocessed; past it the stream refuses new batches (and requests get 503); -1 for no bound" + keepUsage + "1 GiB"
+)
+
+// registerEnrichedFlags registers the enriched stream's limits, 0 meaning
+// keep as in [registerStreamFlags].
 func registerEnrichedFlags(fs *flag.FlagSet, o *bus.StreamOptions) {
-	fs.DurationVar(&o.EnrichedMaxAge, "enriched-max-age", bus.DefaultEnrichedMaxAge, "durable delivery: enriched events older than this are dropped from the enriched stream (replay reaches this far back)")
-	fs.Int64Var(&o.EnrichedMaxBytes, "enriched-max-bytes", bus.DefaultEnrichedMaxBytes, "durable delivery: past this many bytes the enriched stream drops its oldest events; -1 for no bound")
+	fs.DurationVar(&o.EnrichedMaxAge, "enriched-max-age", 0, "durable delivery: enriched events older than this are dropped from the enriched stream (replay reaches this far back)"+keepUsage+"24h")
+	fs.Int64Var(&o.EnrichedMaxBytes, "enriched-max-bytes", 0, "durable delivery: past this many bytes the enriched stream drops its oldest events; -1 for no bound"+keepUsage+"1 GiB")
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet) {

@@ -34,7 +34,7 @@ Commands:
   worker    a worker of one group: validates and enriches events
   refdata   load reference data into NATS: sluice refdata load --nats URL FILE
   sub       print enriched events as JSON lines: sluice sub --nats URL FILTER ('>' for all of them)
-  streams   create or update the JetStream streams of durable delivery: sluice streams apply --nats URL
+  streams   create or update the JetStream streams of durable delivery: sluice streams apply --nats URL --delivery MODES
   health    probe an HTTP health endpoint and exit 0 if it answers 200: sluice health URL
   keys      sluice keys hash KEY: the SHA-256 of an API key for the keys file
   bench     the benchmark suite: starts everything it needs, writes benchmarks/RESULTS.md

@@ -30,7 +30,7 @@ func TestSubReplay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	subjects := schemas.MustSubjects("")
-	if _, err := bus.Apply(ctx, js, subjects, bus.StreamOptions{}); err != nil {
+	if _, err := bus.Apply(ctx, js, subjects, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)}); err != nil {
 		t.Fatal(err)
 	}
 	// Stream sequences 1-5: AAPL q1, MSFT q2, AAPL q3, BRK.B q4, AAPL q5.

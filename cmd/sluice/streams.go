@@ -15,7 +15,7 @@ import (
 	"github.com/sluice-dev/sluice/schemas"
 )
 
-const streamsUsage = "Usage: sluice streams apply --nats URL [--prefix P] [--replicas N] [--enriched-max-age D] [--enriched-max-bytes N] [--duplicates D]"
+const streamsUsage = "Usage: sluice streams apply --nats URL --delivery MODES [--prefix P] [--replicas N] [--enriched-max-age D] [--enriched-max-bytes N] [--duplicates D]"
 
 // streamsTimeout bounds `sluice streams apply`: bus.Apply retries while a
 // cluster elects its leaders.
@@ -33,9 +33,15 @@ func runStreams(args []string) int {
 	var so bus.StreamOptions
 	c.register(fs, true)
 	registerStreamFlags(fs, &so, true)
-	if ok, code := parse(fs, "streams apply", "Creates the pipeline's JetStream streams (ingest, enriched, dlq) or updates their limits, and prints what it created, updated or left unchanged. A stream that exists with another retention, subjects, storage or discard policy is an error naming the field, and is left as it is.", args[1:]); !ok {
+	fs.Var(deliveryFlag{&so.Delivery}, "delivery", "the delivery modes the pipeline runs with (as the gateway's and workers' --delivery): the streams hold the subjects of the durable types, exactly: a subject of the pipeline that no durable type needs (a core type's) is removed, and printed")
+	if ok, code := parse(fs, "streams apply", "Creates the pipeline's JetStream streams (ingest, enriched, dlq) over the subjects of --delivery's durable types, or updates them: sets their subjects to exactly those, and the limits given (a limit left at 0 keeps the stream's). Prints what it created, updated (the fields, and the subjects added and removed) or left unchanged. A stream that exists with another retention, storage or discard policy, or with a subject outside the pipeline's, is an error naming the field, and is left as it is.", args[1:]); !ok {
 		return code
 	}
+	if !so.Delivery.Any(bus.ModeDurable) {
+		fmt.Fprintf(os.Stderr, "sluice streams apply: --delivery %s has no durable type: the streams serve durable types alone (to stop a stream capturing core types, delete it)\n", so.Delivery)
+		return 2
+	}
+	so.Exact = true
 	subjects, err := schemas.NewSubjects(c.prefix)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sluice streams apply: --prefix: %v\n", err)
@@ -70,10 +76,19 @@ func runStreams(args []string) int {
 }
 
 // appliedLine is one line of `sluice streams apply`'s output:
-// "sluice-enriched: updated (max_age, replicas)".
+// "sluice-enriched: updated (max_age, replicas)", or with its subjects
+// "sluice-ingest: updated (subjects) added sluice.ingest.trade removed
+// sluice.ingest.>".
 func appliedLine(a bus.Applied) string {
 	if len(a.Changed) == 0 {
 		return a.Stream + ": " + string(a.Action)
 	}
-	return a.Stream + ": " + string(a.Action) + " (" + strings.Join(a.Changed, ", ") + ")"
+	line := a.Stream + ": " + string(a.Action) + " (" + strings.Join(a.Changed, ", ") + ")"
+	if len(a.Added) > 0 {
+		line += " added " + strings.Join(a.Added, " ")
+	}
+	if len(a.Removed) > 0 {
+		line += " removed " + strings.Join(a.Removed, " ")
+	}
+	return line
 }
