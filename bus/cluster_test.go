@@ -97,6 +97,16 @@ func TestApplyR3OnACluster(t *testing.T) {
 			t.Fatalf("second apply of %s: %+v", a.Stream, a)
 		}
 	}
+	// A component left at its default (0: keep) does not bring the R3
+	// streams back to one replica.
+	for _, a := range e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)}) {
+		if a.Action != bus.Unchanged {
+			t.Fatalf("apply with replicas left 0, of %s: %+v", a.Stream, a)
+		}
+	}
+	if r := e.streamInfo(t, "t1-enriched").Config.Replicas; r != 3 {
+		t.Fatalf("replicas after an apply that left them 0 = %d, want 3 kept", r)
+	}
 	got = e.apply(t, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable), Replicas: 1})
 	if got[0].Action != bus.Updated || got[0].Changed[0] != "replicas" {
 		t.Fatalf("apply R1 over R3: %+v", got[0])
