@@ -18,9 +18,12 @@
 //     within AckWait is delivered again, up to MaxDeliver times.
 //
 // [Apply] creates or updates the three streams a pipeline needs ([Streams]),
-// named after its subject prefix so that several pipelines share a cluster;
-// it never changes an existing stream's retention, subjects, storage or
-// discard policy silently. [Retrier] retries failed durable publishes within
+// named after its subject prefix so that several pipelines share a cluster,
+// over the subjects of the durable types alone; it never changes an
+// existing stream's retention, storage or discard policy, never removes a
+// subject silently, refuses a stream that captures a core type's subject
+// ([CapturedError], also checked by [CheckCaptured]), and changes only the
+// limits its options set (a zero one keeps the stream's). [Retrier] retries failed durable publishes within
 // a [Budget], a fixed fraction of recent successful traffic, so that a sick
 // cluster is not hit by a retry storm.
 //
