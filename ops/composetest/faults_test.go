@@ -125,10 +125,13 @@ func testFaults(t *testing.T, s *stack) {
 		rows = append(rows, row)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-10s %8s %10s %8s %10s %s\n", "case", "acked", "enriched", "missing", "duplicates", "requests by status (0: transport error)")
+	fmt.Fprintf(&b, "%-10s %8s %10s %8s %10s %6s %8s  %s\n", "case", "acked", "enriched", "missing", "duplicates",
+		"late", "settled", "requests by status (0: transport error)")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%-10s %8d %10d %8d %10d %v\n", r.name, r.acked, r.stored, r.missing, r.duplicates, r.statuses)
+		fmt.Fprintf(&b, "%-10s %8d %10d %8d %10d %6d %8v  %v\n", r.name, r.acked, r.stored, r.missing, r.duplicates,
+			r.late, r.settled.Round(100*time.Millisecond), r.statuses)
 	}
+	b.WriteString("late: acknowledged, not yet in the enriched stream when the load stopped; settled: until the quotes consumer had nothing pending or unacknowledged\n")
 	t.Logf("FAULTS (durable delivery, streams R3, %d quotes workers):\n%s", s.quotes, b.String())
 }
 
@@ -137,7 +140,13 @@ func testFaults(t *testing.T, s *stack) {
 type faultRow struct {
 	name                               string
 	acked, stored, missing, duplicates int
-	statuses                           map[int]int
+	// late is how many acknowledged quotes the enriched stream did not hold
+	// yet when the load stopped: the batches a killed worker held, say,
+	// which come back after the consumer's ack wait. settled is how long
+	// after the load stopped the group's consumer had nothing left.
+	late     int
+	settled  time.Duration
+	statuses map[int]int
 }
 
 // runFault streams 1,000 quotes a second (a request of 10 every 10 ms,
@@ -162,9 +171,10 @@ func runFault(t *testing.T, s *stack, st *storeReader, name string, fault func(*
 	sent := ld.sentIDs()
 	statuses, skipped := ld.statuses(time.Time{})
 	row := faultRow{name: name, acked: len(sent), statuses: statuses}
-	deadline := time.Now().Add(90 * time.Second)
+	stopped := time.Now()
+	deadline := stopped.Add(90 * time.Second)
 	var counts map[string]int
-	for {
+	for first := true; ; first = false {
 		var err error
 		counts, err = st.read(ctx)
 		if err != nil {
@@ -175,6 +185,9 @@ func runFault(t *testing.T, s *stack, st *storeReader, name string, fault func(*
 			if counts[id] == 0 {
 				row.missing++
 			}
+		}
+		if first {
+			row.late = row.missing
 		}
 		if row.missing == 0 || time.Now().After(deadline) {
 			break
@@ -187,6 +200,7 @@ func runFault(t *testing.T, s *stack, st *storeReader, name string, fault func(*
 	if err := st.waitDrained(ctx, 90*time.Second); err != nil {
 		t.Errorf("%s: %v", name, err)
 	}
+	row.settled = time.Since(stopped)
 	counts, err := st.read(ctx)
 	if err != nil {
 		t.Errorf("%s: reading the enriched stream: %v", name, err)
