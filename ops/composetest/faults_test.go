@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -22,7 +23,7 @@ import (
 // stream of quotes on the durable stack, in this order on one stack.
 var faultCases = []struct {
 	name  string
-	fault func(*testing.T, *stack, context.Context) // injects the fault and undoes it
+	fault func(*testing.T, *stack, context.Context, *stream) // injects the fault under the stream and undoes it
 }{
 	{"worker", faultWorkerKill},
 	{"node", faultNodeRestart},
@@ -153,7 +154,7 @@ type faultRow struct {
 // the gateways in turn) for 2 s, runs fault, streams 3 s more, then waits
 // until every acknowledged quote is in the enriched stream (a batch a
 // killed worker held comes back after the consumer's ack wait, 30 s).
-func runFault(t *testing.T, s *stack, st *storeReader, name string, fault func(*testing.T, *stack, context.Context)) faultRow {
+func runFault(t *testing.T, s *stack, st *storeReader, name string, fault func(*testing.T, *stack, context.Context, *stream)) faultRow {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	c := newH2CClient()
@@ -163,7 +164,7 @@ func runFault(t *testing.T, s *stack, st *storeReader, name string, fault func(*
 	go func() { defer close(loadDone); ld.run(loadCtx) }()
 	defer func() { stopLoad(); <-loadDone }()
 	time.Sleep(2 * time.Second)
-	fault(t, s, ctx)
+	fault(t, s, ctx, ld)
 	time.Sleep(3 * time.Second)
 	stopLoad()
 	<-loadDone
@@ -360,7 +361,7 @@ func (s *stack) logStreams(t *testing.T) {
 
 // faultWorkerKill kills (SIGKILL) one of the two quotes workers while it
 // processes batches, then starts it again.
-func faultWorkerKill(t *testing.T, s *stack, ctx context.Context) {
+func faultWorkerKill(t *testing.T, s *stack, ctx context.Context, ld *stream) {
 	workers, err := s.running(ctx, "quotes")
 	if err != nil || len(workers) < 2 {
 		t.Fatalf("quotes workers: %v (%d running, want 2)", err, len(workers))
@@ -398,7 +399,7 @@ func faultWorkerKill(t *testing.T, s *stack, ctx context.Context) {
 
 // faultNodeRestart stops the NATS node serving the most gateway connections
 // (docker stop), waits 5 s, and starts it again.
-func faultNodeRestart(t *testing.T, s *stack, ctx context.Context) {
+func faultNodeRestart(t *testing.T, s *stack, ctx context.Context, ld *stream) {
 	victim, _ := gatewayNode(t, s)
 	node, err := s.running(ctx, nodes[victim])
 	if err != nil || len(node) != 1 {
@@ -416,8 +417,11 @@ func faultNodeRestart(t *testing.T, s *stack, ctx context.Context) {
 }
 
 // faultPartition cuts the NATS node serving the most gateway connections
-// off the stack's network for 8 s, then connects it again under its name.
-func faultPartition(t *testing.T, s *stack, ctx context.Context) {
+// off the stack's network for 18 s, then connects it again under its name.
+// Nothing closes the connections of the clients it served: they must find
+// it silent (pings) and move to another node, so that from 11 s after the
+// cut on, each gateway answers 202 again while the node is still cut off.
+func faultPartition(t *testing.T, s *stack, ctx context.Context, ld *stream) {
 	victim, _ := gatewayNode(t, s)
 	node, err := s.running(ctx, nodes[victim])
 	if err != nil || len(node) != 1 {
@@ -427,13 +431,31 @@ func faultPartition(t *testing.T, s *stack, ctx context.Context) {
 	if _, err := s.docker(ctx, "network", "disconnect", network, node[0].ID); err != nil {
 		t.Fatal(err)
 	}
+	cutAt := time.Now()
 	t.Logf("disconnected %s from %s", nodes[victim], network)
-	time.Sleep(8 * time.Second)
+	time.Sleep(partitionFor)
 	if _, err := s.docker(ctx, "network", "connect", "--alias", nodes[victim], network, node[0].ID); err != nil {
 		t.Fatal(err)
 	}
+	for gw := range s.gateways() {
+		// Requests sent in the window may still be in flight: wait for one 202.
+		opstest.CheckFor(t, 15*time.Second, 200*time.Millisecond, func() error {
+			if st := ld.statusesOf(gw, cutAt.Add(movedWithin), cutAt.Add(partitionFor)); st[http.StatusAccepted] == 0 {
+				return fmt.Errorf("gateway %d: requests sent %v to %v after the cut, by status %v: no 202 while the node was cut off",
+					gw, movedWithin, partitionFor, st)
+			}
+			return nil
+		})
+	}
 	s.waitNodeBack(t, ctx, victim)
 }
+
+// A partition lasts partitionFor; the clients of the cut node are on
+// another node within movedWithin (pings every 2 s, stale after 3).
+const (
+	partitionFor = 18 * time.Second
+	movedWithin  = 11 * time.Second
+)
 
 // waitNodeBack waits until node i has routes to the two others and is
 // healthy, and the stack is whole.
@@ -459,7 +481,7 @@ func (s *stack) waitNodeBack(t *testing.T, ctx context.Context, i int) {
 // faultGatewayKill kills (SIGKILL) gateway-b under the stream, then starts
 // it again: what it acknowledged is stored; requests it had not answered
 // were never promised.
-func faultGatewayKill(t *testing.T, s *stack, ctx context.Context) {
+func faultGatewayKill(t *testing.T, s *stack, ctx context.Context, ld *stream) {
 	gw, err := s.running(ctx, "gateway-b")
 	if err != nil || len(gw) != 1 {
 		t.Fatalf("finding gateway-b: %v", err)
@@ -480,7 +502,7 @@ func faultGatewayKill(t *testing.T, s *stack, ctx context.Context) {
 // faultFullRestart stops the whole stack (compose stop: gateways and
 // workers drain on SIGTERM, the NATS nodes shut down) and starts it again
 // with its volumes.
-func faultFullRestart(t *testing.T, s *stack, ctx context.Context) {
+func faultFullRestart(t *testing.T, s *stack, ctx context.Context, ld *stream) {
 	if _, err := s.composeCmd(ctx, "stop", "-t", "15"); err != nil {
 		t.Fatal(err)
 	}

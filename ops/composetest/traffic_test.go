@@ -120,6 +120,7 @@ type stream struct {
 // sentRequest is one request of a stream; status 0 is a transport error.
 type sentRequest struct {
 	at     time.Time
+	gw     int // index in gateways
 	status int
 }
 
@@ -171,7 +172,7 @@ func (s *stream) send(n int) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests = append(s.requests, sentRequest{at: at, status: r.status})
+	s.requests = append(s.requests, sentRequest{at: at, gw: n % len(s.gateways), status: r.status})
 	if err != nil {
 		return
 	}
@@ -203,4 +204,18 @@ func (s *stream) statuses(from time.Time) (map[int]int, int) {
 		}
 	}
 	return m, s.skipped
+}
+
+// statusesOf counts by status the requests to gateway gw sent in [from, to)
+// that have been answered (or failed) by now.
+func (s *stream) statusesOf(gw int, from, to time.Time) map[int]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := map[int]int{}
+	for _, r := range s.requests {
+		if r.gw == gw && !r.at.Before(from) && r.at.Before(to) {
+			m[r.status]++
+		}
+	}
+	return m
 }
