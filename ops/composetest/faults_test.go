@@ -501,13 +501,16 @@ func faultGatewayKill(t *testing.T, s *stack, ctx context.Context, ld *stream) {
 
 // faultFullRestart stops the whole stack (compose stop: gateways and
 // workers drain on SIGTERM, the NATS nodes shut down) and starts it again
-// with its volumes.
+// with its volumes, as a user would: up -d, which waits for the nodes'
+// health and the reference data before it starts gateways and workers.
+// (compose start does not wait: docker-compose 1.29 then ran refdata
+// before the cluster had a meta leader, and started no gateway.)
 func faultFullRestart(t *testing.T, s *stack, ctx context.Context, ld *stream) {
 	if _, err := s.composeCmd(ctx, "stop", "-t", "15"); err != nil {
 		t.Fatal(err)
 	}
 	t.Log("stack stopped")
-	if _, err := s.composeCmd(ctx, "start"); err != nil {
+	if _, err := s.composeCmd(ctx, "up", "-d", "--scale", fmt.Sprintf("quotes=%d", s.quotes)); err != nil {
 		t.Fatal(err)
 	}
 	opstest.CheckFor(t, 2*time.Minute, 500*time.Millisecond, func() error {
