@@ -19,8 +19,9 @@ import (
 // byte both ways without closing a connection: what a client sees of a
 // network partition (docker network disconnect of its node).
 type blackhole struct {
-	ln  net.Listener
-	cut atomic.Bool
+	ln    net.Listener
+	cut   atomic.Bool // drop what is read
+	stall atomic.Bool // stop reading
 }
 
 func newBlackhole(t *testing.T, target string) *blackhole {
@@ -53,6 +54,9 @@ func newBlackhole(t *testing.T, target string) *blackhole {
 func (b *blackhole) pipe(dst, src net.Conn) {
 	buf := make([]byte, 32<<10)
 	for {
+		for b.stall.Load() {
+			time.Sleep(10 * time.Millisecond) // read nothing: the sender's socket buffers fill
+		}
 		n, err := src.Read(buf)
 		if n > 0 && !b.cut.Load() {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
@@ -96,6 +100,54 @@ func TestConnectNATSLeavesASilentServer(t *testing.T) {
 	opstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
 		if nc.Status() == nats.CONNECTED {
 			return errors.New("still connected to a server that answers nothing")
+		}
+		return nil
+	})
+}
+
+// TestConnectNATSLeavesAStalledServer: the same for a gateway that keeps
+// publishing into the silent connection: its socket buffers fill and a
+// write blocks; the write deadline must end it within seconds (the NATS
+// client's default is a minute, and its pings wait behind the write).
+func TestConnectNATSLeavesAStalledServer(t *testing.T) {
+	srv, _ := opstest.RunNATS(t)
+	u, err := url.Parse(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bh := newBlackhole(t, u.Host)
+	nc, err := connectNATS("nats://"+bh.ln.Addr().String(), "sluice-test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	opstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if !nc.IsConnected() {
+			return errors.New("not connected yet")
+		}
+		return nil
+	})
+	bh.stall.Store(true)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		body := make([]byte, 16<<10)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if nc.Status() != nats.CONNECTED {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			_ = nc.Publish("sluice.ingest.quote", body)
+		}
+	}()
+	opstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		if nc.Status() == nats.CONNECTED {
+			return errors.New("still connected to a server that reads nothing")
 		}
 		return nil
 	})
