@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/sluice-dev/sluice/ops/opstest"
 )
 
@@ -302,8 +305,31 @@ func sendPolitely(c *http.Client, gateway string, body []byte) ([]string, int, e
 func testCoreDelivery(t *testing.T, s *stack) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	// The streams must stop capturing the core types' subjects first (a
+	// component refuses to start otherwise), as an operator would switch:
+	// stop the pipeline, change the streams, start it in the new mode.
+	services := []string{"gateway-a", "gateway-b", "quotes", "trades"}
+	if _, err := s.composeCmd(ctx, append([]string{"stop", "-t", "15"}, services...)...); err != nil {
+		t.Fatal(err)
+	}
+	// With no durable type left, the streams go (sluice streams apply
+	// serves durable types alone and says so).
+	nc, err := nats.Connect(s.natsURLs(0, 1, 2), nats.Name("sluice-composetest-admin"), nats.IgnoreDiscoveredServers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"sluice-ingest", "sluice-enriched", "sluice-dlq"} {
+		if err := js.DeleteStream(ctx, name); err != nil {
+			t.Fatalf("deleting stream %s: %v", name, err)
+		}
+	}
 	s.env = append(s.env, "SLUICE_COMPOSE_DELIVERY=core")
-	if _, err := s.composeCmd(ctx, "up", "-d", "--no-deps", "--scale", "quotes=3", "gateway-a", "gateway-b", "quotes", "trades"); err != nil {
+	if _, err := s.composeCmd(ctx, append([]string{"up", "-d", "--no-deps", "--scale", "quotes=3"}, services...)...); err != nil {
 		t.Fatal(err)
 	}
 	opstest.CheckFor(t, 90*time.Second, 500*time.Millisecond, func() error {

@@ -34,7 +34,9 @@ var faultCases = []struct {
 
 // defaultFaults are the cases TestCompose runs when SLUICE_FAULTS is not
 // set: those that passed three runs in a row on a loaded two-core machine.
-var defaultFaults = []string{"worker", "node", "partition", "gateway", "restart"}
+// partition is opt-in: it lost nothing in every run, but a gateway did not
+// always answer 202 again within 11 s of the cut (1 run of 3).
+var defaultFaults = []string{"worker", "node", "gateway", "restart"}
 
 // selectedFaults reads SLUICE_FAULTS: unset, the default cases; "all",
 // every case; "none", none; or a comma-separated list of case names.
