@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/nats-io/nats.go"
 
@@ -297,19 +298,9 @@ func (b *batcher) publish(f *batch) {
 		b.publishDurable(f)
 		return
 	}
-	msg := nats.Msg{
-		Subject: b.subject,
-		Reply:   b.inbox,
-		Data:    f.buf,
-		Header: nats.Header{
-			schemas.HeaderFrame: {schemas.FrameBatchV1},
-			schemas.HeaderCount: {strconv.Itoa(f.n)},
-			schemas.HeaderBatch: {strconv.FormatUint(f.gen, 10)},
-		},
-	}
-	if f.wait {
-		msg.Header[schemas.HeaderReply] = []string{b.inbox}
-	}
+	h := coreHeaders.Get().(*coreHeader)
+	defer coreHeaders.Put(h)
+	msg := nats.Msg{Subject: b.subject, Reply: b.inbox, Data: f.buf, Header: h.set(f, b.inbox)}
 	// Recorded before the publish: a worker's done frame can come back
 	// before PublishMsg returns. The events move from the batcher's share
 	// of the depth to the outstanding batches'.
@@ -320,6 +311,54 @@ func (b *batcher) publish(f *batch) {
 		b.out.done(f.gen)
 	}
 	b.finish(f)
+}
+
+// coreHeader is a core batch frame's NATS header, reused across batches:
+// nats.go encodes a message's header into its own buffer within PublishMsg,
+// so the map, its value slices and the sequence's digits are free again once
+// PublishMsg returns. Building them per batch cost six allocations, most of a
+// lone event's.
+type coreHeader struct {
+	h                          nats.Header
+	frame, count, batch, reply []string
+	digits                     [20]byte // the batch sequence, in decimal
+}
+
+var coreHeaders = sync.Pool{New: func() any {
+	h := &coreHeader{frame: []string{schemas.FrameBatchV1}, count: []string{""}, batch: []string{""}, reply: []string{""}}
+	h.h = nats.Header{schemas.HeaderFrame: h.frame, schemas.HeaderCount: h.count, schemas.HeaderBatch: h.batch}
+	return h
+}}
+
+// set fills the header for f (inbox: the reply inbox of a batch in which
+// an event waits) and returns it; valid until the next set.
+func (h *coreHeader) set(f *batch, inbox string) nats.Header {
+	h.count[0] = eventCount(f.n)
+	d := strconv.AppendUint(h.digits[:0], f.gen, 10)
+	h.batch[0] = unsafe.String(&d[0], len(d))
+	if f.wait {
+		h.reply[0] = inbox
+		h.h[schemas.HeaderReply] = h.reply
+	} else {
+		delete(h.h, schemas.HeaderReply)
+	}
+	return h.h
+}
+
+// eventCounts are the decimal strings of the counts a batch usually has.
+var eventCounts = func() (s [1025]string) {
+	for i := range s {
+		s[i] = strconv.Itoa(i)
+	}
+	return s
+}()
+
+// eventCount returns n in decimal, without allocating for n ≤ 1,024.
+func eventCount(n int) string {
+	if n >= 0 && n < len(eventCounts) {
+		return eventCounts[n]
+	}
+	return strconv.Itoa(n)
 }
 
 // finish releases a published (or refused) batch's bytes and buffer, counts
