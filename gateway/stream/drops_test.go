@@ -15,8 +15,6 @@ import (
 // backlog for a feed full) make every symbol's sequence skip, so that a
 // subscriber sees a gap rather than a sequence that hides the loss.
 func TestNATSDropsShowAsGap(t *testing.T) {
-	defer func(d time.Duration) { dropCheckEvery = d }(dropCheckEvery)
-	dropCheckEvery = 10 * time.Millisecond
 	_, url := opstest.RunNATS(t)
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -29,7 +27,7 @@ func TestNATSDropsShowAsGap(t *testing.T) {
 	}
 	defer pub.Close()
 	subjects := schemas.MustSubjects("d")
-	h, err := NewHub(Options{Conn: nc, Subjects: subjects, backlog: 1})
+	h, err := NewHub(Options{Conn: nc, Subjects: subjects, backlog: 1, dropCheckEvery: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,8 @@ import (
 const feedBacklog = 16 << 10
 
 // dropCheckEvery is how often a feed asks its NATS subscriptions whether
-// the client dropped messages for them.
-var dropCheckEvery = time.Second
+// the client dropped messages for them (Options.dropCheckEvery in tests).
+const dropCheckEvery = time.Second
 
 // dedupeWindow is how many recent events of a symbol a topic remembers, to
 // drop the second copy of an event that reaches the gateway through two
@@ -91,7 +91,7 @@ func newFeed(h *Hub, k schemas.Kind) *feed {
 
 // loop handles the feed's messages until the hub has shut down.
 func (f *feed) loop() {
-	tick := time.NewTicker(dropCheckEvery)
+	tick := time.NewTicker(f.hub.opts.dropCheckEvery)
 	defer tick.Stop()
 	for {
 		select {

@@ -55,6 +55,10 @@ type Options struct {
 	Metrics *metrics.Set
 
 	backlog int // feedBacklog; tests make it small
+	// dropCheckEvery is a feed's drop check interval (default
+	// dropCheckEvery); a field, not a package variable a test sets,
+	// which raced with other tests' feeds under -race.
+	dropCheckEvery time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -72,6 +76,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.WriteTimeout == 0 {
 		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.dropCheckEvery == 0 {
+		o.dropCheckEvery = dropCheckEvery
 	}
 	if o.backlog == 0 {
 		o.backlog = feedBacklog
