@@ -72,13 +72,10 @@ func (b *blackhole) pipe(dst, src net.Conn) {
 	}
 }
 
-// TestConnectNATSLeavesASilentServer: the connection of a gateway or a
-// worker to a NATS node cut off the network (nothing answers, nothing is
-// closed) is declared stale within seconds and the client reconnects
-// elsewhere. With the client's default pings (every 2 minutes, stale after
-// 2 unanswered) a gateway on a partitioned node answered 503 or nothing for
-// minutes in the compose stack's partition case.
-func TestConnectNATSLeavesASilentServer(t *testing.T) {
+// connectThroughBlackhole connects as the gateway and workers do, to a NATS
+// server behind a blackhole proxy, and waits until the connection is up.
+func connectThroughBlackhole(t *testing.T) (*blackhole, *nats.Conn) {
+	t.Helper()
 	srv, _ := opstest.RunNATS(t)
 	u, err := url.Parse(srv.ClientURL())
 	if err != nil {
@@ -89,13 +86,24 @@ func TestConnectNATSLeavesASilentServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	opstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if !nc.IsConnected() {
 			return errors.New("not connected yet")
 		}
 		return nil
 	})
+	return bh, nc
+}
+
+// TestConnectNATSLeavesASilentServer: the connection of a gateway or a
+// worker to a NATS node cut off the network (nothing answers, nothing is
+// closed) is declared stale within seconds and the client reconnects
+// elsewhere. With the client's default pings (every 2 minutes, stale after
+// 2 unanswered) a gateway on a partitioned node answered 503 or nothing for
+// minutes in the compose stack's partition case.
+func TestConnectNATSLeavesASilentServer(t *testing.T) {
+	bh, nc := connectThroughBlackhole(t)
 	bh.cut.Store(true)
 	opstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
 		if nc.Status() == nats.CONNECTED {
@@ -110,23 +118,7 @@ func TestConnectNATSLeavesASilentServer(t *testing.T) {
 // write blocks; the write deadline must end it within seconds (the NATS
 // client's default is a minute, and its pings wait behind the write).
 func TestConnectNATSLeavesAStalledServer(t *testing.T) {
-	srv, _ := opstest.RunNATS(t)
-	u, err := url.Parse(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bh := newBlackhole(t, u.Host)
-	nc, err := connectNATS("nats://"+bh.ln.Addr().String(), "sluice-test", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	opstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		if !nc.IsConnected() {
-			return errors.New("not connected yet")
-		}
-		return nil
-	})
+	bh, nc := connectThroughBlackhole(t)
 	bh.stall.Store(true)
 	done := make(chan struct{})
 	defer close(done)
