@@ -248,3 +248,25 @@ func FuzzDecodeCEBatch(f *testing.F) {
 		fuzzDecode(t, "application/cloudevents-batch+json", body, trade)
 	})
 }
+
+// FuzzParseTime holds parseTime's hand-written fast path to time.Parse:
+// for every input both give the same nanoseconds and the same verdict.
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{
+		"2026-12-06T16:00:00Z", "2026-12-06T16:00:00.123456789Z", "2026-12-06T16:00:00.1+05:30",
+		"2026-12-06T16:00:00-00:00", "2024-02-29T23:59:59.999999999Z", "2023-02-29T00:00:00Z",
+		"1677-09-21T00:12:43.145224191Z", "1677-09-21T00:12:43.145224192Z", "2262-04-11T23:47:16.854775807Z",
+		"2262-04-11T23:47:16.854775808Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59+23:59",
+		"2026-12-06T16:00:60Z", "2026-12-06T24:00:00Z", "2026-12-06T16:00:00.Z", "2026-12-06T16:00:00,5Z",
+		"2026-12-06T16:00:00.1234567891Z", "2026-12-06t16:00:00z", "2026-12-06T16:00:00+24:00", "2026-13-01T00:00:00Z",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		gotNs, gotOK := parseTime(s)
+		wantNs, wantOK := parseTimeStd(s)
+		if gotNs != wantNs || gotOK != wantOK {
+			t.Fatalf("parseTime(%q) = %d, %v; time.Parse gives %d, %v", s, gotNs, gotOK, wantNs, wantOK)
+		}
+	})
+}

@@ -139,3 +139,24 @@ func TestParseIntDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParseTime reads the event time of a typical quote.
+func BenchmarkParseTime(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := parseTime("2026-12-06T16:00:00.123456789Z"); !ok {
+			b.Fatal("not parsed")
+		}
+	}
+}
+
+// BenchmarkParseTimeStd is BenchmarkParseTime through time.Parse, the
+// fallback, for comparison in the same run.
+func BenchmarkParseTimeStd(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := parseTimeStd("2026-12-06T16:00:00.123456789Z"); !ok {
+			b.Fatal("not parsed")
+		}
+	}
+}
