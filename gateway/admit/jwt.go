@@ -30,6 +30,7 @@ const (
 	DefaultJWKSRefresh           = time.Hour
 	DefaultJWKSUnknownKIDRefetch = time.Minute
 	DefaultMaxTokens             = 65536
+	DefaultMaxRefusedTokens      = 4096
 	DefaultMaxTokenBytes         = 8 << 10
 )
 
@@ -59,6 +60,8 @@ type JWTOptions struct {
 	// MaxTokens bounds the verified tokens cached (and the token buckets
 	// kept per sub); default 65536.
 	MaxTokens int
+	// MaxRefusedTokens bounds the refused tokens cached; default 4096.
+	MaxRefusedTokens int
 	// HTTPClient fetches a JWKS URL; default http.DefaultClient.
 	HTTPClient *http.Client
 	// Logger receives JWKS fetch errors.
@@ -82,6 +85,14 @@ func (e *TokenError) Unwrap() error { return e.err }
 // by their SHA-256 until they expire (bounded, clock eviction), so that a
 // steady client pays one hash and one lookup per request; a JWKS refresh
 // empties the cache, so a key removed from the set stops working at once.
+//
+// It also caches refused tokens (a bad signature, an unknown kid, a wrong
+// issuer or audience, an expired token, bad claims) by their SHA-256, for
+// UnknownKIDRefetch or until the key set changes, whichever comes first,
+// at most MaxRefusedTokens of them (an arbitrary one is dropped past it): a
+// flood of one bad token costs one signature check, not one per request.
+// Requests that bring the same new token at the same instant may each
+// verify it once. A token not valid yet is not cached: it becomes valid.
 type Verifier struct {
 	opts   JWTOptions
 	parser *jwt.Parser
@@ -94,6 +105,15 @@ type Verifier struct {
 	ring    []*tokenEntry
 	hand    int
 	buckets map[string]*rate.Limiter // by sub
+	refused map[[32]byte]refusal
+}
+
+// refusal is a cached refused token: refused again with err while the key
+// set is at gen and before until (unix nanoseconds).
+type refusal struct {
+	err   *TokenError
+	gen   uint64
+	until int64
 }
 
 type tokenEntry struct {
@@ -137,10 +157,14 @@ func NewVerifier(opts JWTOptions) (*Verifier, error) {
 	if opts.MaxTokens <= 0 {
 		opts.MaxTokens = DefaultMaxTokens
 	}
+	if opts.MaxRefusedTokens <= 0 {
+		opts.MaxRefusedTokens = DefaultMaxRefusedTokens
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	v := &Verifier{opts: opts, cache: make(map[[32]byte]*tokenEntry), buckets: make(map[string]*rate.Limiter),
+		refused: make(map[[32]byte]refusal),
 		parser: jwt.NewParser(jwt.WithValidMethods(ValidJWTMethods), jwt.WithIssuer(opts.Issuer),
 			jwt.WithAudience(opts.Audience), jwt.WithExpirationRequired(), jwt.WithLeeway(opts.Leeway), jwt.WithIssuedAt())}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -237,7 +261,8 @@ type tokenClaims struct {
 }
 
 // Client returns the client of a token, or a *TokenError. A token seen
-// before and not expired costs one SHA-256 and a map lookup.
+// before and not expired, or refused before (see [Verifier]), costs one
+// SHA-256 and a map lookup.
 func (v *Verifier) Client(token string, now time.Time) (*Client, error) {
 	if len(token) > DefaultMaxTokenBytes {
 		return nil, &TokenError{Description: "the token is too large"}
@@ -255,8 +280,15 @@ func (v *Verifier) Client(token string, now time.Time) (*Client, error) {
 		}
 		return &e.client, nil
 	}
+	v.mu.RLock()
+	r, wasRefused := v.refused[sum]
+	v.mu.RUnlock()
+	if wasRefused && r.gen == gen && now.UnixNano() < r.until {
+		return nil, r.err
+	}
 	e, err := v.verify(token)
 	if err != nil {
+		v.refuse(sum, gen, now, err)
 		return nil, err
 	}
 	e.sum, e.gen = sum, gen
@@ -368,6 +400,24 @@ func (v *Verifier) store(e *tokenEntry) {
 		victim.ref.Store(false)
 		v.hand = (v.hand + 1) % len(v.ring)
 	}
+}
+
+// refuse caches a refused token, unless it may become valid (nbf or iat
+// ahead of the clock).
+func (v *Verifier) refuse(sum [32]byte, gen uint64, now time.Time, err error) {
+	var te *TokenError
+	if !errors.As(err, &te) || errors.Is(err, jwt.ErrTokenNotValidYet) || errors.Is(err, jwt.ErrTokenUsedBeforeIssued) {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.refused[sum]; !ok && len(v.refused) >= v.opts.MaxRefusedTokens {
+		for k := range v.refused { // drop an arbitrary one: bounded memory
+			delete(v.refused, k)
+			break
+		}
+	}
+	v.refused[sum] = refusal{err: te, gen: gen, until: now.Add(v.opts.UnknownKIDRefetch).UnixNano()}
 }
 
 // Cached returns the number of tokens in the cache.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,7 +210,8 @@ func TestIsJWT(t *testing.T) {
 }
 
 // BenchmarkJWT: verification cold (signature checked) against a token
-// served from the cache, for each algorithm.
+// served from the cache, and a bad token refused from the cache, for each
+// algorithm.
 func BenchmarkJWT(b *testing.B) {
 	k := newTestKeys(b)
 	v := fileVerifier(b, k.rsa, k.ec, k.ed)
@@ -220,6 +222,16 @@ func BenchmarkJWT(b *testing.B) {
 			for b.Loop() {
 				if _, err := v.verify(tok); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+		bad := tok[:len(tok)-4] + "AAAA"
+		b.Run(key.Method.Alg()+"/refused", func(b *testing.B) {
+			b.ReportAllocs()
+			now := time.Now()
+			for b.Loop() {
+				if _, err := v.Client(bad, now); err == nil {
+					b.Fatal("a tampered token passed")
 				}
 			}
 		})
@@ -288,4 +300,83 @@ func TestJWKSRemovedKey(t *testing.T) {
 	if _, err := v.Client(next.Sign(t, jwttest.Claims("b", nil)), time.Now()); err != nil {
 		t.Fatalf("the new key's token: %v", err)
 	}
+}
+
+// countKeyLookups makes v count its key lookups: one per signature check.
+func countKeyLookups(v *Verifier) *atomic.Int64 {
+	var n atomic.Int64
+	keys := v.keys
+	v.keys = func(t *jwt.Token) (any, error) { n.Add(1); return keys(t) }
+	return &n
+}
+
+// TestJWTRefusedCache: a flood of one bad token costs one signature check;
+// the refusals cached are bounded, expire after UnknownKIDRefetch, and a
+// token not valid yet is checked again on each use (it will be valid).
+func TestJWTRefusedCache(t *testing.T) {
+	k := jwttest.NewEd(t, "ed1")
+	v, err := NewVerifier(JWTOptions{JWKS: jwttest.WriteJWKS(t, k), Issuer: jwttest.Issuer, Audience: jwttest.Audience,
+		MaxRefusedTokens: 3, UnknownKIDRefetch: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	lookups := countKeyLookups(v)
+	now := time.Now()
+	parts := strings.Split(k.Sign(t, jwttest.Claims("a", nil)), ".")
+	bad := parts[0] + "." + parts[1] + "." + parts[2][:len(parts[2])-4] + "AAAA"
+	for range 1000 {
+		if _, err := v.Client(bad, now); err == nil || !strings.Contains(err.Error(), "signature") {
+			t.Fatalf("the tampered token: %v, want a bad signature", err)
+		}
+	}
+	if n := lookups.Load(); n != 1 {
+		t.Errorf("1000 uses of one bad token checked its signature %d times, want 1", n)
+	}
+	if _, err := v.Client(bad, now.Add(time.Minute)); err == nil {
+		t.Fatal("the tampered token passed after its refusal expired")
+	}
+	if n := lookups.Load(); n != 2 {
+		t.Errorf("%d signature checks after the refusal expired, want 2", n)
+	}
+	for i := range 10 {
+		tok := k.Sign(t, jwttest.Claims("a", jwt.MapClaims{"iss": fmt.Sprint("https://evil.test/", i)}))
+		if _, err := v.Client(tok, now); err == nil {
+			t.Fatal("a token of the wrong issuer passed")
+		}
+	}
+	v.mu.RLock()
+	n := len(v.refused)
+	v.mu.RUnlock()
+	if n > 3 {
+		t.Errorf("%d refused tokens cached, want at most the bound 3", n)
+	}
+	// The parser reads the clock itself: the token stays not valid yet.
+	early := k.Sign(t, jwttest.Claims("a", jwt.MapClaims{"nbf": now.Add(time.Hour).Unix()}))
+	before := lookups.Load()
+	for range 3 {
+		if _, err := v.Client(early, now); err == nil {
+			t.Fatal("a token not valid yet passed")
+		}
+	}
+	if n := lookups.Load() - before; n != 3 {
+		t.Errorf("a token not valid yet used 3 times was checked %d times, want 3 (never cached as refused)", n)
+	}
+}
+
+// TestJWKSRefusedThenAdded: a token refused for its unknown kid passes once
+// a refresh brings its key, though its cached refusal has not expired.
+func TestJWKSRefusedThenAdded(t *testing.T) {
+	old, next := jwttest.NewEC(t, "ec-old"), jwttest.NewEd(t, "ed-next")
+	srv := jwttest.NewServer(t, old)
+	v := urlVerifier(t, srv, JWTOptions{Refresh: 50 * time.Millisecond, UnknownKIDRefetch: time.Hour})
+	tok := next.Sign(t, jwttest.Claims("a", nil))
+	if _, err := v.Client(tok, time.Now()); err == nil {
+		t.Fatal("a token of a key not in the JWKS passed")
+	}
+	srv.Set(t, old, next)
+	opstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		_, err := v.Client(tok, time.Now())
+		return err
+	})
 }
