@@ -332,6 +332,7 @@ func setEnvelope(out *schemas.Enriched, ev *schemas.Event) {
 	out.Type = ev.Kind.EnrichedType()
 	out.Subject = ev.Subject
 	out.Time = ev.Time
+	out.TraceParent, out.TraceState = ev.TraceParent, ev.TraceState
 	out.Kind = ev.Kind
 	switch ev.Kind {
 	case schemas.KindQuote:

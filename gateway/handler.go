@@ -105,7 +105,9 @@ func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind sc
 		}
 		corr = c
 	}
+	st.trace, st.traceState = requestTrace(r.Header)
 	s.finishEvents(st, start.UnixNano(), corr, key)
+	setTraceResponse(w, st)
 	st.enc, st.ends = st.enc[:0], st.ends[:0]
 	for i := range st.events {
 		st.enc = st.events[i].AppendMsgpack(st.enc)
@@ -221,10 +223,37 @@ func (s *Server) finishEvents(st *reqState, now int64, corr uint64, key string) 
 			ev.Source = s.opts.Source
 		}
 		ev.ReceivedAt = now
+		if ev.TraceParent == "" {
+			ev.TraceParent, ev.TraceState = st.trace, st.traceState
+		}
 		fillTime(ev, now)
 		if corr != 0 {
 			ev.Corr, ev.Seq = corr, uint32(i)
 		}
+	}
+}
+
+// requestTrace returns the request's W3C trace context (the Traceparent
+// and Tracestate headers), or empty strings when it has none or when its
+// traceparent is not valid ([schemas.ValidTraceParent]): a malformed one is
+// ignored, as W3C Trace Context asks. A repeated header counts by its first
+// value; a tracestate past [schemas.MaxTraceStateLen] is dropped.
+func requestTrace(h http.Header) (parent, state string) {
+	v := h["Traceparent"] // canonical already: no Get's canonicalisation per request
+	if len(v) == 0 || !schemas.ValidTraceParent(v[0]) {
+		return "", ""
+	}
+	if vs := h["Tracestate"]; len(vs) > 0 && len(vs[0]) <= schemas.MaxTraceStateLen {
+		state = vs[0]
+	}
+	return v[0], state
+}
+
+// setTraceResponse names the trace the request's events carry in the
+// traceresponse header (W3C Trace Context Level 2), when they carry one.
+func setTraceResponse(w http.ResponseWriter, st *reqState) {
+	if st.trace != "" {
+		w.Header()["Traceresponse"] = []string{st.trace}
 	}
 }
 

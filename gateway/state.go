@@ -17,6 +17,9 @@ type reqState struct {
 	out     []byte
 	touched []*batch
 	single  bool
+	// trace is the request's W3C trace context (Traceparent, Tracestate
+	// headers), empty when it has none or an invalid one.
+	trace, traceState string
 }
 
 // maxPooledBytes keeps unusually large buffers out of the pool.
@@ -41,5 +44,6 @@ func putState(st *reqState) {
 	}
 	clear(st.touched)
 	st.touched = st.touched[:0]
+	st.trace, st.traceState = "", ""
 	statePool.Put(st)
 }

@@ -5,8 +5,16 @@ import "fmt"
 // AppendMsgpack appends e as a MessagePack CloudEvents map, as workers
 // publish it on <prefix>.enriched.<kind>.<symbol>.
 func (e *Enriched) AppendMsgpack(b []byte) []byte {
-	b = AppendMapHeader(b, 8)
+	n := 8
+	if e.TraceParent != "" {
+		n++
+		if e.TraceState != "" {
+			n++
+		}
+	}
+	b = AppendMapHeader(b, n)
 	b = appendAttrs(b, e.ID, e.Source, e.Type, e.Subject, e.Time)
+	b = appendTrace(b, e.TraceParent, e.TraceState)
 	b = append(b, "\xa4data"...)
 	switch e.Kind {
 	case KindQuote:
@@ -87,6 +95,10 @@ func (e *Enriched) DecodeMsgpack(r *Reader) error {
 			e.Subject = r.String()
 		case "time":
 			e.Time = r.Timestamp()
+		case "traceparent":
+			e.TraceParent = r.String()
+		case "tracestate":
+			e.TraceState = r.String()
 		case "data":
 			data = r.Raw()
 		default:

@@ -18,6 +18,12 @@ func (e *Event) AppendMsgpack(b []byte) []byte {
 	if e.Corr != 0 || e.Seq != 0 {
 		n++
 	}
+	if e.TraceParent != "" {
+		n++
+		if e.TraceState != "" {
+			n++
+		}
+	}
 	b = AppendMapHeader(b, n)
 	b = appendAttrs(b, e.ID, e.Source, e.Type, e.Subject, e.Time)
 	if e.DataSchema != "" {
@@ -36,6 +42,7 @@ func (e *Event) AppendMsgpack(b []byte) []byte {
 		b = append(b, "\xa9sluiceseq"...)
 		b = AppendUint(b, uint64(e.Seq))
 	}
+	b = appendTrace(b, e.TraceParent, e.TraceState)
 	b = append(b, "\xa4data"...)
 	switch e.Kind {
 	case KindQuote:
@@ -44,6 +51,21 @@ func (e *Event) AppendMsgpack(b []byte) []byte {
 		return e.Trade.AppendMsgpack(b)
 	}
 	return AppendMapHeader(b, 0)
+}
+
+// appendTrace appends the distributed-tracing extension attributes: none
+// without a traceparent (a tracestate alone means nothing).
+func appendTrace(b []byte, parent, state string) []byte {
+	if parent == "" {
+		return b
+	}
+	b = append(b, "\xabtraceparent"...)
+	b = AppendString(b, parent)
+	if state != "" {
+		b = append(b, "\xaatracestate"...)
+		b = AppendString(b, state)
+	}
+	return b
 }
 
 func appendAttrs(b []byte, id, source, typ, subject string, t int64) []byte {
@@ -108,6 +130,10 @@ func (e *Event) decode(r *Reader) error {
 			e.Corr = r.Uint64()
 		case "sluiceseq":
 			e.Seq = r.uint32()
+		case "traceparent":
+			e.TraceParent = r.String()
+		case "tracestate":
+			e.TraceState = r.String()
 		case "data":
 			start := r.off
 			parsed = e.decodeData(r, dataKind(e.Type))

@@ -180,6 +180,11 @@ type Event struct {
 	Corr uint64
 	// Seq is the event's index inside its request (extension sluiceseq).
 	Seq uint32
+	// TraceParent and TraceState are the W3C trace context of the event
+	// (the CloudEvents distributed-tracing extension attributes traceparent
+	// and tracestate); empty when the event has none. See [ValidTraceParent].
+	TraceParent string
+	TraceState  string
 	// Kind is derived from Type by decoders; for an unknown version it is
 	// the kind named in Type and Known is false.
 	Kind  Kind
@@ -217,9 +222,13 @@ type Enriched struct {
 	Type    string
 	Subject string
 	Time    int64
-	Kind    Kind
-	Quote   EnrichedQuote
-	Trade   EnrichedTrade
+	// TraceParent and TraceState are the trace context the event came
+	// with (extension attributes traceparent, tracestate), or empty.
+	TraceParent string
+	TraceState  string
+	Kind        Kind
+	Quote       EnrichedQuote
+	Trade       EnrichedTrade
 }
 
 // FieldError is one validation failure.

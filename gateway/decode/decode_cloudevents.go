@@ -10,7 +10,9 @@ import (
 
 // cloudEventJSON reads one CloudEvents structured-mode JSON object into ev.
 // specversion 1.0, id, source and type are required; data must be a JSON
-// object; data_base64 is not supported. Extension attributes are ignored.
+// object; data_base64 is not supported. Extension attributes are ignored,
+// but for the distributed-tracing ones (traceparent, tracestate), which the
+// event carries when its traceparent is valid.
 func (s *scanner) cloudEventJSON(kind schemas.Kind, ev *schemas.Event) error {
 	s.expect('{')
 	var hasData bool
@@ -32,6 +34,10 @@ func (s *scanner) cloudEventJSON(kind schemas.Kind, ev *schemas.Event) error {
 			ev.Subject, err = s.attrString(key)
 		case "dataschema":
 			ev.DataSchema, err = s.attrString(key)
+		case "traceparent":
+			ev.TraceParent, err = s.attrString(key)
+		case "tracestate":
+			ev.TraceState, err = s.attrString(key)
 		case "time":
 			if s.peek() == 'n' {
 				s.literal()
@@ -113,6 +119,7 @@ func checkCloudEvent(kind schemas.Kind, ev *schemas.Event, spec string) error {
 		return fmt.Errorf("cloudevent type %q does not belong on /v1/events/%s (want %s.%s.v<N>)", ev.Type, kind, schemas.Domain, kind)
 	}
 	ev.Kind, ev.Known = k, known
+	ev.KeepValidTrace()
 	return nil
 }
 
@@ -161,6 +168,8 @@ func binaryAttrs(kind schemas.Kind, h http.Header, ev *schemas.Event) error {
 	ev.Type = one("Ce-Type")
 	ev.Subject = one("Ce-Subject")
 	ev.DataSchema = one("Ce-Dataschema")
+	ev.TraceParent = one("Ce-Traceparent")
+	ev.TraceState = one("Ce-Tracestate")
 	tm := one("Ce-Time")
 	if err != nil {
 		return err
