@@ -123,7 +123,9 @@ func (s *suite) startSluice(ctx context.Context, slow bool) (*system, error) {
 	if err != nil {
 		return nil, err
 	}
-	name, prefix, tag := sysSluice, schemas.DefaultPrefix, ""
+	// The core pipelines say --delivery core: the commands' default is
+	// durable, which the durable scenario's own pipeline measures.
+	name, prefix, tag, delivery := sysSluice, schemas.DefaultPrefix, "", "core"
 	if slow {
 		name, prefix, tag = sysSlow, slowPrefix, "slow-"
 	}
@@ -142,7 +144,7 @@ func (s *suite) startSluice(ctx context.Context, slow bool) (*system, error) {
 			return nil, err
 		}
 		args := []string{"worker", "--nats", nc.addr, "--prefix", prefix, "--group", group, "--ops-listen", ops, "--log-level", "warn",
-			"--procs", strconv.Itoa(s.o.WorkerProcs)}
+			"--procs", strconv.Itoa(s.o.WorkerProcs), "--delivery", delivery}
 		if slow && group == "quotes" {
 			args = append(args, "--stage-delay", s.o.OverloadStageDelay.String(), "--concurrency", "1")
 		}
@@ -156,7 +158,7 @@ func (s *suite) startSluice(ctx context.Context, slow bool) (*system, error) {
 		}
 		sys.procs = append(sys.procs, w)
 	}
-	gw, err := s.startGateway(ctx, nc.addr, prefix, tag)
+	gw, err := s.startGateway(ctx, nc.addr, prefix, tag, delivery)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +167,7 @@ func (s *suite) startSluice(ctx context.Context, slow bool) (*system, error) {
 	return sys, nil
 }
 
-func (s *suite) startGateway(ctx context.Context, natsURL, prefix, tag string) (*child, error) {
+func (s *suite) startGateway(ctx context.Context, natsURL, prefix, tag, delivery string) (*child, error) {
 	data, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -179,7 +181,7 @@ func (s *suite) startGateway(ctx context.Context, natsURL, prefix, tag string) (
 		return nil, err
 	}
 	args := append([]string{"gateway", "--nats", natsURL, "--prefix", prefix, "--listen", data, "--ops-listen", ops,
-		"--log-level", "warn"}, tlsArgs...)
+		"--log-level", "warn", "--delivery", delivery}, tlsArgs...)
 	gw, err := s.startChild(tag+"gateway", RoleEdge, args...)
 	if err != nil {
 		return nil, err

@@ -12,9 +12,12 @@ import (
 	"github.com/sluice-dev/sluice/schemas"
 )
 
-// DefaultDelivery is --delivery's default: core for every type (the lead
-// flips it to durable once the fault tests pass).
-const DefaultDelivery = "core"
+// DefaultDelivery is --delivery's default on sluice gateway, sluice worker
+// and sluice dev: durable for every type, so that a 202 means stored unless
+// an operator asks for core. The packages' own zero Modes stay core (see
+// [bus.Modes]): the default is the command line's, registered with the flag
+// by [registerDelivery].
+var DefaultDelivery = bus.AllModes(bus.ModeDurable)
 
 // parseDelivery parses a --delivery value: a mode for every type
 // ("durable", "core"), or a mode per type ("quote=core,trade=durable"), a
@@ -79,9 +82,16 @@ type deliveryFlag struct{ modes *bus.Modes }
 
 func (f deliveryFlag) String() string {
 	if f.modes == nil {
-		return DefaultDelivery
+		return DefaultDelivery.String()
 	}
 	return f.modes.String()
+}
+
+// registerDelivery registers --delivery into *ms with [DefaultDelivery] as
+// its default.
+func registerDelivery(fs *flag.FlagSet, ms *bus.Modes) {
+	*ms = DefaultDelivery
+	fs.Var(deliveryFlag{ms}, "delivery", deliveryUsage)
 }
 
 func (f deliveryFlag) Set(v string) error {
@@ -94,7 +104,7 @@ func (f deliveryFlag) Set(v string) error {
 }
 
 // deliveryUsage is --delivery's help text.
-const deliveryUsage = "delivery mode between gateway and workers: core (plain NATS: a 202 means handed to NATS), durable (JetStream: a 202 means stored), or per type quote=core,trade=durable (a type not named gets core, or the bare mode given)"
+const deliveryUsage = "delivery mode between gateway and workers: durable (JetStream: a 202 means stored), core (plain NATS: a 202 means handed to NATS, the lowest latency), or per type quote=core,trade=durable (a type not named gets core, or the bare mode given)"
 
 // queueDelayFlag is --shed-max-queue-delay: a duration for every group
 // ("250ms"), or per type ("quote=250ms,trade=5m"), a bare duration among

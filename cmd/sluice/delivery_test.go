@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"os"
 	"testing"
 	"time"
 
@@ -81,6 +82,63 @@ func TestQueueDelayFlag(t *testing.T) {
 	for _, bad := range []string{"", "fast", "quote=-1s", "order=1s", "1s,2s", "quote=1s,quote=2s"} {
 		if err := f.Set(bad); err == nil {
 			t.Errorf("Set(%q) accepted", bad)
+		}
+	}
+}
+
+// TestDeliveryDefault: sluice gateway, sluice worker, sluice dev and
+// sluice streams apply default to durable for every type; SLUICE_DELIVERY
+// or --delivery core brings core back.
+func TestDeliveryDefault(t *testing.T) {
+	commands := map[string]func(fs *flag.FlagSet) *bus.Modes{
+		"gateway": func(fs *flag.FlagSet) *bus.Modes {
+			var g gatewayFlags
+			g.register(fs)
+			return &g.opts.Delivery
+		},
+		"worker": func(fs *flag.FlagSet) *bus.Modes {
+			var w workerFlags
+			w.register(fs)
+			w.registerDurable(fs)
+			return &w.delivery
+		},
+		"dev": func(fs *flag.FlagSet) *bus.Modes {
+			var cfg devConfig
+			cfg.gateway.register(fs)
+			cfg.worker.register(fs)
+			return &cfg.gateway.opts.Delivery
+		},
+	}
+	perType, err := parseDelivery("quote=core,trade=durable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, register := range commands {
+		for _, c := range []struct {
+			env  string
+			args []string
+			want bus.Modes
+		}{
+			{"", nil, bus.AllModes(bus.ModeDurable)},
+			{"core", nil, bus.AllModes(bus.ModeCore)},
+			{"", []string{"--delivery", "core"}, bus.AllModes(bus.ModeCore)},
+			{"", []string{"--delivery", "quote=core,trade=durable"}, perType},
+		} {
+			t.Setenv("SLUICE_DELIVERY", c.env)
+			if c.env == "" {
+				os.Unsetenv("SLUICE_DELIVERY")
+			}
+			fs := flag.NewFlagSet(name, flag.ContinueOnError)
+			ms := register(fs)
+			if ok, code := parse(fs, name, "test", c.args); !ok {
+				t.Fatalf("%s %v: code %d", name, c.args, code)
+			}
+			if *ms != c.want {
+				t.Errorf("%s %v with SLUICE_DELIVERY=%q: %s, want %s", name, c.args, c.env, ms, c.want)
+			}
+			if d := fs.Lookup("delivery").DefValue; d != "durable" {
+				t.Errorf("%s: --delivery default printed as %q", name, d)
+			}
 		}
 	}
 }

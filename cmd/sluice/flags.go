@@ -103,7 +103,7 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.Batch.MaxBytes, "batch-max-bytes", gateway.DefaultBatchMaxBytes, "a batch is flushed before it grows past this many bytes (below the NATS max_payload)")
 	fs.DurationVar(&o.Batch.Linger, "batch-linger", gateway.DefaultBatchLinger, "longest an event waits for its batch to fill")
 	fs.Int64Var(&o.Batch.MaxPendingBytes, "batch-max-pending", gateway.DefaultBatchMaxPendingBytes, "bytes of events the batcher of one type holds; past it 503 (NATS not keeping up)")
-	fs.Var(deliveryFlag{&o.Delivery}, "delivery", deliveryUsage)
+	registerDelivery(fs, &o.Delivery)
 	registerDurableFlags(fs, &o.Durable)
 	fs.StringVar(&o.Source, "source", "", "CloudEvents source of events sent without one (default sluice/gateway/<hostname>)")
 	a := &o.Admission
@@ -190,7 +190,7 @@ type workerFlags struct {
 // registerDurable registers the durable delivery flags that sluice worker
 // has and sluice dev takes from the gateway's flags of the same names.
 func (w *workerFlags) registerDurable(fs *flag.FlagSet) {
-	fs.Var(deliveryFlag{&w.delivery}, "delivery", deliveryUsage)
+	registerDelivery(fs, &w.delivery)
 	registerStreamFlags(fs, &w.streams, false)
 }
 

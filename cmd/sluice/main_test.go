@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,12 +36,17 @@ func sluiceCmd(t *testing.T, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// TestDevCommand runs `sluice dev` as a user does: it prints where it
-// listens and a curl line, serves a quote, and exits 0 on SIGTERM after
+// TestDevCommand runs `sluice dev` as a user does, without SLUICE_*
+// variables: it prints where it listens and a curl line, serves a quote in
+// durable delivery (its default: `sluice sub --last` reads the quote back
+// from the enriched stream, no flag needed), and exits 0 on SIGTERM after
 // draining, without a warning on the way out (a clean shutdown used to log
-// "nats disconnected err=<nil>" once per connection).
+// "nats disconnected err=<nil>" once per connection), leaving nothing in
+// its temporary folder.
 func TestDevCommand(t *testing.T) {
+	tmp := t.TempDir()
 	cmd := sluiceCmd(t, "dev", "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--log-level", "warn")
+	cmd.Env = append(withoutSluiceEnv(cmd.Env), "TMPDIR="+tmp)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +66,8 @@ func TestDevCommand(t *testing.T) {
 		close(lines)
 	}()
 	dataRe := regexp.MustCompile(`data API\s+http://(\S+)`)
-	var addr string
+	natsRe := regexp.MustCompile(`NATS\s+(nats://\S+)`)
+	var addr, natsURL string
 	var banner strings.Builder
 	deadline := time.After(20 * time.Second)
 	for addr == "" || !strings.Contains(banner.String(), "curl") {
@@ -73,6 +80,9 @@ func TestDevCommand(t *testing.T) {
 			if m := dataRe.FindStringSubmatch(l); m != nil {
 				addr = m[1]
 			}
+			if m := natsRe.FindStringSubmatch(l); m != nil {
+				natsURL = m[1]
+			}
 		case <-deadline:
 			t.Fatalf("no banner within 20s:\n%s", banner.String())
 		}
@@ -81,6 +91,16 @@ func TestDevCommand(t *testing.T) {
 		quoteJSON("AAPL", 1, 1.01), "Prefer", "return=representation")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	var ev struct{ ID string }
+	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" {
+		t.Fatalf("answer %s: %v", body, err)
+	}
+	sub := sluiceCmd(t, "sub", "--nats", natsURL, "--last", "--count", "1", "quote.AAPL")
+	sub.Env = withoutSluiceEnv(sub.Env)
+	last, err := sub.Output()
+	if err != nil || !strings.Contains(string(last), `"id":"`+ev.ID+`"`) {
+		t.Fatalf("sub --last printed %s (%v), want the quote %s", last, err, ev.ID)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -98,6 +118,22 @@ func TestDevCommand(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("sluice dev did not exit within 15s of SIGTERM")
 	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) > 0 {
+		t.Fatalf("sluice dev left %v in its temporary folder", left)
+	}
+}
+
+// withoutSluiceEnv returns env without SLUICE_* variables other than
+// SLUICE_TEST_MAIN: a command run with it takes its defaults.
+func withoutSluiceEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "SLUICE_") && !strings.HasPrefix(kv, "SLUICE_TEST_MAIN=") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 func TestUnknownCommand(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	"github.com/sluice-dev/sluice/schemas"
 )
 
-const streamsUsage = "Usage: sluice streams apply --nats URL --delivery MODES [--prefix P] [--replicas N] [--enriched-max-age D] [--enriched-max-bytes N] [--duplicates D]"
+const streamsUsage = "Usage: sluice streams apply --nats URL [--delivery MODES] [--prefix P] [--replicas N] [--enriched-max-age D] [--enriched-max-bytes N] [--duplicates D]"
 
 // streamsTimeout bounds `sluice streams apply`: bus.Apply retries while a
 // cluster elects its leaders.
@@ -33,6 +33,7 @@ func runStreams(args []string) int {
 	var so bus.StreamOptions
 	c.register(fs, true)
 	registerStreamFlags(fs, &so, true)
+	so.Delivery = DefaultDelivery
 	fs.Var(deliveryFlag{&so.Delivery}, "delivery", "the delivery modes the pipeline runs with (as the gateway's and workers' --delivery): the streams hold the subjects of the durable types, exactly: a subject of the pipeline that no durable type needs (a core type's) is removed, and printed")
 	if ok, code := parse(fs, "streams apply", "Creates the pipeline's JetStream streams (ingest, enriched, dlq) over the subjects of --delivery's durable types, or updates them: sets their subjects to exactly those, and the limits given (a limit left at 0 keeps the stream's). Prints what it created, updated (the fields, and the subjects added and removed) or left unchanged. A stream that exists with another retention, storage or discard policy, or with a subject outside the pipeline's, is an error naming the field, and is left as it is.", args[1:]); !ok {
 		return code

@@ -34,10 +34,11 @@ func TestStreamsApply(t *testing.T) {
 		}
 		return string(out)
 	}
-	if out := run(2); !strings.Contains(out, "has no durable type") {
+	if out := run(2, "--delivery", "core"); !strings.Contains(out, "has no durable type") {
 		t.Errorf("apply with every type core:\n%s", out)
 	}
-	if out := run(0, "--delivery", "durable"); out != "sluice-ingest: created\nsluice-enriched: created\nsluice-dlq: created\n" {
+	// --delivery defaults to durable, as the gateway's and workers'.
+	if out := run(0); out != "sluice-ingest: created\nsluice-enriched: created\nsluice-dlq: created\n" {
 		t.Errorf("first apply:\n%s", out)
 	}
 	if out := run(0, "--delivery", "durable"); out != "sluice-ingest: unchanged\nsluice-enriched: unchanged\nsluice-dlq: unchanged\n" {
