@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
 	"github.com/sluice-dev/sluice/gateway"
@@ -36,6 +37,10 @@ type GatewayOptions struct {
 	TLSCert, TLSKey string
 	// RequestTimeout bounds nc.Request; default 2 s, as the gateway's.
 	RequestTimeout time.Duration
+	// Durable publishes each request as one JetStream message and answers
+	// 202 once it is stored (see durable.go); Prefer: return=representation
+	// is then 501.
+	Durable bool
 }
 
 // DefaultPrefix is the naive pipeline's subject prefix.
@@ -52,6 +57,7 @@ type Gateway struct {
 	ln       net.Listener
 	serveErr chan error
 	once     sync.Once
+	js       jetstream.JetStream // Durable
 }
 
 // NewGateway builds a Gateway; it does not listen yet.
@@ -67,6 +73,14 @@ func NewGateway(o GatewayOptions) (*Gateway, error) {
 	}
 	host, _ := os.Hostname()
 	g := &Gateway{opts: o, source: "naive/gateway/" + host, serveErr: make(chan error, 1)}
+	if o.Durable {
+		js, err := jetstream.New(o.Conn, jetstream.WithPublishAsyncMaxPending(16384),
+			jetstream.WithPublishAsyncTimeout(durableTimeout))
+		if err != nil {
+			return nil, fmt.Errorf("naive gateway: %w", err)
+		}
+		g.js = js
+	}
 	var p http.Protocols
 	p.SetHTTP1(true)
 	if o.TLSCert != "" {
@@ -148,7 +162,15 @@ func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	subject := g.opts.Prefix + ".ingest." + kind.String()
 	if r.Header.Get("Prefer") == "return=representation" {
+		if g.js != nil {
+			writeJSON(w, http.StatusNotImplemented, Problem{Status: 501, Title: "Not Implemented", Detail: "the naive durable gateway does not wait for results"})
+			return
+		}
 		g.request(w, subject, data, single)
+		return
+	}
+	if g.js != nil {
+		g.publishDurable(w, r, subject, data, envs)
 		return
 	}
 	if err := g.opts.Conn.Publish(subject, data); err != nil {

@@ -3,6 +3,7 @@ package naive
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"math"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/enrich"
 	"github.com/sluice-dev/sluice/ops"
@@ -161,5 +163,97 @@ func TestPublish(t *testing.T) {
 	}
 	if status, _ := p.post(t, "/v1/events/quote", "text/plain", aapl, false); status != http.StatusBadRequest {
 		t.Fatalf("text/plain: %d", status)
+	}
+}
+
+// TestDurable: the naive pipeline in durable mode answers 202 once the
+// request's message is stored, stores the enriched event and the dead
+// letter in sluice's streams under its prefix, acks the ingest message
+// (the work-queue stream empties), and refuses Prefer with 501.
+func TestDurable(t *testing.T) {
+	s, err := ops.RunNATS(ops.NATSOptions{Port: -1, JetStream: true, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	conn := func() *nats.Conn {
+		nc, err := nats.Connect(s.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		return nc
+	}
+	store := enrich.NewStore()
+	store.Replace(enrich.Sample())
+	w, err := NewWorker(WorkerOptions{Conn: conn(), Prefix: "nd", Store: store, Durable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewGateway(GatewayOptions{Conn: conn(), Prefix: "nd", Listen: "127.0.0.1:0", Durable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pr http.Protocols
+	pr.SetUnencryptedHTTP2(true)
+	p := &pipeline{url: "http://" + g.Addr(), cl: &http.Client{Transport: &http.Transport{Protocols: &pr}}}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := g.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+		if err := w.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	status, body := p.post(t, "/v1/events/quote", "application/json",
+		`[`+aapl+`,{"symbol":"AAPL","bid":1,"ask":2,"bid_size":-1,"ask_size":1}]`, false)
+	var acc Accepted
+	if err := json.Unmarshal([]byte(body), &acc); status != http.StatusAccepted || err != nil || len(acc.IDs) != 2 {
+		t.Fatalf("%d %s", status, body)
+	}
+	if status, _ := p.post(t, "/v1/events/quote", "application/json", aapl, true); status != http.StatusNotImplemented {
+		t.Fatalf("Prefer in durable mode: %d", status)
+	}
+	js, err := jetstream.New(conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Poll until the worker has stored both outcomes and acked the batch.
+	for {
+		en, err1 := js.Stream(ctx, "nd-enriched")
+		dl, err2 := js.Stream(ctx, "nd-dlq")
+		in, err3 := js.Stream(ctx, "nd-ingest")
+		if err := errors.Join(err1, err2, err3); err != nil {
+			t.Fatal(err)
+		}
+		if en.CachedInfo().State.Msgs == 1 && dl.CachedInfo().State.Msgs == 1 && in.CachedInfo().State.Msgs == 0 {
+			m, err := en.GetLastMsgForSubject(ctx, "nd.enriched.quote.AAPL")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ev Enriched
+			if err := json.Unmarshal(m.Data, &ev); err != nil || ev.ID != acc.IDs[0] || m.Header.Get(jetstream.MsgIDHeader) == "" {
+				t.Fatalf("enriched %s %v (%v)", m.Data, m.Header, err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("enriched %d, dlq %d, ingest %d", en.CachedInfo().State.Msgs, dl.CachedInfo().State.Msgs, in.CachedInfo().State.Msgs)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }

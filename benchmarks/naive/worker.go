@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/enrich"
 	"github.com/sluice-dev/sluice/schemas"
@@ -31,6 +32,10 @@ type WorkerOptions struct {
 	Concurrency int
 	// Logger receives errors; nil discards them.
 	Logger *slog.Logger
+	// Durable consumes the ingest stream and stores every outcome, acked,
+	// before it acks the message (see durable.go); Concurrency then
+	// defaults to DefaultDurableConcurrency.
+	Durable bool
 }
 
 // Worker is the naive worker: one queue subscription feeding a few
@@ -42,6 +47,10 @@ type Worker struct {
 	msgs     chan *nats.Msg
 	sub      *nats.Subscription
 	wg       sync.WaitGroup
+	// Durable mode.
+	js    jetstream.JetStream
+	jmsgs chan jetstream.Msg
+	cc    jetstream.ConsumeContext
 }
 
 // NewWorker builds a Worker; Start subscribes.
@@ -54,6 +63,9 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = runtime.GOMAXPROCS(0)
+		if o.Durable {
+			o.Concurrency = DefaultDurableConcurrency
+		}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -64,6 +76,9 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 
 // Start queue-subscribes to every ingest subject and starts the goroutines.
 func (w *Worker) Start() error {
+	if w.opts.Durable {
+		return w.startDurable()
+	}
 	sub, err := w.opts.Conn.ChanQueueSubscribe(w.opts.Prefix+".ingest.*", "naive-workers", w.msgs)
 	if err != nil {
 		return fmt.Errorf("naive worker: %w", err)
@@ -83,6 +98,9 @@ func (w *Worker) Start() error {
 
 // Shutdown drains the subscription and waits for the goroutines, up to ctx.
 func (w *Worker) Shutdown(ctx context.Context) error {
+	if w.opts.Durable {
+		return w.shutdownDurable(ctx)
+	}
 	if w.sub == nil {
 		return nil
 	}
@@ -130,6 +148,29 @@ func (w *Worker) handle(m *nats.Msg) {
 
 // process validates and enriches one event and publishes the outcome.
 func (w *Worker) process(env *Envelope, kind schemas.Kind) Result {
+	o := w.outcome(env, kind)
+	if o.subject != "" {
+		msg := nats.NewMsg(o.subject)
+		msg.Data = o.data
+		if o.reason != "" {
+			msg.Header.Set("Sluice-Reason", o.reason)
+		}
+		_ = w.opts.Conn.PublishMsg(msg)
+	}
+	return o.res
+}
+
+// outcome is what one event gives: its result, and the message to publish
+// (subject "" for none).
+type outcome struct {
+	res     Result
+	subject string
+	data    []byte
+	reason  string // a dead letter's first code
+}
+
+// outcome validates and enriches one event.
+func (w *Worker) outcome(env *Envelope, kind schemas.Kind) outcome {
 	now := time.Now()
 	ev := toEvent(env, kind)
 	errs := schemas.Validate(&ev, now.UnixNano(), schemas.Limits{}, nil)
@@ -137,22 +178,18 @@ func (w *Worker) process(env *Envelope, kind schemas.Kind) Result {
 	if len(errs) == 0 {
 		errs = w.enricher.Enrich(&ev, now.UnixNano(), &out, errs)
 	}
-	nc := w.opts.Conn
 	if len(errs) > 0 {
 		data, _ := json.Marshal(DeadLetter{Errors: errs, Event: *env})
-		msg := nats.NewMsg(w.opts.Prefix + ".dlq." + kind.String())
-		msg.Header.Set("Sluice-Reason", errs[0].Code)
-		msg.Data = data
-		_ = nc.PublishMsg(msg)
-		return Result{ID: env.ID, Status: http.StatusUnprocessableEntity, Errors: errs}
+		return outcome{res: Result{ID: env.ID, Status: http.StatusUnprocessableEntity, Errors: errs},
+			subject: w.opts.Prefix + ".dlq." + kind.String(), data: data, reason: errs[0].Code}
 	}
 	enriched := w.enriched(env, kind, &out, now)
 	data, err := json.Marshal(enriched)
 	if err != nil {
-		return Result{ID: env.ID, Status: http.StatusInternalServerError}
+		return outcome{res: Result{ID: env.ID, Status: http.StatusInternalServerError}}
 	}
-	_ = nc.Publish(w.opts.Prefix+".enriched."+kind.String()+"."+schemas.SymbolToken(enriched.Subject), data)
-	return Result{ID: env.ID, Status: http.StatusOK, Event: data}
+	return outcome{res: Result{ID: env.ID, Status: http.StatusOK, Event: data},
+		subject: w.opts.Prefix + ".enriched." + kind.String() + "." + schemas.SymbolToken(enriched.Subject), data: data}
 }
 
 func (w *Worker) enriched(env *Envelope, kind schemas.Kind, out *schemas.Enriched, now time.Time) Enriched {

@@ -200,6 +200,7 @@ func runBenchServer(args []string) int {
 	prefix := fs.String("prefix", naive.DefaultPrefix, "subject prefix of the naive pipeline")
 	cert := fs.String("tls-cert", "", "TLS certificate file")
 	key := fs.String("tls-key", "", "TLS key file")
+	durable := fs.Bool("durable", false, "naive pipeline: one JetStream message per request, stored before the 202, outcomes stored before the ack")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -212,9 +213,9 @@ func runBenchServer(args []string) int {
 	case "baseline":
 		srv, addr, err = serveBaseline(*variant, *listen, *cert, *key)
 	case "naive-gateway":
-		srv, addr, err = serveNaiveGateway(*natsURL, *prefix, *listen, *cert, *key)
+		srv, addr, err = serveNaiveGateway(*natsURL, *prefix, *listen, *cert, *key, *durable)
 	case "naive-worker":
-		srv, err = serveNaiveWorker(*natsURL, *prefix)
+		srv, err = serveNaiveWorker(*natsURL, *prefix, *durable)
 	default:
 		err = fmt.Errorf("unknown server %q: want baseline, naive-gateway or naive-worker", kind)
 	}
@@ -260,12 +261,12 @@ func (c closingServer) Shutdown(ctx context.Context) error {
 	return err
 }
 
-func serveNaiveGateway(url, prefix, listen, cert, key string) (closingServer, string, error) {
+func serveNaiveGateway(url, prefix, listen, cert, key string, durable bool) (closingServer, string, error) {
 	nc, err := nats.Connect(url, nats.Name("naive-gateway"), nats.MaxReconnects(-1))
 	if err != nil {
 		return closingServer{}, "", err
 	}
-	g, err := naive.NewGateway(naive.GatewayOptions{Conn: nc, Prefix: prefix, Listen: listen, TLSCert: cert, TLSKey: key})
+	g, err := naive.NewGateway(naive.GatewayOptions{Conn: nc, Prefix: prefix, Listen: listen, TLSCert: cert, TLSKey: key, Durable: durable})
 	if err == nil {
 		err = g.Start()
 	}
@@ -276,14 +277,14 @@ func serveNaiveGateway(url, prefix, listen, cert, key string) (closingServer, st
 	return closingServer{srv: g, nc: nc}, g.Addr(), nil
 }
 
-func serveNaiveWorker(url, prefix string) (closingServer, error) {
+func serveNaiveWorker(url, prefix string, durable bool) (closingServer, error) {
 	nc, err := nats.Connect(url, nats.Name("naive-worker"), nats.MaxReconnects(-1))
 	if err != nil {
 		return closingServer{}, err
 	}
 	store := enrich.NewStore()
 	store.Replace(enrich.Sample())
-	w, err := naive.NewWorker(naive.WorkerOptions{Conn: nc, Prefix: prefix, Store: store})
+	w, err := naive.NewWorker(naive.WorkerOptions{Conn: nc, Prefix: prefix, Store: store, Durable: durable})
 	if err == nil {
 		err = w.Start()
 	}
