@@ -43,6 +43,17 @@ type batch struct {
 	wait   bool // an event in it waits for a result: the frame carries Sluice-Reply
 	done   chan struct{}
 	err    error
+	calls  []batchWaiter // the fast edge's requests, told when the batch is done
+}
+
+// batchWaiter is a request that does not wait on batch.done: the batch
+// calls batchDone once it is published (or refused), from the goroutine
+// that finished it.
+type batchWaiter interface {
+	batchDone(err error)
+	// touch counts one more batch the request waits for; called under
+	// the batcher's lock, before any batchDone.
+	touch()
 }
 
 // batcher micro-batches the encoded events of one kind onto its ingest
@@ -162,7 +173,7 @@ func (b *batcher) reserve(n int) error {
 // nothing of the group's capacity.
 // Every event is at most [batcher.maxEvent] bytes: a batch frame never
 // grows past max_payload.
-func (b *batcher) add(enc []byte, ends []int, arrived int64, wait bool, touched []*batch) []*batch {
+func (b *batcher) add(enc []byte, ends []int, arrived int64, wait bool, touched []*batch, call batchWaiter) []*batch {
 	var full [8]*batch
 	flush := full[:0]
 	flushAt := b.frameLimit()
@@ -186,6 +197,10 @@ func (b *batcher) add(enc []byte, ends []int, arrived int64, wait bool, touched 
 		cur.wait = cur.wait || wait
 		if len(touched) == 0 || touched[len(touched)-1] != cur {
 			touched = append(touched, cur)
+			if call != nil {
+				call.touch()
+				cur.calls = append(cur.calls, call)
+			}
 		}
 		if cur.n >= b.opts.MaxEvents {
 			cur.reason = flushCount
@@ -372,6 +387,10 @@ func (b *batcher) finish(f *batch) {
 	}
 	f.buf = nil
 	close(f.done)
+	for i, c := range f.calls {
+		c.batchDone(f.err)
+		f.calls[i] = nil
+	}
 }
 
 // oversized returns the 413 of the first event (split at ends) larger than

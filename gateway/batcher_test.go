@@ -77,7 +77,7 @@ func (be *batcherEnv) request(t *testing.T, prefix string, n int) error {
 		be.b.leave()
 		return err
 	}
-	touched := be.b.add(enc, ends, time.Now().UnixNano(), false, nil)
+	touched := be.b.add(enc, ends, time.Now().UnixNano(), false, nil, nil)
 	for _, f := range touched {
 		<-f.done
 		if f.err != nil {
@@ -215,7 +215,7 @@ func TestBatcherFlushBytes(t *testing.T) {
 	if err := be.b.reserve(len(encBig)); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range be.b.add(encBig, []int{len(encBig)}, time.Now().UnixNano(), false, nil) {
+	for _, f := range be.b.add(encBig, []int{len(encBig)}, time.Now().UnixNano(), false, nil, nil) {
 		<-f.done
 	}
 	if _, evs := be.frames.next(); len(evs) != 1 {
@@ -294,7 +294,7 @@ func TestBatcherMemoryBound(t *testing.T) {
 	if err := be.b.reserve(len(enc)); err != nil {
 		t.Fatal(err)
 	}
-	touched := be.b.add(enc, ends, time.Now().UnixNano(), false, nil)
+	touched := be.b.add(enc, ends, time.Now().UnixNano(), false, nil, nil)
 	if err := be.b.reserve(200 - len(enc) + 1); !errors.Is(err, ErrBatcherFull) {
 		t.Fatalf("bytes held by a filling batch do not count: %v", err)
 	}
@@ -313,7 +313,7 @@ func TestBatcherShutdownFlush(t *testing.T) {
 	be.b.enter()
 	enc, ends := encodeQuotes("s", 2)
 	_ = be.b.reserve(len(enc))
-	touched := be.b.add(enc, ends, time.Now().UnixNano(), false, nil)
+	touched := be.b.add(enc, ends, time.Now().UnixNano(), false, nil, nil)
 	be.b.flushAll()
 	<-touched[0].done
 	msg, evs := be.frames.next()

@@ -119,6 +119,9 @@ const (
 	drainIdle     = 100 * time.Millisecond
 )
 
+// drainBound is the most of a refused body that is drained.
+func (br *bodyReader) drainBound() int64 { return br.max + min(br.max, drainMaxBytes) }
+
 // drainRefused lets an HTTP/2 answer refusing a body (413, 415, 400, 404)
 // end its stream normally; admission's refusals do not call it (shedding
 // must stay cheap). The answer was written before the body was all
@@ -135,7 +138,7 @@ func (br *bodyReader) drainRefused(w http.ResponseWriter, r *http.Request, statu
 	if r.ProtoMajor != 2 || status < 400 || status == http.StatusRequestTimeout || status == statusClientClosed {
 		return buf
 	}
-	bound := br.max + min(br.max, drainMaxBytes)
+	bound := br.drainBound()
 	if r.ContentLength > bound {
 		return buf
 	}

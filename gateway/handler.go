@@ -66,14 +66,21 @@ func (s *Server) releaseSlot(ga *groupAdmission, published time.Time, timedOut b
 // request itself when it returns a non-zero status; corr is the reply
 // correlation id when the request waits for results. It balances bt.enter.
 func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind schemas.Kind, bt *batcher, st *reqState, start time.Time, wait bool) (int, uint64) {
+	var derr *decodeError
+	st.body, derr = s.body.read(w, r, st.body, start)
+	return s.publishBody(w, r, kind, bt, st, start, wait, derr, nil)
+}
+
+// publishBody is admitAndPublish once the body is in st.body (or derr
+// says why not). With call (the fast edge), it does not wait: the batches
+// holding the events call call.batchDone when they are published.
+func (s *Server) publishBody(w http.ResponseWriter, r *http.Request, kind schemas.Kind, bt *batcher, st *reqState, start time.Time, wait bool, derr *decodeError, call batchWaiter) (int, uint64) {
 	entered := true
 	defer func() {
 		if entered {
 			bt.leave()
 		}
 	}()
-	var derr *decodeError
-	st.body, derr = s.body.read(w, r, st.body, start)
 	if derr == nil {
 		st.events, st.single, derr = decodeBody(kind, r.Header, st.body, s.opts.MaxEvents, st.events)
 	}
@@ -123,7 +130,14 @@ func (s *Server) admitAndPublish(w http.ResponseWriter, r *http.Request, kind sc
 			Detail: fmt.Sprintf("%v (%d bytes of %s events, flag --batch-max-pending): NATS is not keeping up; retry later", err, s.opts.Batch.MaxPendingBytes, kind)}), 0
 	}
 	entered = false
-	st.touched = bt.add(st.enc, st.ends, start.UnixNano(), corr != 0, st.touched[:0])
+	if call != nil {
+		// The batches call call.batchDone, maybe before add returns: st
+		// may be answered and reused by then, so nothing of it is kept.
+		var touched [4]*batch
+		bt.add(st.enc, st.ends, start.UnixNano(), corr != 0, touched[:0], call)
+		return 0, corr
+	}
+	st.touched = bt.add(st.enc, st.ends, start.UnixNano(), corr != 0, st.touched[:0], nil)
 	if err := waitBatches(r, st.touched); err != nil {
 		s.releaseCorr(corr)
 		return s.fail(w, st, publishProblem(err)), 0

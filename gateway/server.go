@@ -142,6 +142,7 @@ func (s *Server) newHTTPServer() *http.Server {
 func (s *Server) fastEdge(srv *http.Server, h2e *h2Errors) {
 	flood := s.opts.Metrics.GetOrCreateCounter(h2FloodMetric)
 	h2edge.New(h2edge.Options{
+		Fast:                 fastEvents{s},
 		MaxConcurrentStreams: uint32(s.opts.MaxConcurrentStreams),
 		MaxHeaderListSize:    maxHeaderBytes,
 		ReadHeaderTimeout:    s.opts.ReadHeaderTimeout,

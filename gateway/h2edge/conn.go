@@ -75,8 +75,12 @@ type conn struct {
 	resetCount   int
 	resetWindow  time.Time
 	idle         *time.Timer
-	done         chan struct{}
+	done         chan struct{} // closed when the connection has ended
 	handlersDone sync.Cond
+
+	fast      fastQueue   // answers of fast streams given from other goroutines
+	fastTimer *time.Timer // the body deadline of fast streams
+	fastAt    time.Time   // when fastTimer fires; zero: stopped
 }
 
 func newConn(s *Server, ctx context.Context, c net.Conn) *conn {
@@ -149,6 +153,7 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 		cc.mu.Lock()
 		if cc.inBurst {
 			cc.inBurst = false
+			cc.writeAnswersLocked()
 			cc.flushLocked()
 		}
 		cc.mu.Unlock()
@@ -223,6 +228,9 @@ func (cc *conn) serve(sawPreface bool) {
 		cc.guard("taking in a frame", func() { ok = cc.process(f, err) })
 		if cc.br.Buffered() == 0 || !ok {
 			cc.inBurst = false
+			if ok {
+				cc.writeAnswersLocked()
+			}
 			cc.flushLocked()
 		}
 		stop := !ok || cc.closed
@@ -421,6 +429,9 @@ func (cc *conn) processSetting(s http2.Setting) error {
 			}
 			st.cond.Broadcast()
 		}
+		if delta > 0 {
+			cc.sendPending(nil)
+		}
 	case http2.SettingMaxFrameSize:
 		cc.peerMaxFrame = int(s.Val)
 	}
@@ -458,6 +469,7 @@ func (cc *conn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
 				st.cond.Broadcast()
 			}
 		}
+		cc.sendPending(nil)
 		return nil
 	}
 	st := cc.streams[f.StreamID]
@@ -472,6 +484,7 @@ func (cc *conn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
 		return cc.streamErr("bad_flow", f.StreamID, http2.ErrCodeFlowControl)
 	}
 	st.cond.Broadcast()
+	cc.sendPending(st)
 	return nil
 }
 
@@ -534,7 +547,9 @@ func (cc *conn) processData(f *http2.DataFrame) error {
 		cc.closeStream(st, errStreamClosed)
 		return nil
 	}
-	if st.bodyClosed || !st.hasBody {
+	if st.fast != nil {
+		cc.fastData(st.fast, data)
+	} else if st.bodyClosed || !st.hasBody {
 		cc.giveBack(nil, int32(len(data)))
 	} else {
 		st.body = append(st.body, data...)
@@ -562,6 +577,9 @@ func (cc *conn) endRemote(st *stream) error {
 	st.remoteClosed = true
 	st.bodyEOF = true
 	st.cond.Broadcast()
+	if st.fast != nil {
+		cc.endFast(st.fast, nil)
+	}
 	if st.localClosed {
 		cc.removeStream(st)
 	}
@@ -616,6 +634,9 @@ func (cc *conn) closeStream(st *stream, err error) {
 	st.cond.Broadcast()
 	if st.cancel != nil {
 		st.cancel()
+	}
+	if st.fast != nil {
+		cc.abortFast(st.fast)
 	}
 	cc.removeStream(st)
 }
@@ -718,6 +739,10 @@ func (cc *conn) shut() {
 	if cc.idle != nil {
 		cc.idle.Stop()
 	}
+	if cc.fastTimer != nil {
+		cc.fastTimer.Stop()
+	}
+	close(cc.done)
 	for cc.handlers > 0 {
 		cc.handlersDone.Wait()
 	}
@@ -797,7 +822,7 @@ func pick(cond bool, a, b string) string {
 // abandoned reports whether st was answered and its handler returned
 // while the client had not ended its body.
 func (st *stream) abandoned() bool {
-	return st.handlerDone && st.localClosed && !st.remoteClosed
+	return st.handlerDone && st.localClosed && !st.remoteClosed && (st.fast == nil || !st.fast.draining())
 }
 
 // resetAbandoned resets abandoned streams (RST_STREAM NO_ERROR), all of

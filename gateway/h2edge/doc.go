@@ -86,20 +86,40 @@
 // server push, no priorities (answers are written in the order handlers
 // write), and the loop does not send PINGs of its own.
 //
-// # The fast path (not built yet)
+// # The fast path
 //
-// The second step serves POST /v1/events/{type} without a goroutine
-// per stream. Its design: a Handler option beside http.Handler,
-// FastRoute(method, path) (owns bool) asked on HEADERS; an owned stream gets
-// no goroutine and no http.Request: admission runs on the HEADERS (a
-// refusal is answered at once, before any DATA is read, and costs no
-// decode), DATA frames are appended to a pooled buffer, and on END_STREAM
-// the loop hands (type, header fields, body) to a bounded per-connection
-// worker that decodes, admits into the batcher and gets back a completion
-// callback; the callback (from the batcher's flush, or the reply table for
-// Prefer: return=representation) queues the answer (status, a few fields,
-// a small JSON body) on the connection and wakes the loop, which writes it
-// with the next burst. It needs a non-blocking entry into the gateway's
-// decode/admit/batch path (handler.go, admission.go, batcher.go), which
-// other work is changing; it waits for that.
+// Options.Fast, a [FastHandler], claims requests by method and path on
+// their HEADERS (the gateway claims POST /v1/events/{type} for a known
+// type). A claimed stream gets no goroutine and no http.Request: the loop
+// adds its fields to the exchange's own (pooled) header map and calls
+// Begin, where the gateway runs admission and may refuse at once, before
+// any DATA is read (a refusal costs no decode); Begin can also decline
+// (the gateway leaves Prefer: return=representation and compressed bodies
+// to its handler), and the request goes to the adapter as any other. The
+// loop collects the DATA frames into a pooled buffer, giving the bytes
+// back to the windows as they come (the buffer is bounded by Begin's
+// maxBody: past it End gets ErrBodyTooLarge), and on END_STREAM calls End
+// with the body, where the gateway decodes it and hands its events to the
+// batcher. A body late past ReadTimeout ends with an error matching
+// os.ErrDeadlineExceeded (one timer per connection, not per stream); a
+// stream reset before End is aborted. The answer is given once, with
+// [FastStream.Respond], from any goroutine (the gateway gives it from the
+// batch's publish, or its JetStream ack): Respond copies it and queues it
+// on the connection; the loop writes the queued answers before it flushes
+// a burst, and an answer writer (one goroutine per connection, started
+// with the first fast stream) writes those given while the loop waits for
+// the socket, all of one wake-up in one write. An answer larger than the
+// peer's windows waits for its WINDOW_UPDATE (with WriteTimeout then). A
+// refusal that does not read the body can ask for the rest to be drained
+// ([FastStream.DrainBody]) rather than the stream reset at its next DATA.
+//
+// BenchmarkEdgePublish (gateway) measures a single-quote POST through the
+// whole gateway: 14 allocations and 1.4 KB per request on the fast path
+// against 47 and 5.1 KB on std; ten of the fourteen are x/net's header
+// decoding (MetaHeadersFrame, its Fields slice as it grows, HeadersFrame),
+// one the FastStream, the rest the batch's share and the client's.
+// Decoding the header block with hpack's emit function into a reused slice,
+// rather than through ReadMetaHeaders, would take most of those ten; it
+// means redoing x/net's header checks (pseudo-header order, field
+// validity), which h2spec covers, and is not done.
 package h2edge

@@ -26,8 +26,12 @@ const (
 // Options configure a [Server]; the zero value of each field means its
 // default.
 type Options struct {
-	// Handler answers every request, each on its own goroutine.
+	// Handler answers every request Fast does not claim, each on its own
+	// goroutine.
 	Handler http.Handler
+	// Fast, if set, serves the requests it claims on the connection's
+	// goroutine (the fast path; see [FastHandler]).
+	Fast FastHandler
 	// MaxConcurrentStreams is SETTINGS_MAX_CONCURRENT_STREAMS: the streams
 	// a client may have open at once (more are refused).
 	MaxConcurrentStreams uint32

@@ -50,6 +50,8 @@ type stream struct {
 
 	answered bool // a final status was sent
 
+	fast *FastStream // set on a stream served by a FastExchange
+
 	cancel    context.CancelFunc
 	timer     *time.Timer // write deadline
 	deadline  time.Time
@@ -90,6 +92,15 @@ func (cc *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if cc.handlers >= 4*int(cc.opts.MaxConcurrentStreams) {
 		cc.count("conn_ENHANCE_YOUR_CALM_too_many_handlers")
 		return errCalm
+	}
+	if cc.opts.Fast != nil && !f.Truncated {
+		if method, path, ok := fastPseudo(f); ok {
+			if x := cc.opts.Fast.Claim(method, path); x != nil {
+				if taken, err := cc.beginFast(f, x, method, path); taken || err != nil {
+					return err
+				}
+			}
+		}
 	}
 	req, err := cc.newRequest(f)
 	if err != nil {
@@ -178,19 +189,8 @@ func (cc *conn) newRequest(f *http2.MetaHeadersFrame) (_ http.Request, err error
 	values := make([]string, len(regular)) // one backing array for the usual one value a field
 	declLen := int64(-1)
 	for _, hf := range regular {
-		switch hf.Name {
-		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+		if !checkField(hf.Name, hf.Value, &declLen) {
 			return http.Request{}, bad
-		case "te":
-			if hf.Value != "trailers" {
-				return http.Request{}, bad
-			}
-		case "content-length":
-			n, err := strconv.ParseUint(hf.Value, 10, 63)
-			if err != nil || (declLen >= 0 && int64(n) != declLen) {
-				return http.Request{}, bad
-			}
-			declLen = int64(n)
 		}
 		k := cc.canonical(hf.Name)
 		if vv, ok := header[k]; ok {
@@ -223,6 +223,61 @@ func (cc *conn) newRequest(f *http2.MetaHeadersFrame) (_ http.Request, err error
 		req.ContentLength = 0
 	}
 	return req, nil
+}
+
+// checkField refuses the connection-specific fields, te other than
+// trailers and a content-length that is not a number or differs from one
+// before (kept in declLen).
+func checkField(name, value string, declLen *int64) bool {
+	switch name {
+	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+		return false
+	case "te":
+		return value == "trailers"
+	case "content-length":
+		n, err := strconv.ParseUint(value, 10, 63)
+		if err != nil || (*declLen >= 0 && int64(n) != *declLen) {
+			return false
+		}
+		*declLen = int64(n)
+	}
+	return true
+}
+
+// fastPseudo returns the method and path of a request the fast path may
+// claim: a well-formed one with an http or https scheme, not CONNECT.
+func fastPseudo(f *http2.MetaHeadersFrame) (method, path string, ok bool) {
+	var scheme string
+	for _, hf := range f.PseudoFields() {
+		switch hf.Name {
+		case ":method":
+			method = hf.Value
+		case ":scheme":
+			scheme = hf.Value
+		case ":path":
+			path = hf.Value
+		case ":authority":
+		default:
+			return "", "", false
+		}
+	}
+	ok = method != "" && method != "CONNECT" && path != "" && path[0] == '/' && (scheme == "http" || scheme == "https")
+	return method, path, ok
+}
+
+// fastFields checks a fast request's regular fields as newRequest does
+// and adds them to h; it returns the declared content-length (-1: none).
+func (cc *conn) fastFields(f *http2.MetaHeadersFrame, h http.Header) (int64, error) {
+	declLen := int64(-1)
+	for _, hf := range f.RegularFields() {
+		if !checkField(hf.Name, hf.Value, &declLen) {
+			cc.count("stream_PROTOCOL_ERROR_bad_path_method")
+			return -1, http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeProtocol}
+		}
+		k := cc.canonical(hf.Name)
+		h[k] = append(h[k], hf.Value)
+	}
+	return declLen, nil
 }
 
 // commonHeaders are canonical forms of the usual request field names,

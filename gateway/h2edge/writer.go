@@ -342,6 +342,12 @@ func (cc *conn) writeHeaderBlock(st *stream, status int, h http.Header, end bool
 			cc.field("content-length", strconv.FormatInt(length, 10))
 		}
 	}
+	return cc.writeBlock(st, end)
+}
+
+// writeBlock sends the header block in hbuf as HEADERS and CONTINUATION
+// frames.
+func (cc *conn) writeBlock(st *stream, end bool) error {
 	block := cc.hbuf.Bytes()
 	first := block
 	if len(first) > cc.peerMaxFrame {
