@@ -21,13 +21,14 @@ const (
 	ScenarioPublish  = "publish"
 	ScenarioRequest  = "request"
 	ScenarioBatch    = "batch"
+	ScenarioEdge     = "edge"
 	ScenarioSweep    = "sweep"
 	ScenarioOverload = "overload"
 )
 
 // Scenarios lists every scenario in run order.
 var Scenarios = []string{ScenarioBaseline, ScenarioNaive, ScenarioPublish, ScenarioRequest,
-	ScenarioBatch, ScenarioSweep, ScenarioOverload}
+	ScenarioBatch, ScenarioEdge, ScenarioSweep, ScenarioOverload}
 
 // DefaultOverloadStreams is the overload's streams per connection: 16 × 250
 // requests in flight, more than the gateway's limit of 32 per connection,

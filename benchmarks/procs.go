@@ -40,6 +40,7 @@ type child struct {
 	ready   chan string // the first "ready ..." line of its standard output
 	exited  chan struct{}
 	err     error // after exited
+	tree    bool  // its CPU is its process tree's (nginx's workers)
 }
 
 // readyTimeout bounds how long a child may take to come up.
@@ -48,13 +49,22 @@ const readyTimeout = 30 * time.Second
 // startChild starts the sluice binary with args, its standard error and
 // output going to a log file in the work directory.
 func (s *suite) startChild(name string, role Role, args ...string) (*child, error) {
+	c, err := s.startCmd(name, role, s.o.Launcher(args...))
+	if err == nil {
+		s.log.Debug("started", "child", name, "pid", c.pid, "args", strings.Join(args, " "))
+	}
+	return c, err
+}
+
+// startCmd starts cmd as a child (startChild's, or another program).
+func (s *suite) startCmd(name string, role Role, cmd *exec.Cmd) (*child, error) {
 	c := &child{name: name, role: role, ready: make(chan string, 1), exited: make(chan struct{}),
 		logPath: filepath.Join(s.o.WorkDir, name+".log")}
 	logf, err := os.Create(c.logPath)
 	if err != nil {
 		return nil, err
 	}
-	c.cmd = s.o.Launcher(args...)
+	c.cmd = cmd
 	c.cmd.Stderr = logf
 	setParentDeathSignal(c.cmd)
 	out, err := c.cmd.StdoutPipe()
@@ -68,7 +78,6 @@ func (s *suite) startChild(name string, role Role, args ...string) (*child, erro
 	}
 	c.pid = c.cmd.Process.Pid
 	go c.scan(out, logf)
-	s.log.Debug("started", "child", name, "pid", c.pid, "args", strings.Join(args, " "))
 	return c, nil
 }
 

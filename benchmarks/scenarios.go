@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -155,6 +156,9 @@ func (s *suite) scenario(ctx context.Context, name string) (*ScenarioResult, err
 		err = s.halfRate(ctx, sr)
 	}
 	sr.Notes = scenarioNotes(name, sr)
+	if name == ScenarioEdge {
+		sr.Notes = edgeNotes(sr, s.skipped[name])
+	}
 	return sr, err
 }
 
@@ -175,6 +179,16 @@ func (s *suite) rotate(ctx context.Context, name string, def scenarioDef) ([]Mea
 				spec.onWindow = prof.hook
 			}
 			run, err := s.measure(ctx, spec)
+			if errors.Is(err, errNoNginx) {
+				if r == 0 {
+					if s.skipped == nil {
+						s.skipped = map[string][]string{}
+					}
+					s.log.Warn("edge scenario", "skipped", err)
+					s.skipped[name] = append(s.skipped[name], vname+": "+err.Error())
+				}
+				continue
+			}
 			if prof != nil {
 				if perr := prof.wait(); perr != nil {
 					s.log.Warn("profile", "err", perr)
@@ -322,7 +336,7 @@ func aggregate(v variant, runs []Measurement) Row {
 
 func kindOf(system string) string {
 	switch system {
-	case sysSluice, sysSlow:
+	case sysSluice, sysSlow, sysSluiceFast, sysSluiceStd:
 		return KindSluice
 	case sysNaive:
 		return KindNaive

@@ -36,6 +36,8 @@ type suite struct {
 	// h2loads its runs by variant.
 	h2load  string
 	h2loads map[string]*H2Load
+	// skipped lists, by scenario, the rows left out and why (nginx absent).
+	skipped map[string][]string
 }
 
 // Run runs the scenarios of o and returns what they measured. It starts
@@ -47,7 +49,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		return nil, err
 	}
 	s := &suite{o: o, log: o.Logger, instruments: sampleInstruments(), systems: map[string]*system{},
-		observers: map[string]*loadgen.Observer{}, h2loads: map[string]*H2Load{}}
+		observers: map[string]*loadgen.Observer{}, h2loads: map[string]*H2Load{}, skipped: map[string][]string{}}
 	start := time.Now()
 	res := &Results{Generated: start.UTC(), Command: o.Command, Machine: describeMachine(), Settings: o.settings()}
 	path, why := findH2Load(o.H2Load)
@@ -231,7 +233,11 @@ func (c *cpuSampler) sample(start bool) {
 		dst = c.before
 	}
 	for i, p := range c.procs {
-		d, err := cpuTime(p.pid)
+		cpu := cpuTime
+		if p.tree {
+			cpu = treeCPU
+		}
+		d, err := cpu(p.pid)
 		if err == nil {
 			dst[i] = d
 		}

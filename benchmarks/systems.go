@@ -54,6 +54,12 @@ func (s *suite) ensureSystem(ctx context.Context, name string) (*system, error) 
 		sys, err = s.startSluice(ctx, true)
 	case name == sysNaive:
 		sys, err = s.startNaive(ctx)
+	case name == sysSluiceFast:
+		sys, err = s.startEdgeGateway(ctx, name, "fast")
+	case name == sysSluiceStd:
+		sys, err = s.startEdgeGateway(ctx, name, "std")
+	case name == sysNginx:
+		sys, err = s.startNginx(ctx)
 	case strings.HasPrefix(name, sysBaseline):
 		sys, err = s.startBaseline(ctx, strings.TrimPrefix(name, sysBaseline))
 	default:
@@ -167,7 +173,7 @@ func (s *suite) startSluice(ctx context.Context, slow bool) (*system, error) {
 	return sys, nil
 }
 
-func (s *suite) startGateway(ctx context.Context, natsURL, prefix, tag, delivery string) (*child, error) {
+func (s *suite) startGateway(ctx context.Context, natsURL, prefix, tag, delivery string, extra ...string) (*child, error) {
 	data, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -181,7 +187,7 @@ func (s *suite) startGateway(ctx context.Context, natsURL, prefix, tag, delivery
 		return nil, err
 	}
 	args := append([]string{"gateway", "--nats", natsURL, "--prefix", prefix, "--listen", data, "--ops-listen", ops,
-		"--log-level", "warn", "--delivery", delivery}, tlsArgs...)
+		"--log-level", "warn", "--delivery", delivery}, append(tlsArgs, extra...)...)
 	gw, err := s.startChild(tag+"gateway", RoleEdge, args...)
 	if err != nil {
 		return nil, err
