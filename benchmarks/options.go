@@ -22,13 +22,14 @@ const (
 	ScenarioRequest  = "request"
 	ScenarioBatch    = "batch"
 	ScenarioEdge     = "edge"
+	ScenarioDurable  = "durable"
 	ScenarioSweep    = "sweep"
 	ScenarioOverload = "overload"
 )
 
 // Scenarios lists every scenario in run order.
 var Scenarios = []string{ScenarioBaseline, ScenarioNaive, ScenarioPublish, ScenarioRequest,
-	ScenarioBatch, ScenarioEdge, ScenarioSweep, ScenarioOverload}
+	ScenarioBatch, ScenarioEdge, ScenarioDurable, ScenarioSweep, ScenarioOverload}
 
 // DefaultOverloadStreams is the overload's streams per connection: 16 × 250
 // requests in flight, more than the gateway's limit of 32 per connection,

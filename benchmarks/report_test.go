@@ -206,3 +206,64 @@ func TestProfiledBanner(t *testing.T) {
 		t.Fatal("no banner with --profile")
 	}
 }
+
+// TestDurableTargets checks the durable scenario's targets and notes on
+// fixed figures: ratios to core, to naive-durable and to the server's own
+// store rate, the half-rate p99s, and CPU per event by process.
+func TestDurableTargets(t *testing.T) {
+	cpu := func(gw, wk, nats float64) map[string]float64 {
+		return map[string]float64{"gateway": gw, "worker-quotes": wk, "nats": nats, "loadgen": 1}
+	}
+	runs := []Measurement{
+		measurement("js-pub-600", "anchor", 0, 600_000, 1, 1, 5, map[string]float64{"nats": 3}),
+		measurement("js-pub-600-dedupe", "anchor", 0, 500_000, 1, 1, 5, map[string]float64{"nats": 3}),
+		measurement("js-pub-16k", "anchor", 0, 150_000, 1, 1, 5, map[string]float64{"nats": 3}),
+		measurement("publish", "sluice", 0, 200_000, 1, 1, 10, cpu(2, 0.5, 0.5)),
+		measurement("publish-durable", "sluice-durable", 0, 130_000, 1, 1, 12, cpu(2, 1.5, 2)),
+		measurement("naive-durable", "naive-durable", 0, 50_000, 1, 2, 30, cpu(2, 2, 2)),
+		measurement("batch-ndjson", "sluice", 0, 4_000, 100, 5, 50, cpu(1, 0.5, 0.5)),
+		measurement("batch-durable", "sluice-durable", 0, 1_500, 100, 5, 60, cpu(1, 1, 1)),
+	}
+	def := scenarioDefs[ScenarioDurable]
+	sr := ScenarioResult{Name: ScenarioDurable, Runs: runs, Rows: buildRows(def.order, def.refs, runs)}
+	linkNaiveDurable(sr.Rows)
+	half := measurement("publish-durable-half", "sluice-durable", 0, 65_000, 1, 1, 6, cpu(1, 1, 1))
+	core := measurement("publish-core-half", "sluice", 0, 65_000, 1, 1, 4, cpu(1, 1, 1))
+	sr.Rows = append(sr.Rows, aggregate(variant{name: half.Variant, system: sysDurable}, []Measurement{half}),
+		aggregate(variant{name: core.Variant, system: sysSluice}, []Measurement{core}))
+	sr.Notes = scenarioNotes(ScenarioDurable, &sr)
+	res := &Results{Scenarios: []ScenarioResult{sr}}
+	linkNaive(res)
+	got := map[string]Target{}
+	for _, tg := range evaluateTargets(res) {
+		got[tg.Name] = tg
+	}
+	for name, want := range map[string]struct{ status, figure string }{
+		// 26,000 / 40,000 req/s.
+		"durable publish vs core": {Met, "0.65×"},
+		// 26,000 / 10,000.
+		"durable publish vs naive-durable": {Met, "2.60×"},
+		// 30,000 events/s / 100,000 msgs/s.
+		"durable batches vs the server's store rate": {NotMet, "0.30× (30,000 events/s against 100,000 msgs/s"},
+		// p99 of a 1-6 ms spread against a 1-4 ms one.
+		"durable publish latency": {Met, "1.5× (p99 5.95 ms against 3.97 ms"},
+		// Gateway 2 s over 130,000 events against 2 s over 200,000: 15.38
+		// against 10 µs; workers 11.54 against 2.5; NATS 15.38 against 2.5.
+		"durable CPU per event": {Reported, "publish-durable: gateway +5.38, worker +9.04, NATS +12.88, system +27.31 µs"},
+	} {
+		tg := got[name]
+		if tg.Status != want.status || !strings.Contains(tg.Figure, want.figure) {
+			t.Errorf("target %q: %s %q, want %s with %q", name, tg.Status, tg.Figure, want.status, want.figure)
+		}
+	}
+	if r := findRow(sr.Rows, "publish-durable"); r.Naive != "naive-durable" || r.VsNaive != 2.6 {
+		t.Errorf("publish-durable against naive: %q %v", r.Naive, r.VsNaive)
+	}
+	notes := strings.Join(sr.Notes, "\n")
+	for _, want := range []string{"publish-durable 26,000 events/s = 0.26×", "by -17%", "30,000 msgs/s, that is 3,840,000 events/s",
+		"durable p50", "batch-durable against batch-ndjson: gateway"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+}

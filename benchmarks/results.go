@@ -75,6 +75,9 @@ const (
 	KindBaseline = "baseline"
 	KindSluice   = "sluice"
 	KindNaive    = "naive"
+	// KindAnchor is the NATS server storing on its own (no HTTP): the
+	// durable rows' limit.
+	KindAnchor = "anchor"
 )
 
 // Row is one variant of a scenario, its rounds aggregated: rates are totals
@@ -206,6 +209,8 @@ const (
 	Met    = "met"
 	NotMet = "not met"
 	NA     = "n/a"
+	// Reported is a figure the targets ask for without a bound.
+	Reported = "reported"
 )
 
 // Target is one performance target of DESIGN.md and whether this run met

@@ -19,6 +19,9 @@ type variant struct {
 	// quotesOnly sends no trades, whatever Options.TradeShare says: the
 	// overload's slowed pipeline only slows its quotes group.
 	quotesOnly bool
+	// anchor, when set, makes the run no HTTP load at all but what the
+	// NATS server stores on its own in this shape (see anchor.go).
+	anchor *anchorShape
 }
 
 // The request shapes.
@@ -46,6 +49,13 @@ var variants = map[string]variant{
 	"batch-msgpack":     {label: "sluice: 100 events msgpack, 202", system: sysSluice, payload: batchMsgp, e2e: true},
 	"slow-publish":      {label: "slowed quotes worker: 1 quote, 202", system: sysSlow, payload: singleJSON, e2e: true, quotesOnly: true},
 	"slow-request":      {label: "slowed quotes worker: 1 quote, Prefer", system: sysSlow, payload: singleSync, quotesOnly: true},
+	"publish-durable":   {label: "sluice durable: 1 event, 202 once stored", system: sysDurable, payload: singleJSON, e2e: true},
+	"request-durable":   {label: "sluice durable: 1 event, Prefer", system: sysDurable, payload: singleSync},
+	"batch-durable":     {label: "sluice durable: 100 events NDJSON, 202 once stored", system: sysDurable, payload: batchNDJ, e2e: true},
+	"naive-durable":     {label: "naive durable: 1 event, one JetStream message per request, 202 once stored", system: sysNaiveDurable, payload: singleJSON, e2e: true},
+	"js-pub-600":        {label: "NATS alone: JetStream async publish, 600 B messages (rate: msgs/s)", system: sysAnchor, anchor: &anchorShape{size: 600}},
+	"js-pub-600-dedupe": {label: "NATS alone: the same with a Nats-Msg-Id each (dedupe on)", system: sysAnchor, anchor: &anchorShape{size: 600, dedupe: true}},
+	"js-pub-16k":        {label: "NATS alone: JetStream async publish, 16 KB messages (a batch frame)", system: sysAnchor, anchor: &anchorShape{size: 16 << 10}},
 }
 
 func init() {
@@ -121,6 +131,21 @@ var scenarioDefs = map[string]scenarioDef{
 		order: []string{"baseline-body", "request", "baseline-plain"},
 		refs:  map[string]string{"request": "baseline-body", "baseline-plain": "baseline-body"},
 	},
+	ScenarioDurable: {
+		title: "durable: JetStream delivery, against core and against what NATS stores alone",
+		description: "The durable pipeline (gateway and workers with --delivery durable, under the prefix `durable`, streams " +
+			"R1 on file storage) next to the core one, shape for shape, and the naive pipeline in durable mode (one JetStream " +
+			"message per request, stored before its 202; its worker stores every enriched event in the same kind of enriched " +
+			"stream, many messages in flight). The anchors are what the same NATS server stores on its own in the shapes of " +
+			"`nats bench js pub` (one client, asynchronous publishes in batches of 100, each batch's acks awaited), written " +
+			"with nats.go's jetstream package in the suite's process: their rate is stored messages per second, their latency " +
+			"a batch of 100's, their CPU per stored message. Then durable publish open loop at half its maximum, and core " +
+			"publish offered the same rate: the latency target.",
+		order: []string{"js-pub-600", "js-pub-600-dedupe", "js-pub-16k", "publish", "publish-durable", "naive-durable",
+			"request", "request-durable", "batch-ndjson", "batch-durable"},
+		refs: map[string]string{"js-pub-600-dedupe": "js-pub-600", "publish-durable": "publish",
+			"request-durable": "request", "batch-durable": "batch-ndjson"},
+	},
 	ScenarioBatch: {
 		title: "batch: 100 events per request",
 		description: "NDJSON and MessagePack bodies of 100 events, answered 202 (closed loop); the baseline reads the " +
@@ -154,6 +179,9 @@ func (s *suite) scenario(ctx context.Context, name string) (*ScenarioResult, err
 		s.capacity = findRow(sr.Rows, "publish").ReqPerSec
 	case ScenarioRequest:
 		err = s.halfRate(ctx, sr)
+	case ScenarioDurable:
+		linkNaiveDurable(sr.Rows)
+		err = s.durableHalf(ctx, sr)
 	}
 	sr.Notes = scenarioNotes(name, sr)
 	if name == ScenarioEdge {
@@ -198,7 +226,7 @@ func (s *suite) rotate(ctx context.Context, name string, def scenarioDef) ([]Mea
 				return runs, err
 			}
 			runs = append(runs, *run)
-			if r == 0 && name != ScenarioNaive {
+			if r == 0 && name != ScenarioNaive && spec.v.anchor == nil {
 				s.crossCheck(ctx, spec.v)
 			}
 		}
@@ -234,6 +262,41 @@ func (s *suite) halfRate(ctx context.Context, sr *ScenarioResult) error {
 	sr.Runs = append(sr.Runs, *run)
 	sr.Rows = append(sr.Rows, aggregate(ref, []Measurement{*run}))
 	return nil
+}
+
+// durableHalf runs durable publish open loop at half its measured maximum,
+// then core publish offered the same rate: the durable latency target
+// compares their p99s.
+func (s *suite) durableHalf(ctx context.Context, sr *ScenarioResult) error {
+	max := findRow(sr.Rows, "publish-durable").ReqPerSec
+	if max <= 0 {
+		return nil
+	}
+	for _, h := range []struct{ base, name, label string }{
+		{"publish-durable", "publish-durable-half", "sluice durable: 1 event, 202, open loop at 50% of its maximum"},
+		{"publish", "publish-core-half", "sluice core: 1 event, 202, open loop at the same rate"},
+	} {
+		v := variants[h.base]
+		v.name, v.label = h.name, h.label
+		run, err := s.measure(ctx, runSpec{v: v, mode: loadgen.Open, rate: max / 2, label: h.base + " @ durable 50%"})
+		if err != nil {
+			return err
+		}
+		sr.Runs = append(sr.Runs, *run)
+		sr.Rows = append(sr.Rows, aggregate(v, []Measurement{*run}))
+	}
+	return nil
+}
+
+// linkNaiveDurable reports durable publish against the naive pipeline's
+// durable mode, measured in the same scenario.
+func linkNaiveDurable(rows []Row) {
+	n := findRow(rows, "naive-durable")
+	for i := range rows {
+		if rows[i].Variant == "publish-durable" && n.EventsPerSec > 0 {
+			rows[i].Naive, rows[i].VsNaive = n.Variant, rows[i].EventsPerSec/n.EventsPerSec
+		}
+	}
 }
 
 // buildRows aggregates runs per variant, in order, with their ratios.
@@ -336,10 +399,12 @@ func aggregate(v variant, runs []Measurement) Row {
 
 func kindOf(system string) string {
 	switch system {
-	case sysSluice, sysSlow, sysSluiceFast, sysSluiceStd:
+	case sysSluice, sysSlow, sysSluiceFast, sysSluiceStd, sysDurable:
 		return KindSluice
-	case sysNaive:
+	case sysNaive, sysNaiveDurable:
 		return KindNaive
+	case sysAnchor:
+		return KindAnchor
 	}
 	return KindBaseline
 }
@@ -357,7 +422,7 @@ func linkNaive(res *Results) {
 		for j := range res.Scenarios[i].Rows {
 			row := &res.Scenarios[i].Rows[j]
 			n := findRow(naiveRows, naiveOf[row.Variant])
-			if n.EventsPerSec > 0 {
+			if n.EventsPerSec > 0 && row.Naive == "" {
 				row.Naive, row.VsNaive = n.Variant, row.EventsPerSec/n.EventsPerSec
 			}
 		}
@@ -404,6 +469,8 @@ func scenarioNotes(name string, sr *ScenarioResult) []string {
 			notes = append(notes, fmt.Sprintf("the body baseline offered the same rate, open loop: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms (the floor any server answering at that rate gets on this machine)",
 				b.Latency.P50, b.Latency.P99, b.Latency.P999))
 		}
+	case ScenarioDurable:
+		notes = durableNotes(sr)
 	case ScenarioBatch:
 		for _, v := range []string{"batch-ndjson", "batch-msgpack"} {
 			if d, ok := added(v, "baseline-batch"); ok {

@@ -131,6 +131,9 @@ func (s *suite) measure(ctx context.Context, spec runSpec) (*Measurement, error)
 			return nil, fmt.Errorf("%s is no longer running; its log:\n%s", c.name, c.tail())
 		}
 	}
+	if spec.v.anchor != nil {
+		return s.measureAnchor(ctx, spec, sys)
+	}
 	payloads, err := loadgen.NewPayloads(s.payloadOptions(spec.v))
 	if err != nil {
 		return nil, err
@@ -181,7 +184,7 @@ func (s *suite) payloadOptions(v variant) loadgen.PayloadOptions {
 	}
 	// The naive gateway reads JSON only, as a conventional service would:
 	// --format changes what sluice and the baselines are sent.
-	if po.Batch <= 1 && s.o.SingleFormat != "" && v.system != sysNaive {
+	if po.Batch <= 1 && s.o.SingleFormat != "" && v.system != sysNaive && v.system != sysNaiveDurable {
 		po.Format = s.o.SingleFormat
 	}
 	return po

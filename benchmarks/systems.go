@@ -29,6 +29,18 @@ const (
 	sysSlow = "sluice-slow"
 	// slowPrefix is sysSlow's subject prefix.
 	slowPrefix = "slow"
+	// sysDurable is a sluice pipeline in durable delivery (gateway and
+	// workers with --delivery durable) under its own prefix, so that its
+	// streams capture none of the core pipeline's subjects.
+	sysDurable    = "sluice-durable"
+	durablePrefix = "durable"
+	// sysNaiveDurable is the naive pipeline in durable mode: one JetStream
+	// message per request (see package naive).
+	sysNaiveDurable    = "naive-durable"
+	naiveDurablePrefix = "naivedur"
+	// sysAnchor is the NATS server alone, stored into by the suite itself
+	// (see anchor.go).
+	sysAnchor = "anchor"
 )
 
 // system is a set of running processes that serves the HTTP API.
@@ -48,12 +60,17 @@ func (s *suite) ensureSystem(ctx context.Context, name string) (*system, error) 
 	var sys *system
 	var err error
 	switch {
-	case name == sysSluice:
-		sys, err = s.startSluice(ctx, false)
-	case name == sysSlow:
-		sys, err = s.startSluice(ctx, true)
+	case name == sysSluice, name == sysSlow, name == sysDurable:
+		sys, err = s.startSluice(ctx, name)
 	case name == sysNaive:
-		sys, err = s.startNaive(ctx)
+		sys, err = s.startNaive(ctx, false)
+	case name == sysNaiveDurable:
+		sys, err = s.startNaive(ctx, true)
+	case name == sysAnchor:
+		var nc *child
+		if nc, err = s.ensureNATS(ctx); err == nil {
+			sys = &system{name: sysAnchor, procs: []*child{nc}}
+		}
 	case name == sysSluiceFast:
 		sys, err = s.startEdgeGateway(ctx, name, "fast")
 	case name == sysSluiceStd:
@@ -123,17 +140,23 @@ func (s *suite) ensureNATS(ctx context.Context) (*child, error) {
 // startSluice starts a pipeline: reference data, one worker per group and
 // a gateway. A slow one (sysSlow) lives under its own prefix and its quotes
 // worker waits Options.OverloadStageDelay per event, one batch at a time,
-// so that its capacity is set by the worker group.
-func (s *suite) startSluice(ctx context.Context, slow bool) (*system, error) {
+// so that its capacity is set by the worker group. The durable one
+// (sysDurable) runs --delivery durable under its own prefix, the others
+// --delivery core.
+func (s *suite) startSluice(ctx context.Context, name string) (*system, error) {
 	nc, err := s.ensureNATS(ctx)
 	if err != nil {
 		return nil, err
 	}
 	// The core pipelines say --delivery core: the commands' default is
 	// durable, which the durable scenario's own pipeline measures.
-	name, prefix, tag, delivery := sysSluice, schemas.DefaultPrefix, "", "core"
-	if slow {
-		name, prefix, tag = sysSlow, slowPrefix, "slow-"
+	prefix, tag, delivery := schemas.DefaultPrefix, "", "core"
+	slow := name == sysSlow
+	switch name {
+	case sysSlow:
+		prefix, tag = slowPrefix, "slow-"
+	case sysDurable:
+		prefix, tag, delivery = durablePrefix, "durable-", "durable"
 	}
 	load, err := s.startChild(tag+"refdata-load", RoleNATS, "refdata", "load", "--nats", nc.addr, "--prefix", prefix,
 		"--log-level", "warn", "sample")
@@ -200,12 +223,17 @@ func (s *suite) startGateway(ctx context.Context, natsURL, prefix, tag, delivery
 	return gw, nil
 }
 
-func (s *suite) startNaive(ctx context.Context) (*system, error) {
+func (s *suite) startNaive(ctx context.Context, durable bool) (*system, error) {
 	nc, err := s.ensureNATS(ctx)
 	if err != nil {
 		return nil, err
 	}
-	w, err := s.startChild("naive-worker", RoleWorker, "bench", "--serve", "naive-worker", "--nats", nc.addr)
+	name, prefix, tag, extra := sysNaive, naive.DefaultPrefix, "", []string{}
+	if durable {
+		name, prefix, tag, extra = sysNaiveDurable, naiveDurablePrefix, "durable-", []string{"--durable"}
+	}
+	extra = append(extra, "--prefix", prefix)
+	w, err := s.startChild(tag+"naive-worker", RoleWorker, append([]string{"bench", "--serve", "naive-worker", "--nats", nc.addr}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -213,12 +241,12 @@ func (s *suite) startNaive(ctx context.Context) (*system, error) {
 	if _, err := w.waitLine(ctx); err != nil {
 		return nil, err
 	}
-	gw, err := s.startServer(ctx, "naive-gateway", "--serve", "naive-gateway", "--nats", nc.addr)
+	gw, err := s.startServer(ctx, tag+"naive-gateway", append([]string{"--serve", "naive-gateway", "--nats", nc.addr}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
-	return &system{name: sysNaive, url: s.o.Proto.Scheme() + "://" + gw.addr,
-		procs: []*child{gw, w, nc}, prefix: naive.DefaultPrefix, edge: gw}, nil
+	return &system{name: name, url: s.o.Proto.Scheme() + "://" + gw.addr,
+		procs: []*child{gw, w, nc}, prefix: prefix, edge: gw}, nil
 }
 
 func (s *suite) startBaseline(ctx context.Context, variant string) (*system, error) {

@@ -25,7 +25,7 @@ import (
 const benchSummary = `Runs the benchmark suite: starts NATS, the gateway, the workers, the baseline servers and the naive
 reference pipeline as child processes on loopback, drives them with an open- and closed-loop HTTP/2 load
 generator, reads each process's CPU time, and writes RESULTS.md, results.json and sweep.svg (see
-benchmarks/README.md). Scenarios: ` + "baseline, naive, publish, request, batch, edge, sweep, overload."
+benchmarks/README.md). Scenarios: ` + "baseline, naive, publish, request, batch, edge, durable, sweep, overload."
 
 // benchFlags are the options of `sluice bench`.
 type benchFlags struct {

@@ -1,0 +1,110 @@
+package benchmarks
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The bounds of issue #11's durable targets.
+const (
+	targetDurablePublish = 0.6 // durable publish req/s over core publish's
+	targetDurableNaive   = 2.0 // durable publish req/s over naive-durable's
+	targetDurableBatch   = 0.5 // durable batch events/s over the server's dedupe-on store rate
+	targetDurableP99     = 2.0 // durable publish p99 at half its maximum over core's at the same rate
+)
+
+// durablePairs are the durable rows and the core rows of the same shape.
+var durablePairs = [][2]string{{"publish-durable", "publish"}, {"request-durable", "request"}, {"batch-durable", "batch-ndjson"}}
+
+// durableNotes are the durable scenario's derived figures: each durable
+// row against what the server stores alone, the 16 KB anchor in events,
+// the CPU durability adds per process, and the half-rate latencies.
+func durableNotes(sr *ScenarioResult) []string {
+	var notes []string
+	dedupe, plain, big := findRow(sr.Rows, "js-pub-600-dedupe"), findRow(sr.Rows, "js-pub-600"), findRow(sr.Rows, "js-pub-16k")
+	if dedupe.EventsPerSec > 0 {
+		var parts []string
+		for _, v := range []string{"publish-durable", "request-durable", "batch-durable", "naive-durable"} {
+			if r := findRow(sr.Rows, v); r.EventsPerSec > 0 {
+				parts = append(parts, fmt.Sprintf("%s %s events/s = %.2f×", v, thousands(r.EventsPerSec), r.EventsPerSec/dedupe.EventsPerSec))
+			}
+		}
+		if len(parts) > 0 {
+			notes = append(notes, fmt.Sprintf("against what the server stores alone with dedupe on (js-pub-600-dedupe, %s msgs/s; every durable "+
+				"event is one enriched message with a Nats-Msg-Id, so 1× is the ceiling of a one-message-per-event enriched "+
+				"stream on this server): %s", thousands(dedupe.EventsPerSec), strings.Join(parts, ", ")))
+		}
+	}
+	if plain.EventsPerSec > 0 && dedupe.EventsPerSec > 0 {
+		notes = append(notes, fmt.Sprintf("dedupe (a Nats-Msg-Id per message) changes the server's store rate by %+.0f%% (%s against %s msgs/s)",
+			(dedupe.EventsPerSec/plain.EventsPerSec-1)*100, thousands(dedupe.EventsPerSec), thousands(plain.EventsPerSec)))
+	}
+	if big.EventsPerSec > 0 {
+		notes = append(notes, fmt.Sprintf("16 KB messages, each the size of a full batch frame of %d events: %s msgs/s, that is %s events/s of ingest: "+
+			"the ingest stream is not the limit, the enriched stream (one message per event) is", frameEvents,
+			thousands(big.EventsPerSec), thousands(big.EventsPerSec*frameEvents)))
+	}
+	for _, p := range durablePairs {
+		if cost, ok := durableCPU(sr.Rows, p[0], p[1]); ok {
+			notes = append(notes, fmt.Sprintf("CPU per event added by durability, %s against %s: %s", p[0], p[1], cost))
+		}
+	}
+	h, c := findRow(sr.Rows, "publish-durable-half"), findRow(sr.Rows, "publish-core-half")
+	if h.Rounds > 0 && c.Rounds > 0 {
+		notes = append(notes, fmt.Sprintf("open loop at half the durable maximum (%s req/s offered): durable p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms; "+
+			"core at the same rate p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms", thousands(h.Offered), h.Latency.P50, h.Latency.P99, h.Latency.P999,
+			c.Latency.P50, c.Latency.P99, c.Latency.P999))
+	}
+	return notes
+}
+
+// durableCPU formats the CPU per event row dur costs beyond row core, by
+// process role.
+func durableCPU(rows []Row, dur, core string) (string, bool) {
+	d, c := findRow(rows, dur), findRow(rows, core)
+	if d.Rounds == 0 || c.Rounds == 0 {
+		return "", false
+	}
+	return fmt.Sprintf("gateway %+.2f, worker %+.2f, NATS %+.2f, system %+.2f µs (%.2f against %.2f)",
+		d.CPU[RoleEdge]-c.CPU[RoleEdge], d.CPU[RoleWorker]-c.CPU[RoleWorker], d.CPU[RoleNATS]-c.CPU[RoleNATS],
+		d.SystemCPU-c.SystemCPU, d.SystemCPU, c.SystemCPU), true
+}
+
+// durableTargets checks issue #11's durable targets against the durable
+// scenario's rows.
+func durableTargets(rows []Row) []Target {
+	ts := []Target{
+		ratioTarget("durable publish vs core", fmt.Sprintf("durable single-event publish ≥ %.1f× core publish's req/s", targetDurablePublish),
+			findRow(rows, "publish-durable"), findRow(rows, "publish"), targetDurablePublish),
+		ratioTarget("durable publish vs naive-durable", fmt.Sprintf("≥ %.0f× the conventional design's req/s (one JetStream message per request)", targetDurableNaive),
+			findRow(rows, "publish-durable"), findRow(rows, "naive-durable"), targetDurableNaive),
+	}
+	bt := Target{Name: "durable batches vs the server's store rate",
+		Goal:   fmt.Sprintf("events/s in durable batches of 100 ≥ %.1f× what the server stores alone with dedupe on (600 B messages)", targetDurableBatch),
+		Status: NA, Figure: "not measured in this run"}
+	if b, a := findRow(rows, "batch-durable"), findRow(rows, "js-pub-600-dedupe"); b.Rounds > 0 && a.EventsPerSec > 0 {
+		r := b.EventsPerSec / a.EventsPerSec
+		bt.Figure = fmt.Sprintf("%.2f× (%s events/s against %s msgs/s stored by js-pub-600-dedupe)", r, thousands(b.EventsPerSec), thousands(a.EventsPerSec))
+		bt.Status = status(r >= targetDurableBatch)
+	}
+	ts = append(ts, bt)
+	lat := Target{Name: "durable publish latency", Goal: fmt.Sprintf("p99 of durable publish at half its maximum ≤ %.0f× core publish's at the same rate", targetDurableP99),
+		Status: NA, Figure: "not measured in this run"}
+	if h, c := findRow(rows, "publish-durable-half"), findRow(rows, "publish-core-half"); h.Latency.Count > 0 && c.Latency.Count > 0 && c.Latency.P99 > 0 {
+		r := h.Latency.P99 / c.Latency.P99
+		lat.Figure = fmt.Sprintf("%.1f× (p99 %.2f ms against %.2f ms at %s req/s offered)", r, h.Latency.P99, c.Latency.P99, thousands(h.Offered))
+		lat.Status = status(r <= targetDurableP99)
+	}
+	cpu := Target{Name: "durable CPU per event", Goal: "CPU per event added by durability, per process (gateway, worker, NATS)",
+		Status: NA, Figure: "not measured in this run"}
+	var parts []string
+	for _, p := range durablePairs {
+		if cost, ok := durableCPU(rows, p[0], p[1]); ok {
+			parts = append(parts, p[0]+": "+cost)
+		}
+	}
+	if len(parts) > 0 {
+		cpu.Figure, cpu.Status = strings.Join(parts, "; "), Reported
+	}
+	return append(ts, lat, cpu)
+}
