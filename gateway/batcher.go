@@ -39,8 +39,9 @@ type batch struct {
 	buf    []byte
 	n      int
 	gen    uint64
-	reason int
-	wait   bool // an event in it waits for a result: the frame carries Sluice-Reply
+	reason uint8 // a flush reason; beside wait, so that sent keeps the struct in its size class
+	wait   bool  // an event in it waits for a result: the frame carries Sluice-Reply
+	sent   int64 // when it was handed to NATS, Unix ns (its Sluice-Sent header); read after done
 	done   chan struct{}
 	err    error
 	calls  []batchWaiter // the fast edge's requests, told when the batch is done
@@ -316,11 +317,15 @@ func (b *batcher) publish(f *batch) {
 	h := coreHeaders.Get().(*coreHeader)
 	defer coreHeaders.Put(h)
 	msg := nats.Msg{Subject: b.subject, Reply: b.inbox, Data: f.buf, Header: h.set(f, b.inbox)}
+	// The batch's timestamp (Sluice-Sent) is set below, with the time the
+	// outstanding batches record.
 	// Recorded before the publish: a worker's done frame can come back
 	// before PublishMsg returns. The events move from the batcher's share
 	// of the depth to the outstanding batches'.
 	b.local(-f.n)
-	b.out.sent(f.gen, int64(f.n), time.Now().UnixNano())
+	f.sent = time.Now().UnixNano()
+	h.stamp(f.sent)
+	b.out.sent(f.gen, int64(f.n), f.sent)
 	f.err = b.nc.PublishMsg(&msg)
 	if f.err != nil {
 		b.out.done(f.gen)
@@ -334,16 +339,24 @@ func (b *batcher) publish(f *batch) {
 // PublishMsg returns. Building them per batch cost six allocations, most of a
 // lone event's.
 type coreHeader struct {
-	h                          nats.Header
-	frame, count, batch, reply []string
-	digits                     [20]byte // the batch sequence, in decimal
+	h                                nats.Header
+	frame, count, batch, reply, sent []string
+	digits                           [20]byte // the batch sequence, in decimal
+	sentDigits                       [20]byte // the batch's timestamp, in decimal
 }
 
 var coreHeaders = sync.Pool{New: func() any {
-	h := &coreHeader{frame: []string{schemas.FrameBatchV1}, count: []string{""}, batch: []string{""}, reply: []string{""}}
-	h.h = nats.Header{schemas.HeaderFrame: h.frame, schemas.HeaderCount: h.count, schemas.HeaderBatch: h.batch}
+	h := &coreHeader{frame: []string{schemas.FrameBatchV1}, count: []string{""}, batch: []string{""}, reply: []string{""}, sent: []string{""}}
+	h.h = nats.Header{schemas.HeaderFrame: h.frame, schemas.HeaderCount: h.count, schemas.HeaderBatch: h.batch, schemas.HeaderSent: h.sent}
 	return h
 }}
+
+// stamp sets the frame's Sluice-Sent header to t; valid until the next
+// stamp.
+func (h *coreHeader) stamp(unixNano int64) {
+	d := strconv.AppendInt(h.sentDigits[:0], unixNano, 10)
+	h.sent[0] = unsafe.String(&d[0], len(d))
+}
 
 // set fills the header for f (inbox: the reply inbox of a batch in which
 // an event waits) and returns it; valid until the next set.
@@ -381,7 +394,7 @@ func eventCount(n int) string {
 func (b *batcher) finish(f *batch) {
 	size := len(f.buf) - 5
 	b.pending.Add(-int64(size))
-	b.m.batchFlushed(f.reason, f.n, len(f.buf), f.err)
+	b.m.batchFlushed(int(f.reason), f.n, len(f.buf), f.err)
 	if cap(f.buf) <= 4*b.opts.MaxBytes {
 		b.bufs.Put(f.buf[:0]) //nolint:staticcheck // a slice header per batch is fine
 	}

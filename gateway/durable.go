@@ -123,18 +123,26 @@ func (d *durablePub) full() bool { return d.inflight.Load() >= d.max }
 // held to sent (not yet acknowledged), then, acknowledged, to the stream's
 // backlog that the workers report.
 func (b *batcher) publishDurable(f *batch) {
+	start := time.Now()
+	f.sent = start.UnixNano()
+	// The header's values share one array: one allocation, not one each.
+	// The client holds the header until the ack (a retry resends it).
+	vals := [...]string{schemas.FrameBatchV1, eventCount(f.n), strconv.FormatUint(f.gen, 10), "",
+		strconv.FormatInt(f.sent, 10), b.inbox}
+	vals[3] = b.msgID + vals[2]
+	vs := vals[:]
 	hdr := nats.Header{
-		schemas.HeaderFrame: {schemas.FrameBatchV1},
-		schemas.HeaderCount: {strconv.Itoa(f.n)},
-		schemas.HeaderBatch: {strconv.FormatUint(f.gen, 10)},
-		bus.HeaderMsgID:     {b.msgID + strconv.FormatUint(f.gen, 10)},
+		schemas.HeaderFrame: vs[0:1:1],
+		schemas.HeaderCount: vs[1:2:2],
+		schemas.HeaderBatch: vs[2:3:3],
+		bus.HeaderMsgID:     vs[3:4:4],
+		schemas.HeaderSent:  vs[4:5:5],
 	}
 	if f.wait {
-		hdr[schemas.HeaderReply] = []string{b.inbox}
+		hdr[schemas.HeaderReply] = vs[5:6:6]
 	}
 	b.unacked.Add(int64(f.n))
 	b.local(-f.n)
-	start := time.Now()
 	d := b.dur
 	d.inflight.Add(1)
 	ack, err := d.pub.Publish(context.Background(), b.subject, hdr, f.buf)

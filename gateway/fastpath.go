@@ -106,6 +106,8 @@ func (x *fastExchange) Begin(fs *h2edge.FastStream) (int64, bool) {
 		return 0, true
 	}
 	x.ga = ga
+	x.st.admitted = now()
+	s.m.observe(stageAdmit, x.start.UnixNano(), x.st.admitted)
 	if x.req.ContentLength > s.body.max {
 		fs.DrainBody(s.body.drainBound())
 		x.refuse(tooLarge(s.body.max))

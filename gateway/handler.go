@@ -28,6 +28,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if ga == nil {
 		return
 	}
+	st.admitted = now()
+	s.m.observe(stageAdmit, start.UnixNano(), st.admitted)
 	bt := s.batchers[kind]
 	bt.enter()
 	status, corr := s.admitAndPublish(w, r, kind, bt, st, start, ret == returnRepresentation)
@@ -37,12 +39,12 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		st.body = s.body.drainRefused(w, r, status, st.body)
 	case corr == 0:
 		s.respondAccepted(w, st, ret == returnMinimal)
+		s.m.observe(stageWrite, st.published, now())
 		s.releaseSlot(ga, time.Time{}, false)
 		s.m.latencyAsync.UpdateDuration(start)
 	default:
-		published := time.Now()
 		timedOut := s.respondResults(w, r, st, corr, start)
-		s.releaseSlot(ga, published, timedOut)
+		s.releaseSlot(ga, time.Unix(0, st.published), timedOut)
 		s.m.latencySync.UpdateDuration(start)
 	}
 }
@@ -130,6 +132,8 @@ func (s *Server) publishBody(w http.ResponseWriter, r *http.Request, kind schema
 			Detail: fmt.Sprintf("%v (%d bytes of %s events, flag --batch-max-pending): NATS is not keeping up; retry later", err, s.opts.Batch.MaxPendingBytes, kind)}), 0
 	}
 	entered = false
+	st.added = now()
+	s.m.observe(stageDecode, st.admitted, st.added)
 	if call != nil {
 		// The batches call call.batchDone, maybe before add returns: st
 		// may be answered and reused by then, so nothing of it is kept.
@@ -142,6 +146,8 @@ func (s *Server) publishBody(w http.ResponseWriter, r *http.Request, kind schema
 		s.releaseCorr(corr)
 		return s.fail(w, st, publishProblem(err)), 0
 	}
+	st.published = now()
+	s.observeBatches(st)
 	s.m.accepted[kind].Add(n)
 	return 0, corr
 }
@@ -149,6 +155,19 @@ func (s *Server) publishBody(w http.ResponseWriter, r *http.Request, kind schema
 func (s *Server) releaseCorr(corr uint64) {
 	if corr != 0 {
 		s.replies.release(corr)
+	}
+}
+
+// observeBatches times the request's wait in the batcher and its batches'
+// publish, up to the last of them to go out.
+func (s *Server) observeBatches(st *reqState) {
+	var sent int64
+	for _, b := range st.touched {
+		sent = max(sent, b.sent)
+	}
+	if sent != 0 {
+		s.m.observe(stageBatchWait, st.added, sent)
+		s.m.observe(stagePublish, sent, st.published)
 	}
 }
 

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -28,7 +29,39 @@ type gatewayMetrics struct {
 	replyDecodeErrors *metrics.Counter
 	noResponders      *metrics.Counter
 	timeouts          *metrics.Counter
+	// stages are the per-stage latency histograms, indexed by stage.
+	stages [numStages]*metrics.Histogram
 }
+
+// stage names a step of a request's trip through the gateway, timed into
+// sluice_gateway_stage_seconds{stage}: once per request (per batch or per
+// reply frame where said), never per event.
+type stage uint8
+
+const (
+	stageAdmit        stage = iota // arrival to admitted (auth, rate limit, concurrency, depth)
+	stageDecode                    // body read, decoded and encoded as MessagePack CloudEvents
+	stageBatchWait                 // handed to the batcher until its batch went to NATS
+	stagePublish                   // batch handed to NATS until done (core) or stored (durable: the ack)
+	stageResults                   // published until every result is back (Prefer: return=representation)
+	stageReplyTransit              // a reply frame from the worker's send to its receipt here, per frame
+	stageWrite                     // results in (or published) until the answer is written
+	numStages
+)
+
+var stageNames = [numStages]string{"admit", "decode", "batch_wait", "publish", "results", "reply_transit", "response_write"}
+
+// observe times stage s from from to to (Unix ns), skipping a negative
+// span (the wall clock stepped back, or a transit between hosts whose
+// clocks disagree).
+func (m *gatewayMetrics) observe(s stage, from, to int64) {
+	if d := to - from; d >= 0 {
+		m.stages[s].Update(float64(d) / 1e9)
+	}
+}
+
+// now returns the wall clock in Unix ns, as the stage times are kept.
+func now() int64 { return time.Now().UnixNano() }
 
 func newGatewayMetrics(s *metrics.Set) *gatewayMetrics {
 	m := &gatewayMetrics{requests: make(map[int]*metrics.Counter)}
@@ -53,6 +86,9 @@ func newGatewayMetrics(s *metrics.Set) *gatewayMetrics {
 	m.replyDecodeErrors = s.NewCounter(`sluice_gateway_reply_decode_errors_total`)
 	m.noResponders = s.NewCounter(`sluice_gateway_no_responders_total`)
 	m.timeouts = s.NewCounter(`sluice_gateway_result_timeouts_total`)
+	for i, name := range stageNames {
+		m.stages[i] = s.NewHistogram(fmt.Sprintf(`sluice_gateway_stage_seconds{stage=%q}`, name))
+	}
 	return m
 }
 

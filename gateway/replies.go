@@ -139,6 +139,11 @@ func (t *replyTable) onReply(msg *nats.Msg) {
 		t.m.noResponders.Inc()
 		return
 	}
+	if v := msg.Header[schemas.HeaderSent]; len(v) > 0 {
+		if sent := schemas.ParseSent(v[0]); sent > 0 {
+			t.m.observe(stageReplyTransit, sent, now())
+		}
+	}
 	r := schemas.NewReader(msg.Data)
 	n := r.ArrayHeader()
 	var res schemas.Result

@@ -40,6 +40,9 @@ func (s *Server) respondResults(w http.ResponseWriter, r *http.Request, st *reqS
 	}
 	t.Stop()
 	timerPool.Put(t)
+	in := now()
+	s.m.observe(stageResults, st.published, in)
+	defer func() { s.m.observe(stageWrite, in, now()) }()
 	// Every result is in and the slot stays ours until release: reading
 	// without the lock is safe, the dispatcher no longer writes to it.
 	kind := st.events[0].Kind

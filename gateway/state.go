@@ -20,6 +20,9 @@ type reqState struct {
 	// trace is the request's W3C trace context (Traceparent, Tracestate
 	// headers), empty when it has none or an invalid one.
 	trace, traceState string
+	// The request's stage times (sluice_gateway_stage_seconds): admitted,
+	// handed to the batcher, and its batches published (or stored).
+	admitted, added, published int64 // Unix ns
 }
 
 // maxPooledBytes keeps unusually large buffers out of the pool.

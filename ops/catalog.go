@@ -40,6 +40,7 @@ var sluiceFamilies = []Family{
 	// gateway: requests and events
 	{Name: "sluice_gateway_requests_total", Type: "counter", Help: "HTTP requests answered on the data listener, by status code (\"other\" for a code without a series of its own)."},
 	{Name: "sluice_gateway_request_duration_seconds", Type: "histogram", Help: "Seconds from a request's arrival to its answer on the data listener, by mode (async: 202 once published; result: waited for the worker's result)."},
+	{Name: "sluice_gateway_stage_seconds", Type: "histogram", Help: "Seconds a request spent in each stage on the gateway, one observation per request (reply_transit: per reply frame): admit (arrival to admitted), decode (body read, decoded, encoded), batch_wait (handed to the batcher until its batch went to NATS), publish (batch handed to NATS until done; durable: until stored), results (published until every worker result is back), reply_transit (a reply frame from the worker's Sluice-Sent to its receipt), response_write (results in, or published, until the answer is written)."},
 	{Name: "sluice_gateway_events_accepted_total", Type: "counter", Help: "Events admitted and handed to the batcher, by event type."},
 	{Name: "sluice_gateway_results_total", Type: "counter", Help: "Worker results delivered to waiting requests, by event type and outcome (enriched or rejected)."},
 	{Name: "sluice_gateway_result_timeouts_total", Type: "counter", Help: "Requests that waited for a result past their deadline and were answered 504."},
@@ -87,6 +88,7 @@ var sluiceFamilies = []Family{
 
 	// workers
 	{Name: "sluice_worker_batches_total", Type: "counter", Help: "Batches a worker group received on its ingest subject."},
+	{Name: "sluice_worker_stage_seconds", Type: "histogram", Help: "Seconds a batch spent in each stage on a worker, one observation per batch, by group: transit (the gateway's Sluice-Sent to receipt here: NATS transit and queueing, in durable mode the stream's backlog too; across hosts it includes clock skew), queue (received until a processing goroutine took it), validate_enrich (decoded, validated, enriched), publish (enriched events, dead letters and replies handed to NATS; durable: until stored)."},
 	{Name: "sluice_worker_batch_duration_seconds", Type: "histogram", Help: "Seconds a worker took to process one batch: decode, validate, enrich, publish."},
 	{Name: "sluice_worker_events_total", Type: "counter", Help: "Events processed by a worker group, by event type and outcome (enriched, or rejected: sent as a dead letter)."},
 	{Name: "sluice_worker_rejected_total", Type: "counter", Help: "Rejected events (dead letters) by event type and first validation code; the codes add up to sluice_worker_events_total{outcome=\"rejected\"}."},

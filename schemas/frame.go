@@ -26,7 +26,29 @@ const (
 	// event in it waits for a result. It replaces the message's reply
 	// subject, which JetStream uses for its own acks.
 	HeaderReply = "Sluice-Reply"
+	// HeaderSent holds when a batch frame (gateway) or a reply frame
+	// (worker) was handed to NATS, in Unix nanoseconds, decimal: the
+	// receiver's per-stage latency histograms time the transit from it
+	// (wall clocks: across hosts it includes their skew).
+	HeaderSent = "Sluice-Sent"
 )
+
+// ParseSent reads a [HeaderSent] value; 0 when it is absent or malformed.
+// It does not allocate.
+func ParseSent(v string) int64 {
+	if len(v) == 0 || len(v) > 19 {
+		return 0
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}
 
 // A batch frame is one NATS message whose body is a MessagePack array of
 // events (see [Event.AppendMsgpack]); its HeaderCount says how many. When any

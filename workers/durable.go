@@ -232,8 +232,10 @@ func (w *Worker) durableDeliverer(bd bus.Delivery) {
 	n := frameCount(data)
 	msg := &nats.Msg{Subject: bd.Subject(), Header: bd.Header(), Data: data, Reply: bd.ReplyTo()}
 	w.load.received(n, len(data))
+	recv := time.Now()
+	w.pl.m.observeTransit(msg.Header, recv)
 	select {
-	case w.queue <- delivery{msg: msg, ks: ks, n: n, bd: &durableDelivery{Delivery: bd, at: time.Now()}}:
+	case w.queue <- delivery{msg: msg, ks: ks, n: n, bd: &durableDelivery{Delivery: bd, at: recv}, recv: recv}:
 	case <-w.abort:
 		<-d.slots
 		w.load.abandoned(n, len(data))
@@ -335,6 +337,9 @@ func (p *processor) handleDurable(msg *nats.Msg, ks *kindState, bd *durableDeliv
 		p.fail(msg, ks, bd, ReasonStageFailed, err)
 		return time.Since(start)
 	}
+	processed := time.Now()
+	m.observe(stageValidateEnrich, start, processed)
+	defer func() { m.observe(stagePublish, processed, start.Add(took)) }()
 	if err := p.publishDurable(msg.Reply, ks, bd); err != nil {
 		p.publishFailed(ks.dlq, err)
 		p.fail(msg, ks, bd, ReasonPublishFailed, err)

@@ -1,7 +1,10 @@
 package workers
 
 import (
+	"time"
+
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/nats-io/nats.go"
 
 	"github.com/sluice-dev/sluice/schemas"
 )
@@ -50,6 +53,45 @@ type workerMetrics struct {
 	duration      *metrics.Histogram
 	inflight      *metrics.Gauge // batches being processed
 	queued        *metrics.Gauge // batches waiting: queue plus subscription pending
+	// stages are the per-stage latency histograms of the group's batches,
+	// indexed by stage: observed once per batch, never per event.
+	stages [numStages]*metrics.Histogram
+}
+
+// stage names a step of a batch's trip through a worker, timed into
+// sluice_worker_stage_seconds{group,stage}.
+type stage uint8
+
+const (
+	stageTransit        stage = iota // the batch's Sluice-Sent (gateway) to its receipt here: NATS transit and queueing (durable: the stream's backlog too)
+	stageQueue                       // received until a processing goroutine took it
+	stageValidateEnrich              // decoded, validated, enriched (the stages)
+	stagePublish                     // enriched events, dead letters and replies handed to NATS (durable: until stored, the acks)
+	numStages
+)
+
+var stageNames = [numStages]string{"transit", "queue", "validate_enrich", "publish"}
+
+// observe times stage s from from to to, skipping a negative span (a
+// transit between hosts whose clocks disagree).
+func (m *workerMetrics) observe(s stage, from, to time.Time) {
+	if d := to.Sub(from); d >= 0 {
+		m.stages[s].Update(d.Seconds())
+	}
+}
+
+// observeTransit times a batch's transit from its Sluice-Sent header to
+// recv, when it has one.
+func (m *workerMetrics) observeTransit(h nats.Header, recv time.Time) {
+	v := h[schemas.HeaderSent]
+	if len(v) == 0 {
+		return
+	}
+	if sent := schemas.ParseSent(v[0]); sent > 0 {
+		if d := recv.UnixNano() - sent; d >= 0 {
+			m.stages[stageTransit].Update(float64(d) / 1e9)
+		}
+	}
 }
 
 // kindMetrics are the per-kind series of a worker.
@@ -63,7 +105,7 @@ type kindMetrics struct {
 
 func newWorkerMetrics(s *metrics.Set, group string) workerMetrics {
 	g := `{group="` + group + `"}`
-	return workerMetrics{
+	m := workerMetrics{
 		batches:       s.GetOrCreateCounter("sluice_worker_batches_total" + g),
 		replies:       s.GetOrCreateCounter("sluice_worker_replies_total" + g),
 		decodeErrors:  s.GetOrCreateCounter("sluice_worker_decode_errors_total" + g),
@@ -75,6 +117,10 @@ func newWorkerMetrics(s *metrics.Set, group string) workerMetrics {
 		inflight:      s.GetOrCreateGauge("sluice_worker_inflight_batches"+g, nil),
 		queued:        s.GetOrCreateGauge("sluice_worker_queued_batches"+g, nil),
 	}
+	for i, name := range stageNames {
+		m.stages[i] = s.GetOrCreateHistogram(`sluice_worker_stage_seconds{group="` + group + `",stage="` + name + `"}`)
+	}
+	return m
 }
 
 func newKindMetrics(s *metrics.Set, group string, k schemas.Kind) *kindMetrics {

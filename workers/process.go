@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/nats-io/nats.go"
 
@@ -64,6 +66,7 @@ type processor struct {
 	subjects map[subjectKey]string
 	dlqMsg   nats.Msg
 	replyMsg nats.Msg
+	sent     [20]byte // the reply frame's Sluice-Sent, in decimal
 
 	// The durable side (nil dur: no durable kind): the batch's encoded
 	// outcomes and their publishes, reused once every ack has resolved.
@@ -84,7 +87,7 @@ func newProcessor(ctx context.Context, pl *pipeline, pub publisher) *processor {
 		reply:    make([]byte, 0, 4096),
 		subjects: make(map[subjectKey]string),
 		dlqMsg:   nats.Msg{Header: nats.Header{schemas.HeaderReason: {""}}},
-		replyMsg: nats.Msg{Header: nats.Header{schemas.HeaderFrame: {schemas.FrameReplyV1}}},
+		replyMsg: nats.Msg{Header: nats.Header{schemas.HeaderFrame: {schemas.FrameReplyV1}, schemas.HeaderSent: {""}}},
 	}
 }
 
@@ -99,8 +102,11 @@ func (p *processor) handle(msg *nats.Msg, ks *kindState) (took time.Duration) {
 	if p.process(msg, ks) != nil {
 		return time.Since(start)
 	}
+	processed := time.Now()
+	m.observe(stageValidateEnrich, start, processed)
 	p.publish(replyOf(msg), ks)
 	took = time.Since(start)
+	m.observe(stagePublish, processed, start.Add(took))
 	m.duration.Update(took.Seconds())
 	return took
 }
@@ -329,6 +335,10 @@ func (p *processor) sendReply(reply string) {
 	schemas.PatchArrayHeader32(p.reply, p.nres)
 	p.replyMsg.Subject = reply
 	p.replyMsg.Data = p.reply
+	// The client encodes the header within PublishMsg: the digits are
+	// free again once it returns.
+	d := strconv.AppendInt(p.sent[:0], time.Now().UnixNano(), 10)
+	p.replyMsg.Header[schemas.HeaderSent][0] = unsafe.String(&d[0], len(d))
 	if err := p.pub.PublishMsg(&p.replyMsg); err != nil {
 		p.publishFailed(reply, err)
 		return

@@ -76,6 +76,7 @@ type delivery struct {
 	seq    uint64 // the batch's HeaderBatch sequence, when hasSeq
 	hasSeq bool
 	bd     *durableDelivery // set for a durable batch
+	recv   time.Time        // when the subscription handed it over
 }
 
 // New checks opts, fills in the defaults and builds a Worker, creating its
@@ -202,12 +203,14 @@ func (w *Worker) deliverer(ks *kindState) nats.MsgHandler {
 			w.pl.m.abandoned.Inc()
 			return
 		}
+		recv := time.Now()
+		w.pl.m.observeTransit(m.Header, recv)
 		n := frameCount(m.Data)
 		seq, hasSeq := batchSeq(m)
 		w.load.received(n, len(m.Data))
 		w.origins.received(m.Reply, n)
 		select {
-		case w.queue <- delivery{m, ks, n, seq, hasSeq, nil}:
+		case w.queue <- delivery{m, ks, n, seq, hasSeq, nil, recv}:
 		case <-w.abort:
 			w.load.abandoned(n, len(m.Data))
 			w.origins.finished(m.Reply, seq, hasSeq, n)
@@ -232,6 +235,7 @@ func (w *Worker) run(p *processor) {
 			continue
 		}
 		w.load.started(d.n, len(d.msg.Data))
+		w.pl.m.observe(stageQueue, d.recv, time.Now())
 		if d.bd != nil {
 			w.load.finished(d.n, p.handleDurable(d.msg, d.ks, d.bd))
 			<-w.dur.slots

@@ -113,6 +113,19 @@ func TestMetricsExposition(t *testing.T) {
 		{gwFams, "sluice_gateway_batch_events", nil, 2},
 		{gwFams, "sluice_gateway_batch_bytes", nil, 2},
 		{wkFams, "sluice_worker_batch_duration_seconds", map[string]string{"group": "quotes"}, 2},
+		// Every stage of both sides, timed by the two requests (the async
+		// one waits for no result and no reply).
+		{gwFams, "sluice_gateway_stage_seconds", map[string]string{"stage": "admit"}, 2},
+		{gwFams, "sluice_gateway_stage_seconds", map[string]string{"stage": "decode"}, 2},
+		{gwFams, "sluice_gateway_stage_seconds", map[string]string{"stage": "batch_wait"}, 2},
+		{gwFams, "sluice_gateway_stage_seconds", map[string]string{"stage": "publish"}, 2},
+		{gwFams, "sluice_gateway_stage_seconds", map[string]string{"stage": "results"}, 1},
+		{gwFams, "sluice_gateway_stage_seconds", map[string]string{"stage": "reply_transit"}, 1},
+		{gwFams, "sluice_gateway_stage_seconds", map[string]string{"stage": "response_write"}, 2},
+		{wkFams, "sluice_worker_stage_seconds", map[string]string{"group": "quotes", "stage": "transit"}, 2},
+		{wkFams, "sluice_worker_stage_seconds", map[string]string{"group": "quotes", "stage": "queue"}, 2},
+		{wkFams, "sluice_worker_stage_seconds", map[string]string{"group": "quotes", "stage": "validate_enrich"}, 2},
+		{wkFams, "sluice_worker_stage_seconds", map[string]string{"group": "quotes", "stage": "publish"}, 2},
 	} {
 		if n := histCount(c.fams[c.name], c.labels); n < c.min {
 			t.Errorf("%s%v: count %d, want >= %d", c.name, c.labels, n, c.min)
