@@ -188,3 +188,18 @@ func TestAppendResultOKRaw(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSent(t *testing.T) {
+	f := func(v string, want int64) {
+		t.Helper()
+		if got := schemas.ParseSent(v); got != want {
+			t.Errorf("ParseSent(%q) = %d, want %d", v, got, want)
+		}
+	}
+	f("1765000000123456789", 1765000000123456789)
+	f("0", 0)
+	f("", 0)
+	f("-5", 0)
+	f("12a", 0)
+	f("99999999999999999999", 0) // past int64: 20 digits
+}
