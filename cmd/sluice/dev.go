@@ -136,7 +136,13 @@ func startStack(ctx context.Context, cfg devConfig, log *slog.Logger) (st *devSt
 		return st, fmt.Errorf("starting embedded NATS: %w", err)
 	}
 	url := st.nats.ClientURL()
-	if err := uploadRefdata(ctx, url, cfg.subjects, cfg.refdata, 1, log); err != nil {
+	rnc, err := nats.Connect(url, nats.Name("sluice-refdata"))
+	if err != nil {
+		return st, fmt.Errorf("connecting to the embedded NATS: %w", err)
+	}
+	err = uploadRefdata(ctx, rnc, cfg.subjects, cfg.refdata, 1, log)
+	rnc.Close()
+	if err != nil {
 		return st, fmt.Errorf("loading reference data: %w", err)
 	}
 	groups := cfg.groups
@@ -260,12 +266,7 @@ func (st *devStack) shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func uploadRefdata(ctx context.Context, url string, subjects schemas.Subjects, rd *enrich.RefData, replicas int, log *slog.Logger) error {
-	nc, err := nats.Connect(url, nats.Name("sluice-refdata"))
-	if err != nil {
-		return fmt.Errorf("connecting to NATS at %s: %w", url, err)
-	}
-	defer nc.Close()
+func uploadRefdata(ctx context.Context, nc *nats.Conn, subjects schemas.Subjects, rd *enrich.RefData, replicas int, log *slog.Logger) error {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/enrich"
 	"github.com/sluice-dev/sluice/gateway"
@@ -55,6 +57,7 @@ func parseOperands(fs *flag.FlagSet, name, operands, summary string, args []stri
 // commonFlags are shared by every command that talks to NATS.
 type commonFlags struct {
 	nats      string
+	auth      natsAuth
 	prefix    string
 	logLevel  string
 	logFormat string
@@ -63,10 +66,36 @@ type commonFlags struct {
 func (c *commonFlags) register(fs *flag.FlagSet, withNATS bool) {
 	if withNATS {
 		fs.StringVar(&c.nats, "nats", "nats://127.0.0.1:4222", "NATS server URLs, comma separated (the client rides out the loss of any one)")
+		c.auth.register(fs)
 	}
 	fs.StringVar(&c.prefix, "prefix", schemas.DefaultPrefix, "subject prefix: pipelines with different prefixes share a NATS cluster without meeting")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+}
+
+// connect connects to --nats as a long-running service ([connectNATS])
+// with the credentials, CA and inbox prefix of the flags.
+func (c *commonFlags) connect(name string, log *slog.Logger) (*nats.Conn, error) {
+	opts, err := c.auth.options()
+	if err != nil {
+		return nil, err
+	}
+	return connectNATS(c.nats, name, log, opts...)
+}
+
+// connectOnce connects to --nats for a one-shot command: no retries, and a
+// refused certificate or credential explained as [connectNATS] does.
+func (c *commonFlags) connectOnce(name string) (*nats.Conn, error) {
+	opts, err := c.auth.options()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(c.nats, append(opts, nats.Name(name))...)
+	if err != nil {
+		err, _ = permanentConnectError(err)
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", c.nats, err)
+	}
+	return nc, nil
 }
 
 func (c *commonFlags) logger() (*slog.Logger, error) {

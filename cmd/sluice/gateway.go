@@ -35,7 +35,7 @@ func runGateway(args []string) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	nc, err := connectNATS(c.nats, "sluice-gateway", log)
+	nc, err := c.connect("sluice-gateway", log)
 	if err != nil {
 		return fatal(log, "gateway", err)
 	}

@@ -11,17 +11,18 @@ import (
 // commands maps each subcommand to its entry point; each returns the
 // process exit code.
 var commands = map[string]func(args []string) int{
-	"dev":     runDev,
-	"gateway": runGateway,
-	"worker":  runWorker,
-	"refdata": runRefdata,
-	"sub":     runSub,
-	"streams": runStreams,
-	"health":  runHealth,
-	"keys":    runKeys,
-	"bench":   runBench,
-	"nats":    runNATS,
-	"version": runVersion,
+	"dev":      runDev,
+	"gateway":  runGateway,
+	"worker":   runWorker,
+	"refdata":  runRefdata,
+	"sub":      runSub,
+	"streams":  runStreams,
+	"health":   runHealth,
+	"keys":     runKeys,
+	"bench":    runBench,
+	"nats":     runNATS,
+	"natsauth": runNATSAuth,
+	"version":  runVersion,
 }
 
 const usage = `sluice: a message-batching HTTP/2 to NATS pipeline gateway for market data
@@ -39,6 +40,7 @@ Commands:
   keys      sluice keys hash KEY: the SHA-256 of an API key for the keys file
   bench     the benchmark suite: starts everything it needs, writes benchmarks/RESULTS.md
   nats      a standalone embedded NATS server with JetStream (the benchmark suite runs it apart)
+  natsauth  the secure compose stack's NATS passwords and TLS certificate: sluice natsauth init --nats-dir DIR --users-dir DIR
   version   print the version
 
 Flags may come before or after a command's arguments; '--' ends them. Every flag can also be set with an

@@ -41,7 +41,12 @@ func runRefdata(args []string) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	if err := uploadRefdata(ctx, c.nats, subjects, rd, *replicas, log); err != nil {
+	nc, err := c.connectOnce("sluice-refdata")
+	if err != nil {
+		return fatal(log, "loading reference data", err)
+	}
+	defer nc.Close()
+	if err := uploadRefdata(ctx, nc, subjects, rd, *replicas, log); err != nil {
 		return fatal(log, "loading reference data", err)
 	}
 	return 0

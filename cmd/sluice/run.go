@@ -40,17 +40,20 @@ const (
 // connectNATS connects with settings meant for a long-running service:
 // reconnect forever, buffer publishes while reconnecting, leave a silent
 // server within seconds, log connection changes and asynchronous errors
-// (slow consumers included).
-func connectNATS(url, name string, log *slog.Logger) (*nats.Conn, error) {
-	nc, err := nats.Connect(url,
+// (slow consumers and permissions violations included). extra are the
+// credentials and TLS options ([natsAuth]). A first connection that fails
+// for good (a certificate not trusted, credentials refused) is an error at
+// once, saying what to change; one that fails because no server answers
+// yet is retried in the background, and the connection returned.
+func connectNATS(url, name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
+	opts := append([]nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.PingInterval(natsPingInterval),
 		nats.MaxPingsOutstanding(natsMaxPingsOut),
 		nats.FlusherTimeout(natsWriteTimeout),
-		nats.ReconnectBufSize(64<<20),
-		nats.RetryOnFailedConnect(true),
+		nats.ReconnectBufSize(64 << 20),
 		nats.ConnectHandler(func(c *nats.Conn) { log.Info("nats connected", "url", c.ConnectedUrlRedacted()) }),
 		nats.DisconnectErrHandler(natsDisconnected(log)),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
@@ -61,7 +64,15 @@ func connectNATS(url, name string, log *slog.Logger) (*nats.Conn, error) {
 			}
 			log.Warn("nats async error", "subject", subj, "err", err)
 		}),
-	)
+	}, extra...)
+	nc, err := nats.Connect(url, opts...)
+	if err == nil {
+		return nc, nil
+	}
+	if perr, ok := permanentConnectError(err); ok {
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", url, perr)
+	}
+	nc, err = nats.Connect(url, append(opts, nats.RetryOnFailedConnect(true))...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
 	}

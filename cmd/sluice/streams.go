@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/bus"
@@ -52,9 +51,9 @@ func runStreams(args []string) int {
 		fmt.Fprintf(os.Stderr, "sluice streams apply: %v\n", err)
 		return 2
 	}
-	nc, err := nats.Connect(c.nats, nats.Name("sluice-streams"))
+	nc, err := c.connectOnce("sluice-streams")
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "sluice streams apply: connecting to %s: %v\n", c.nats, err)
+		fmt.Fprintf(os.Stderr, "sluice streams apply: %v\n", err)
 		return 1
 	}
 	defer nc.Close()

@@ -61,7 +61,7 @@ func runSub(args []string) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	nc, err := connectNATS(c.nats, "sluice-sub", log)
+	nc, err := c.connect("sluice-sub", log)
 	if err != nil {
 		return fatal(log, "sub", err)
 	}

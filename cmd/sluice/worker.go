@@ -61,7 +61,7 @@ func runWorker(args []string) int {
 	log = log.With("group", *group)
 	ctx, stop := signalContext()
 	defer stop()
-	nc, err := connectNATS(c.nats, "sluice-worker-"+*group, log)
+	nc, err := c.connect("sluice-worker-"+*group, log)
 	if err != nil {
 		return fatal(log, "worker", err)
 	}

@@ -1,0 +1,145 @@
+package natsauth_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluice-dev/sluice/ops/opstest"
+)
+
+// connect connects as user with its password, the CA and its inbox prefix.
+func connect(t *testing.T, s *opstest.SecureNATS, user string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.URL, append(s.Options(t, user), nats.Name("natsauth-test-"+user),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))...)
+	if err != nil {
+		t.Fatalf("connecting as %s: %v", user, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// violation runs act on a fresh connection of user, then a round trip to
+// the server, and returns the permissions violation the server answered
+// with, or nil.
+func violation(t *testing.T, s *opstest.SecureNATS, user string, act func(*nats.Conn) error) error {
+	t.Helper()
+	nc := connect(t, s, user)
+	if err := act(nc); err != nil {
+		return err
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatalf("%s: flush: %v", user, err)
+	}
+	if err := nc.LastError(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func pub(subject string) func(*nats.Conn) error {
+	return func(nc *nats.Conn) error { return nc.Publish(subject, []byte("x")) }
+}
+
+func sub(subject string) func(*nats.Conn) error {
+	return func(nc *nats.Conn) error { _, err := nc.SubscribeSync(subject); return err }
+}
+
+func qsub(subject, queue string) func(*nats.Conn) error {
+	return func(nc *nats.Conn) error { _, err := nc.QueueSubscribeSync(subject, queue); return err }
+}
+
+// TestRolePermissions: against a server running the stack's own NATS
+// configuration, each role's forbidden publish or subscribe is refused by
+// the server (a permissions violation naming the subject), and the same
+// role's allowed counterpart is not, so the test can tell the two apart.
+func TestRolePermissions(t *testing.T) {
+	s := opstest.RunSecureNATS(t)
+	cases := []struct {
+		user, what string
+		act        func(*nats.Conn) error
+		forbidden  string // the subject the violation names, "" when allowed
+	}{
+		{"gateway-a", "subscribe to gateway-b's inbox", sub("_INBOX.gateway.b.>"), "_INBOX.gateway.b.>"},
+		{"gateway-a", "subscribe to every inbox", sub("_INBOX.>"), "_INBOX.>"},
+		{"gateway-a", "subscribe to a reply of gateway-b", sub("_INBOX.gateway.b.abc.1"), "_INBOX.gateway.b.abc.1"},
+		{"gateway-a", "publish an enriched event", pub("sluice.enriched.quote.AAPL"), "sluice.enriched.quote.AAPL"},
+		{"gateway-a", "publish a dead letter", pub("sluice.dlq.quote"), "sluice.dlq.quote"},
+		{"gateway-a", "read the ingest batches", sub("sluice.ingest.>"), "sluice.ingest.>"},
+		{"gateway-a", "subscribe to its own inbox", sub("_INBOX.gateway.a.abc.*"), ""},
+		{"gateway-a", "publish a batch", pub("sluice.ingest.quote"), ""},
+		{"gateway-b", "subscribe to gateway-a's inbox", sub("_INBOX.gateway.a.>"), "_INBOX.gateway.a.>"},
+		{"worker", "publish an ingest batch", pub("sluice.ingest.quote"), "sluice.ingest.quote"},
+		{"worker", "read batches outside its queue", sub("sluice.ingest.quote"), "sluice.ingest.quote"},
+		{"worker", "read quotes in the trades queue", qsub("sluice.ingest.quote", "trades"), "sluice.ingest.quote"},
+		{"worker", "subscribe to a gateway's inbox", sub("_INBOX.gateway.a.>"), "_INBOX.gateway.a.>"},
+		{"worker", "delete the ingest stream", pub("$JS.API.STREAM.DELETE.sluice-ingest"), "$JS.API.STREAM.DELETE.sluice-ingest"},
+		{"worker", "read quotes in the quotes queue", qsub("sluice.ingest.quote", "quotes"), ""},
+		{"worker", "publish an enriched event", pub("sluice.enriched.quote.AAPL"), ""},
+		{"worker", "answer a gateway", pub("_INBOX.gateway.b.abc.1"), ""},
+		{"subscriber", "publish an enriched event", pub("sluice.enriched.quote.AAPL"), "sluice.enriched.quote.AAPL"},
+		{"subscriber", "publish an ingest batch", pub("sluice.ingest.quote"), "sluice.ingest.quote"},
+		{"subscriber", "publish to a gateway's inbox", pub("_INBOX.gateway.a.abc.1"), "_INBOX.gateway.a.abc.1"},
+		{"subscriber", "publish a load report", pub("sluice.load.quotes"), "sluice.load.quotes"},
+		{"subscriber", "put reference data", pub("$KV.sluice_refdata.instrument.AAPL"), "$KV.sluice_refdata.instrument.AAPL"},
+		{"subscriber", "purge the enriched stream", pub("$JS.API.STREAM.PURGE.sluice-enriched"), "$JS.API.STREAM.PURGE.sluice-enriched"},
+		{"subscriber", "read the ingest batches", sub("sluice.ingest.>"), "sluice.ingest.>"},
+		{"subscriber", "read enriched events", sub("sluice.enriched.quote.*"), ""},
+		{"operator", "publish an ingest batch", pub("sluice.ingest.quote"), "sluice.ingest.quote"},
+		{"operator", "publish an enriched event", pub("sluice.enriched.quote.AAPL"), "sluice.enriched.quote.AAPL"},
+		{"operator", "subscribe to a gateway's inbox", sub("_INBOX.gateway.a.>"), "_INBOX.gateway.a.>"},
+		{"operator", "read every pipeline subject", sub("sluice.>"), ""},
+	}
+	for _, c := range cases {
+		err := violation(t, s, c.user, c.act)
+		switch {
+		case c.forbidden == "" && err != nil:
+			t.Errorf("%s may %s, but: %v", c.user, c.what, err)
+		case c.forbidden != "" && !errors.Is(err, nats.ErrPermissionViolation):
+			t.Errorf("%s must not %s: got %v, want a permissions violation", c.user, c.what, err)
+		case c.forbidden != "" && !strings.Contains(err.Error(), `"`+c.forbidden+`"`):
+			t.Errorf("%s must not %s: the violation %q does not name %s", c.user, c.what, err, c.forbidden)
+		}
+	}
+}
+
+// TestSubscriberCannotDeleteStream: the subscriber's request to delete the
+// enriched stream is refused by the server and the stream stays; the
+// operator, whose role it is, may.
+func TestSubscriberCannotDeleteStream(t *testing.T) {
+	s := opstest.RunSecureNATS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := jetstream.New(connect(t, s, "operator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateStream(ctx, jetstream.StreamConfig{Name: "sluice-enriched", Subjects: []string{"sluice.enriched.>"}}); err != nil {
+		t.Fatalf("the operator creates the stream: %v", err)
+	}
+	nc := connect(t, s, "subscriber")
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dctx, dcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer dcancel()
+	if err := js.DeleteStream(dctx, "sluice-enriched"); err == nil {
+		t.Fatal("the subscriber deleted the enriched stream")
+	}
+	if err := nc.LastError(); !errors.Is(err, nats.ErrPermissionViolation) {
+		t.Errorf("the subscriber's delete: last error %v, want a permissions violation", err)
+	}
+	if _, err := admin.Stream(ctx, "sluice-enriched"); err != nil {
+		t.Fatalf("the stream is gone after the subscriber's delete: %v", err)
+	}
+	if err := admin.DeleteStream(ctx, "sluice-enriched"); err != nil {
+		t.Fatalf("the operator's delete: %v", err)
+	}
+}
