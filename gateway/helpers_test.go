@@ -68,7 +68,9 @@ func newTestEnvOn(t *testing.T, url, mode string, roots *x509.CertPool, opts ...
 		// Admission needs workers' load reports; these tests are about
 		// the edge behind it.
 		Admission: AdmissionOptions{Disabled: true},
-		// SLUICE_HTTP2_SERVER=fast runs the tests against gateway/h2edge.
+		// The default is the fast edge (gateway/h2edge);
+		// SLUICE_HTTP2_SERVER=std runs the tests against net/http's
+		// HTTP/2 server (scripts/test.sh runs both).
 		HTTP2Server: os.Getenv("SLUICE_HTTP2_SERVER"),
 	}
 	for _, f := range opts {

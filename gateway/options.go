@@ -106,8 +106,9 @@ type Options struct {
 	// sends the writes arriving during one syscall together in the next.
 	NoWriteCoalescing bool
 	// HTTP2Server chooses the server of HTTP/2 connections (h2c and TLS
-	// h2): "std" (or empty) net/http's, "fast" gateway/h2edge's frame loop
-	// with the same handler. HTTP/1.1 is net/http's either way.
+	// h2): "fast" (or empty) gateway/h2edge's frame loop, with the events
+	// route on its fast path and every other route on the same handler;
+	// "std" net/http's. HTTP/1.1 is net/http's either way.
 	HTTP2Server string
 	// Batch bounds the micro-batchers.
 	Batch BatchOptions

@@ -131,7 +131,7 @@ func (s *Server) newHTTPServer() *http.Server {
 		},
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	if s.opts.HTTP2Server == HTTP2Fast {
+	if s.opts.HTTP2Server != HTTP2Std {
 		s.fastEdge(srv, h2e)
 	}
 	return srv

@@ -15,6 +15,9 @@ go vet ./...
 echo "== go test -race -shuffle=on ./..."
 go test -race -shuffle=on -timeout 20m ./...
 
+echo "== the gateway's HTTP tests and the abuse suite on net/http's HTTP/2 server (SLUICE_HTTP2_SERVER=std)"
+SLUICE_HTTP2_SERVER=std go test -race -shuffle=on -timeout 20m ./gateway/ ./gateway/abuse/
+
 echo "== fuzz targets, ${fuzztime} each"
 for dir in $(go list -f '{{.Dir}}' ./...); do
   pkg=$(go list "$dir")

@@ -126,7 +126,7 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", gateway.DefaultRequestTimeout, "deadline for a result with Prefer: return=representation; past it 504")
 	fs.IntVar(&o.MaxWaiting, "max-waiting", gateway.DefaultMaxWaiting, "requests waiting for results at once; more get 503 (watch sluice_gateway_waiting_requests)")
 	fs.IntVar(&o.ReadBufferSize, "read-buffer", gateway.DefaultReadBufferSize, "buffered reader per connection in bytes, -1 to disable")
-	fs.StringVar(&o.HTTP2Server, "http2-server", gateway.HTTP2Std, "server of HTTP/2 connections (h2c and TLS h2): std (net/http's) or fast (gateway/h2edge's frame loop, same routes; HTTP/1.1 stays on net/http)")
+	fs.StringVar(&o.HTTP2Server, "http2-server", gateway.HTTP2Fast, "server of HTTP/2 connections (h2c and TLS h2): fast (gateway/h2edge's frame loop, POST /v1/events/{type} without a goroutine per stream, every other route through the same handler) or std (net/http's); HTTP/1.1 stays on net/http")
 	fs.Var(negatedBool{&o.NoWriteCoalescing}, "coalesce-writes", "send the HTTP server's writes that arrive while one socket write runs together in the next (false: each at once, one syscall per HTTP/2 flush)")
 	fs.IntVar(&o.Batch.MaxEvents, "batch-max-events", gateway.DefaultBatchMaxEvents, "a batch is flushed at this many events")
 	fs.IntVar(&o.Batch.MaxBytes, "batch-max-bytes", gateway.DefaultBatchMaxBytes, "a batch is flushed before it grows past this many bytes (below the NATS max_payload)")

@@ -69,7 +69,9 @@ func newEnv(t *testing.T, adjust func(*gateway.Options)) *env {
 	e := &env{t: t, set: metrics.NewSet()}
 	opts := gateway.Options{Conn: connect("gateway"), Listen: "127.0.0.1:0", Metrics: e.set,
 		Admission: gateway.AdmissionOptions{Disabled: true},
-		// SLUICE_HTTP2_SERVER=fast runs the suite against gateway/h2edge.
+		// The default is the fast edge (gateway/h2edge);
+		// SLUICE_HTTP2_SERVER=std runs the suite against net/http's
+		// HTTP/2 server (scripts/test.sh runs both).
 		HTTP2Server: os.Getenv("SLUICE_HTTP2_SERVER")}
 	if adjust != nil {
 		adjust(&opts)

@@ -24,7 +24,8 @@
 //
 // # In the gateway
 //
-// `sluice gateway|dev --http2-server fast` (env SLUICE_HTTP2_SERVER):
+// `sluice gateway|dev --http2-server fast` (env SLUICE_HTTP2_SERVER), the
+// default; `std` keeps net/http's HTTP/2 server:
 // gateway/server.go builds its http.Server as before and calls
 // [Server.ConfigureServer], which sets the server's TLSNextProto entries
 // for "h2" (TLS, after ALPN) and "unencrypted_http2" (h2c, after net/http
