@@ -34,6 +34,9 @@ type stack struct {
 	// profiles are the compose profiles given to every compose command
 	// (--profile observability adds Prometheus).
 	profiles []string
+	// overlays are compose files laid over docker-compose.yml, relative to
+	// the root (docker-compose.secure.yml).
+	overlays []string
 	isDown   bool
 	// quotes is the number of quotes workers the fault cases keep running.
 	quotes int
@@ -180,6 +183,9 @@ func (s *stack) run(ctx context.Context, name string, args ...string) (string, e
 // composeCmd runs the compose tool on the project.
 func (s *stack) composeCmd(ctx context.Context, args ...string) (string, error) {
 	full := append(append([]string{}, s.compose[1:]...), "-p", s.project, "-f", filepath.Join(s.root, "docker-compose.yml"))
+	for _, f := range s.overlays {
+		full = append(full, "-f", filepath.Join(s.root, f))
+	}
 	for _, p := range s.profiles {
 		full = append(full, "--profile", p)
 	}

@@ -1,0 +1,166 @@
+package composetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sluice-dev/sluice/ops/natsauth"
+	"github.com/sluice-dev/sluice/ops/opstest"
+)
+
+// TestComposeSecure runs the stack with docker-compose.secure.yml laid over
+// it, as a user would with no setup: the one-shot natsauth service makes the
+// secrets, the nodes serve TLS with one user per role, and a quote still
+// comes back enriched through both gateways. From the host, with the
+// users' folders copied out of the natsauth container: the subscriber reads
+// enriched events but may publish nothing, gateway-a cannot read
+// gateway-b's inbox nor publish an enriched event, the worker cannot
+// publish an ingest batch, each refused by the server; a client without the
+// CA fails on the certificate.
+func TestComposeSecure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compose test skipped in -short mode: it builds images and starts containers")
+	}
+	s := newStack(t)
+	s.overlays = []string{"docker-compose.secure.yml"}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	if err := s.buildImages(ctx); err != nil {
+		t.Fatalf("docker/build.sh: %v", err)
+	}
+	t.Logf("images built in %v", time.Since(t0).Round(100*time.Millisecond))
+	t0 = time.Now()
+	if _, err := s.composeCmd(ctx, "up", "-d"); err != nil {
+		t.Fatal(err)
+	}
+	opstest.CheckFor(t, 3*time.Minute, 500*time.Millisecond, func() error {
+		return s.checkReady(ctx, stackSize(1), "refdata", "natsauth")
+	})
+	t.Logf("secure stack healthy %v after `up -d` started", time.Since(t0).Round(100*time.Millisecond))
+
+	c := newH2CClient()
+	for _, gw := range s.gateways() {
+		opstest.CheckFor(t, 60*time.Second, 200*time.Millisecond, func() error {
+			return enrichedQuote(ctx, c, gw)
+		})
+	}
+
+	dir := t.TempDir()
+	auth, err := s.containers(ctx, "natsauth")
+	if err != nil || len(auth) != 1 {
+		t.Fatalf("the natsauth container: %v %v", auth, err)
+	}
+	for _, u := range []string{"subscriber", "gateway-a", "worker"} {
+		if _, err := s.docker(ctx, "cp", auth[0].ID+":/secrets/"+u, filepath.Join(dir, u)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	url := fmt.Sprintf("tls://127.0.0.1:%d", s.ports.nats[0])
+	connect := func(user string, withCA bool) (*nats.Conn, error) {
+		pw, err := os.ReadFile(filepath.Join(dir, user, natsauth.PasswordFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := []nats.Option{nats.UserInfo(user, string(pw)), nats.CustomInboxPrefix(natsauth.InboxPrefix(user)),
+			nats.Timeout(10 * time.Second), nats.IgnoreDiscoveredServers(), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})}
+		if withCA {
+			opts = append(opts, nats.RootCAs(filepath.Join(dir, user, natsauth.CAFile)))
+		}
+		return nats.Connect(url, opts...)
+	}
+	if nc, err := connect("subscriber", false); err == nil || !strings.Contains(err.Error(), "certificate") {
+		if nc != nil {
+			nc.Close()
+		}
+		t.Errorf("a client without the CA: %v, want a certificate error", err)
+	}
+	refused := func(user, what string, act func(*nats.Conn) error) {
+		t.Helper()
+		nc, err := connect(user, true)
+		if err != nil {
+			t.Fatalf("connecting as %s: %v", user, err)
+		}
+		defer nc.Close()
+		if err := act(nc); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.LastError(); !errors.Is(err, nats.ErrPermissionViolation) {
+			t.Errorf("%s must not %s: got %v, want a permissions violation", user, what, err)
+		}
+	}
+	publish := func(subject string) func(*nats.Conn) error {
+		return func(nc *nats.Conn) error { return nc.Publish(subject, []byte("x")) }
+	}
+	refused("subscriber", "publish an enriched event", publish("sluice.enriched.quote.AAPL"))
+	refused("subscriber", "publish an ingest batch", publish("sluice.ingest.quote"))
+	refused("subscriber", "delete the enriched stream", publish("$JS.API.STREAM.DELETE.sluice-enriched"))
+	refused("gateway-a", "read gateway-b's inbox", func(nc *nats.Conn) error {
+		_, err := nc.SubscribeSync("_INBOX.gateway.b.>")
+		return err
+	})
+	refused("gateway-a", "publish an enriched event", publish("sluice.enriched.quote.AAPL"))
+	refused("worker", "publish an ingest batch", publish("sluice.ingest.quote"))
+
+	// The subscriber reads what the gateways enrich.
+	nc, err := connect("subscriber", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("sluice.enriched.quote.MSFT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := enrichedQuote(ctx, c, s.gateways()[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.NextMsg(30 * time.Second); err != nil {
+		t.Fatalf("the subscriber got no enriched quote: %v (last error %v)", err, nc.LastError())
+	}
+
+	if err := s.down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := s.leftovers(ctx); err != nil || len(left) > 0 {
+		t.Errorf("down -v left %v %v", left, err)
+	}
+}
+
+// enrichedQuote posts a quote of MSFT to gateway with Prefer:
+// return=representation and wants it back enriched.
+func enrichedQuote(ctx context.Context, c *http.Client, gateway string) error {
+	body := `{"symbol":"MSFT","bid":410.1,"ask":410.3,"bid_size":100,"ask_size":200,"venue":"XNAS"}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, gateway+"/v1/events/quote", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Prefer", "return=representation")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var ev struct{ Subject, Type string }
+	if err := json.NewDecoder(resp.Body).Decode(&ev); err != nil || resp.StatusCode != http.StatusOK || ev.Subject != "MSFT" {
+		return fmt.Errorf("%s: status %d, %+v %v", gateway, resp.StatusCode, ev, err)
+	}
+	return nil
+}
