@@ -166,6 +166,15 @@ func (g *gatewayFlags) attachStreams(o *gateway.Options) (*stream.Hub, error) {
 	}
 	so := g.stream
 	so.Conn, so.Subjects, so.Logger, so.Metrics = o.Conn, o.Subjects, o.Logger, o.Metrics
+	if o.Delivery.Any(bus.ModeDurable) {
+		// Durable types are served from the enriched stream: snapshots,
+		// resumes and live events in stream order.
+		r, err := stream.NewJetStream(o.Conn, o.Subjects, o.Delivery)
+		if err != nil {
+			return nil, err
+		}
+		so.Replayer = r
+	}
 	hub, err := stream.NewHub(so)
 	if err != nil {
 		return nil, err

@@ -25,7 +25,14 @@
 // of that symbol this gateway has received since it began receiving them,
 // and there is nothing to replay from, so a resume (Last-Event-ID, since_seq,
 // since) is answered 409 with a problem+json, or by a snapshot when the
-// request says fallback=snapshot. Durable mode plugs in behind [Replayer].
+// request says fallback=snapshot.
+//
+// Durable mode: a type whose events a [Replayer] stores ([JetStream], the
+// enriched stream) is fed by one ordered consumer on the stream instead of
+// core subscriptions; positions (resume tokens) are stream sequences,
+// resumes replay from the stream and then go live with no gap and no
+// duplicate, and sluiceseq numbers a symbol's events within one
+// subscription (see durable.go).
 //
 // It depends on schemas and nats.go; it does not import package gateway,
 // which mounts [Hub] on its data listener.

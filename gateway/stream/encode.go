@@ -26,6 +26,8 @@ const (
 const (
 	EndShutdown     = "shutdown"
 	EndSlowConsumer = "slow_consumer"
+	// EndError: the durable stream could not be read (durable mode).
+	EndError = "error"
 )
 
 // appendEvent appends one enriched event framed for f: the CloudEvent with

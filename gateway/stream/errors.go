@@ -16,6 +16,10 @@ var (
 	ErrBadToken = errors.New("bad resume token")
 	// ErrForeignToken is a resume token of another stream.
 	ErrForeignToken = errors.New("resume token of another stream")
+	// ErrResumeGone is a resume from a position the durable stream no
+	// longer holds (past its age or size limit): answered 410, or by a
+	// snapshot with fallback=snapshot.
+	ErrResumeGone = errors.New("resume position no longer stored")
 )
 
 // StatusError is an error with the HTTP status it is answered with, as

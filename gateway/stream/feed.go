@@ -1,8 +1,10 @@
 package stream
 
 import (
+	"cmp"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -63,8 +65,12 @@ type feed struct {
 	hub    *Hub
 	kind   schemas.Kind
 	stream string // the resume tokens' stream name
+	epoch  uint64 // the resume tokens' epoch
 	base   string // "<prefix>.enriched.<type>."
 	seed   maphash.Seed
+	// rep stores this type's events (durable mode, durable.go); nil in
+	// core mode.
+	rep Replayer
 
 	mu     sync.Mutex
 	topics map[string]*topic
@@ -72,6 +78,14 @@ type feed struct {
 	wild   *nats.Subscription         // on base+"*" while all is not empty
 	pos    uint64                     // events received since the hub started
 	subs   map[*nats.Subscription]int // every subscription, with the drops seen so far
+
+	// Durable mode: the stream's consumer, ready (closed once it has
+	// caught up), and whether the cache holds every symbol's last event
+	// (no eviction since it began).
+	stopFollow func()
+	ready      chan struct{}
+	isReady    bool
+	complete   bool
 
 	// Every subscription of the feed delivers into ch, in the order the
 	// NATS connection reads them, and one goroutine handles ch: the two
@@ -82,9 +96,14 @@ type feed struct {
 
 func newFeed(h *Hub, k schemas.Kind) *feed {
 	base := h.opts.Subjects.Prefix() + ".enriched." + k.String()
-	f := &feed{hub: h, kind: k, stream: "core:" + base, base: base + ".",
+	f := &feed{hub: h, kind: k, stream: "core:" + base, epoch: h.epoch, base: base + ".",
 		seed: maphash.MakeSeed(), topics: make(map[string]*topic), ch: make(chan *nats.Msg, h.opts.backlog),
-		subs: make(map[*nats.Subscription]int)}
+		subs: make(map[*nats.Subscription]int), ready: make(chan struct{})}
+	if r := h.opts.Replayer; r != nil {
+		if name := r.Stream(k); name != "" {
+			f.rep, f.stream, f.epoch = r, name, 0
+		}
+	}
 	go f.loop()
 	return f
 }
@@ -178,6 +197,7 @@ func (f *feed) newTopic(sym string) *topic {
 			if len(t.subs) == 0 {
 				delete(f.topics, s)
 				f.hub.m.evicted.Inc()
+				f.complete = false
 				break
 			}
 		}
@@ -189,51 +209,36 @@ func (f *feed) newTopic(sym string) *topic {
 
 // register adds q for req's symbols and, when req asks for it, queues the
 // snapshot (the cached last event of each symbol) and its end marker ahead
-// of any live event.
+// of any live event. In durable mode it returns errCatchUp, having added
+// nothing, for a resume or a snapshot the cache cannot give.
 func (f *feed) register(q *queue, req *request) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var snap []*topic
-	if req.all {
-		if f.wild == nil {
-			sub, err := f.subscribe(f.base + "*")
-			if err != nil {
-				return err
-			}
-			f.wild = sub
-		}
-		f.all = append(f.all, q)
-		if req.snapshot {
-			snap = make([]*topic, 0, len(f.topics))
-			for _, t := range f.topics {
-				snap = append(snap, t)
-			}
-		}
-	} else {
-		for i, sym := range req.symbols {
-			t := f.topics[sym]
-			if t == nil {
-				t = f.newTopic(sym)
-			}
-			if t.nsub == nil {
-				sub, err := f.subscribe(f.hub.opts.Subjects.Enriched(f.kind, sym))
-				if err != nil {
-					f.unregisterLocked(q, req.symbols[:i], false)
-					return err
-				}
-				t.nsub = sub
-			}
-			t.subs = append(t.subs, q)
-		}
-		if req.snapshot {
-			snap = make([]*topic, 0, len(req.symbols))
-			for _, sym := range req.symbols {
-				snap = append(snap, f.topics[sym])
-			}
-		}
+	if f.rep != nil && (req.resume || req.snapshot && !f.complete) {
+		return errCatchUp
+	}
+	if err := f.addLocked(q, req); err != nil {
+		return err
 	}
 	if !req.snapshot {
 		return nil
+	}
+	var snap []*topic
+	if req.all {
+		snap = make([]*topic, 0, len(f.topics))
+		for _, t := range f.topics {
+			snap = append(snap, t)
+		}
+	} else {
+		snap = make([]*topic, 0, len(req.symbols))
+		for _, sym := range req.symbols {
+			snap = append(snap, f.topics[sym])
+		}
+	}
+	if f.rep != nil {
+		// Positions increase along a stream: a resume token of a snapshot
+		// event names exactly the snapshot events before it.
+		slices.SortFunc(snap, func(a, b *topic) int { return cmp.Compare(a.pos, b.pos) })
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -247,6 +252,38 @@ func (f *feed) register(q *queue, req *request) error {
 	}
 	q.offerLocked(item{mark: markSnapshotEnd, count: n})
 	q.signal()
+	return nil
+}
+
+// addLocked adds q to the filters req names, subscribing (core mode) to
+// those nobody needed yet. Called with mu held.
+func (f *feed) addLocked(q *queue, req *request) error {
+	if req.all {
+		if f.wild == nil && f.rep == nil {
+			sub, err := f.subscribe(f.base + "*")
+			if err != nil {
+				return err
+			}
+			f.wild = sub
+		}
+		f.all = append(f.all, q)
+		return nil
+	}
+	for i, sym := range req.symbols {
+		t := f.topics[sym]
+		if t == nil {
+			t = f.newTopic(sym)
+		}
+		if t.nsub == nil && f.rep == nil {
+			sub, err := f.subscribe(f.hub.opts.Subjects.Enriched(f.kind, sym))
+			if err != nil {
+				f.unregisterLocked(q, req.symbols[:i], false)
+				return err
+			}
+			t.nsub = sub
+		}
+		t.subs = append(t.subs, q)
+	}
 	return nil
 }
 
@@ -274,6 +311,19 @@ func (f *feed) unregister(q *queue, req *request) {
 }
 
 func (f *feed) unregisterLocked(q *queue, symbols []string, all bool) {
+	if f.rep != nil {
+		// Durable mode: the stream's consumer feeds the cache whoever
+		// listens.
+		if all {
+			f.all = remove(f.all, q)
+		}
+		for _, sym := range symbols {
+			if t := f.topics[sym]; t != nil {
+				t.subs = remove(t.subs, q)
+			}
+		}
+		return
+	}
 	if all {
 		f.all = remove(f.all, q)
 		if len(f.all) == 0 && f.wild != nil {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,6 +44,13 @@ func newEnv(t *testing.T, o stream.Options) *env {
 // client that reads slowly soon makes the hub's writes wait.
 func newEnvBuf(t *testing.T, o stream.Options, sndbuf int) *env {
 	t.Helper()
+	return newEnvWith(t, o, sndbuf, nil)
+}
+
+// newEnvWith is newEnvBuf calling setup, when not nil, with the hub's
+// connection and options before the hub is built.
+func newEnvWith(t *testing.T, o stream.Options, sndbuf int, setup func(nc *nats.Conn, o *stream.Options)) *env {
+	t.Helper()
 	_, url := opstest.RunNATS(t)
 	hubNC, err := nats.Connect(url)
 	if err != nil {
@@ -55,6 +63,9 @@ func newEnvBuf(t *testing.T, o stream.Options, sndbuf int) *env {
 	t.Cleanup(func() { pub.Close(); hubNC.Close() })
 	o.Conn = hubNC
 	o.Subjects = schemas.MustSubjects("t")
+	if setup != nil {
+		setup(hubNC, &o)
+	}
 	hub, err := stream.NewHub(o)
 	if err != nil {
 		t.Fatal(err)
@@ -136,8 +147,9 @@ func (e *env) publishing(f func(i int) bool) (stop func()) {
 			}
 		}
 	}()
+	var once sync.Once
 	return func() {
-		close(quit)
+		once.Do(func() { close(quit) })
 		<-done
 	}
 }

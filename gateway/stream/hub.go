@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 
 	"fmt"
 	"net/http"
@@ -83,7 +84,19 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	go func() { h.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		h.stop.Do(func() { close(h.stopped) })
+		h.stop.Do(func() {
+			close(h.stopped)
+			for _, f := range h.feeds {
+				if f == nil {
+					continue
+				}
+				f.mu.Lock()
+				if f.stopFollow != nil {
+					f.stopFollow()
+				}
+				f.mu.Unlock()
+			}
+		})
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("waiting for %d streams to end: %w", h.active.Load(), ctx.Err())
@@ -120,7 +133,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := h.admitResume(f, &req); err != nil {
+	if err := h.admitResume(r.Context(), f, &req); err != nil {
 		writeProblem(w, err)
 		return
 	}
@@ -130,14 +143,25 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.release()
+	if f.rep != nil {
+		if err := f.follow(r.Context()); err != nil {
+			h.opts.Logger.Warn("stream: following the durable stream", "type", f.kind.String(), "err", err)
+			writeProblem(w, &StatusError{Status: http.StatusServiceUnavailable, Title: "Stream unavailable",
+				Detail: "the durable stream cannot be read: " + err.Error(), RetryAfter: 1})
+			return
+		}
+	}
 	q := newQueue(req.kind == schemas.KindQuote, h.opts.Buffer)
-	if err := f.register(q, &req); err != nil {
+	s := &session{hub: h, feed: f, q: q, req: &req}
+	switch err := f.register(q, &req); {
+	case errors.Is(err, errCatchUp):
+		s.fromStream = true
+	case err != nil:
 		h.opts.Logger.Warn("stream: registering a subscriber", "err", err)
 		writeProblem(w, problemf(http.StatusServiceUnavailable, "", err.Error()))
 		return
 	}
 	defer f.unregister(q, &req)
-	s := &session{hub: h, feed: f, q: q, req: &req}
 	if ws {
 		s.serveWebSocket(w, r)
 		return
@@ -147,7 +171,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // admitResume checks a resume's token and, in core mode, refuses it or
 // turns it into a snapshot (fallback=snapshot).
-func (h *Hub) admitResume(f *feed, req *request) error {
+func (h *Hub) admitResume(ctx context.Context, f *feed, req *request) error {
 	if req.token.Stream != "" && req.token.Stream != f.stream {
 		return &StatusError{Status: http.StatusBadRequest, Title: "Foreign resume token",
 			Detail: fmt.Sprintf("the resume token is of stream %q, this is %q: resume each stream with its own token", req.token.Stream, f.stream)}
@@ -155,17 +179,16 @@ func (h *Hub) admitResume(f *feed, req *request) error {
 	if !req.resume {
 		return nil
 	}
-	if h.opts.Replayer == nil {
-		if req.fallback {
-			req.snapshot = true
-			return nil
-		}
-		return &StatusError{Status: http.StatusConflict, Title: "Nothing to resume from",
-			Detail: "this gateway runs core mode: enriched events are not stored, so Last-Event-ID, since_seq and since cannot be replayed; " +
-				"subscribe again without them (the stream starts with a snapshot of the last value of each symbol), or add fallback=snapshot to get that snapshot in place of a resume"}
+	if f.rep != nil {
+		return f.admitDurableResume(ctx, req)
 	}
-	return &StatusError{Status: http.StatusNotImplemented, Title: "Resume not implemented",
-		Detail: "resuming from the durable stream is not implemented yet"}
+	if req.fallback {
+		req.snapshot = true
+		return nil
+	}
+	return &StatusError{Status: http.StatusConflict, Title: "Nothing to resume from",
+		Detail: "this gateway runs core mode: enriched events are not stored, so Last-Event-ID, since_seq and since cannot be replayed; " +
+			"subscribe again without them (the stream starts with a snapshot of the last value of each symbol), or add fallback=snapshot to get that snapshot in place of a resume"}
 }
 
 func (h *Hub) acquire() error {

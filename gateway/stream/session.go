@@ -35,6 +35,13 @@ type session struct {
 	items []item
 	live  bool // past the snapshot's end (or no snapshot)
 
+	// Durable mode: fromStream says the subscriber is served from the stream
+	// first (durable.go); live events at or below floor were sent by it;
+	// seqs numbers each symbol's events within this subscription.
+	fromStream bool
+	floor      uint64
+	seqs       map[string]uint64
+
 	// max_rate (quotes only, live events only)
 	interval int64 // ns between two events of a symbol
 	lastSent map[*topic]int64
@@ -45,6 +52,20 @@ type session struct {
 
 func (s *session) run(tr transport) {
 	s.live = !s.req.snapshot
+	if s.feed.rep != nil {
+		s.seqs = make(map[string]uint64)
+	}
+	if s.fromStream {
+		if err := s.catchUp(tr); err != nil {
+			if s.hub.closed() {
+				s.end(tr, EndShutdown, "the gateway is shutting down: subscribe again (to another gateway)")
+				return
+			}
+			s.hub.opts.Logger.Warn("stream: reading the durable stream", "type", s.feed.kind.String(), "err", err)
+			s.end(tr, EndError, "reading the stream failed: resume with the token ("+err.Error()+")")
+			return
+		}
+	}
 	if s.req.maxRate > 0 && s.q.conflate {
 		s.interval = int64(float64(time.Second) / s.req.maxRate)
 		s.lastSent = make(map[*topic]int64)
@@ -122,6 +143,9 @@ func (s *session) flush(tr transport) error {
 
 // add frames one item into the pending batch, or holds it back for max_rate.
 func (s *session) add(it *item) {
+	if it.t != nil && it.pos <= s.floor {
+		return // sent by the catch-up
+	}
 	if it.mark == markSnapshotEnd {
 		s.buf = appendControl(s.buf, s.fm, &control{typ: TypeSnapshotEnd, count: int(it.count)})
 		s.ends = append(s.ends, len(s.buf))
@@ -147,11 +171,16 @@ func (s *session) add(it *item) {
 			delete(s.held, it.t)
 		}
 	}
-	s.emit(it)
+	s.emit(it, it.t.symbol)
 }
 
-func (s *session) emit(it *item) {
-	s.tok = Token{Stream: s.feed.stream, Epoch: s.hub.epoch, Pos: it.pos}.Append(s.tok[:0])
+// emit frames one event of symbol sym into the pending batch.
+func (s *session) emit(it *item, sym string) {
+	if s.seqs != nil {
+		it.seq = s.seqs[sym] + 1 + uint64(it.replaced)
+		s.seqs[sym] = it.seq
+	}
+	s.tok = Token{Stream: s.feed.stream, Epoch: s.feed.epoch, Pos: it.pos}.Append(s.tok[:0])
 	var ok bool
 	if s.buf, ok = appendEvent(s.buf, s.fm, it, s.tok); !ok {
 		s.hub.m.badData.Inc()
@@ -171,7 +200,7 @@ func (s *session) flushHeld(now int64) {
 	for t, it := range s.held {
 		if due := s.lastSent[t] + s.interval; due <= now {
 			s.lastSent[t] = now
-			s.emit(&it)
+			s.emit(&it, t.symbol)
 			delete(s.held, t)
 		} else if s.heldDue == 0 || due < s.heldDue {
 			s.heldDue = due
