@@ -72,6 +72,7 @@ func TestRolePermissions(t *testing.T) {
 		{"gateway-a", "publish an enriched event", pub("sluice.enriched.quote.AAPL"), "sluice.enriched.quote.AAPL"},
 		{"gateway-a", "publish a dead letter", pub("sluice.dlq.quote"), "sluice.dlq.quote"},
 		{"gateway-a", "read the ingest batches", sub("sluice.ingest.>"), "sluice.ingest.>"},
+		{"gateway-a", "purge the enriched stream", pub("$JS.API.STREAM.PURGE.sluice-enriched"), "$JS.API.STREAM.PURGE.sluice-enriched"},
 		{"gateway-a", "subscribe to its own inbox", sub("_INBOX.gateway.a.abc.*"), ""},
 		{"gateway-a", "publish a batch", pub("sluice.ingest.quote"), ""},
 		{"gateway-b", "subscribe to gateway-a's inbox", sub("_INBOX.gateway.a.>"), "_INBOX.gateway.a.>"},
