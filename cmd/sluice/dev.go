@@ -35,7 +35,7 @@ func runDev(args []string) int {
 	fs.StringVar(&cfg.opsAddr, "ops-listen", ops.DefaultOpsAddr, "ops listener: /metrics, /healthz, /readyz, /debug/pprof/, and the live dashboard at /")
 	registerDashboardFlag(fs, &cfg.dashboardClients)
 	fs.StringVar(&cfg.natsListen, "nats-listen", "127.0.0.1:4222", "embedded NATS server address (port 0 picks a free one)")
-	fs.StringVar(&cfg.dataDir, "data", "", "JetStream store folder (default: a temporary folder removed at exit)")
+	fs.StringVar(&cfg.dataDir, "data", "", "JetStream store folder, kept across runs (default: a temporary folder, removed at exit, or by the next sluice dev after a kill -9)")
 	refdata := fs.String("refdata", "", "reference data file to load (default: the built-in sample data)")
 	if ok, code := parse(fs, "dev", "One process with an embedded NATS server, the sample reference data, the gateway and one worker per default group.", args); !ok {
 		return code
@@ -125,7 +125,7 @@ func startStack(ctx context.Context, cfg devConfig, log *slog.Logger) (st *devSt
 	}
 	store := cfg.dataDir
 	if store == "" {
-		if st.tmpDir, err = os.MkdirTemp("", "sluice-dev-"); err != nil {
+		if st.tmpDir, err = makeDevStore(log); err != nil {
 			return st, err
 		}
 		store = st.tmpDir
