@@ -49,6 +49,7 @@ type conn struct {
 	rd deadlineReader
 	bw *bufio.Writer
 	fr *http2.Framer
+	hb *blockReader // decodes the header blocks the framer reads
 
 	mu          sync.Mutex
 	closed      bool // the socket is closed, or a write failed
@@ -99,7 +100,7 @@ func newConn(s *Server, ctx context.Context, c net.Conn) *conn {
 	cc.rd = deadlineReader{cc: cc}
 	cc.bw = bufio.NewWriterSize(c, 16<<10)
 	cc.fr = http2.NewFramer(cc.bw, &cc.rd)
-	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	cc.hb = newBlockReader(s.opts.MaxHeaderListSize)
 	cc.fr.MaxHeaderListSize = s.opts.MaxHeaderListSize
 	cc.fr.SetMaxReadFrameSize(s.opts.MaxReadFrameSize)
 	cc.fr.SetReuseFrames()
@@ -222,6 +223,9 @@ func (cc *conn) serve(sawPreface bool) {
 	for {
 		cc.rd.boundary, cc.rd.n, cc.rd.limit = true, 0, limit
 		f, err := cc.fr.ReadFrame()
+		if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
+			f, err = cc.hb.read(cc.fr, hf)
+		}
 		cc.mu.Lock()
 		cc.inBurst = true
 		ok := false
