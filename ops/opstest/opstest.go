@@ -1,6 +1,8 @@
 // Package opstest holds test helpers built on package ops: an embedded NATS
-// server with JetStream per test, and a poll helper to wait for a condition
-// without sleeping for a fixed time.
+// server with JetStream per test, a JetStream cluster of several servers in
+// the test process whose nodes a fault test can restart or cut off
+// ([RunCluster]), a TCP proxy to cut ([Proxy]), and a poll helper to wait
+// for a condition without sleeping for a fixed time.
 package opstest
 
 import (
