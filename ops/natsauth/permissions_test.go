@@ -9,7 +9,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
 
+	"github.com/sluice-dev/sluice/ops/natsauth"
 	"github.com/sluice-dev/sluice/ops/opstest"
 )
 
@@ -143,4 +145,35 @@ func TestSubscriberCannotDeleteStream(t *testing.T) {
 	if err := admin.DeleteStream(ctx, "sluice-enriched"); err != nil {
 		t.Fatalf("the operator's delete: %v", err)
 	}
+}
+
+// TestRotatePassword: a rotated password works once the server has reloaded
+// its configuration (SIGHUP in the stack), and the old one no longer does:
+// the server cuts the connections made with it and refuses new ones; the
+// other users keep theirs.
+func TestRotatePassword(t *testing.T) {
+	s := opstest.RunSecureNATS(t)
+	oldOpts := s.Options(t, "worker")
+	before := connect(t, s, "worker")
+	res, err := natsauth.Init(natsauth.Options{NATSDir: s.NATSDir, UsersDir: s.UsersDir, Rotate: []string{"worker"},
+		Cost: bcrypt.MinCost})
+	if err != nil || len(res.NewPasswords) != 1 || res.NewCert {
+		t.Fatalf("rotating the worker: %+v %v", res, err)
+	}
+	s.Reload(t)
+	// The server checks its clients again: the old password's is cut.
+	opstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if before.IsConnected() {
+			return errors.New("a connection made with the old password is still up after the reload")
+		}
+		return nil
+	})
+	if nc, err := nats.Connect(s.URL, oldOpts...); err == nil || !errors.Is(err, nats.ErrAuthorization) {
+		if nc != nil {
+			nc.Close()
+		}
+		t.Errorf("the worker's old password after the reload: %v, want an authorization violation", err)
+	}
+	connect(t, s, "worker")
+	connect(t, s, "gateway-a")
 }

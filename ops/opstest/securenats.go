@@ -1,6 +1,7 @@
 package opstest
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -25,6 +26,11 @@ type SecureNATS struct {
 	// UsersDir holds a folder per user with its password and the CA, as
 	// `sluice natsauth init` makes them.
 	UsersDir string
+	// NATSDir holds the server's secrets (secrets.conf, certificate).
+	NATSDir string
+
+	conf  string // the main configuration file
+	store string
 }
 
 // RunSecureNATS copies the stack's NATS configuration into a temporary
@@ -62,14 +68,8 @@ func RunSecureNATS(t testing.TB) *SecureNATS {
 	if err := os.WriteFile(main, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	opts, err := server.ProcessConfigFile(main)
-	if err != nil {
-		t.Fatalf("loading the stack's NATS configuration: %v", err)
-	}
-	opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
-	opts.HTTPHost, opts.HTTPPort = "", 0
-	opts.StoreDir = t.TempDir()
-	opts.NoSigs = true
+	sn := &SecureNATS{UsersDir: users, NATSDir: filepath.Join(conf, "secrets"), conf: main, store: t.TempDir()}
+	opts := sn.options(t, server.RANDOM_PORT)
 	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("nats server: %v", err)
@@ -82,7 +82,31 @@ func RunSecureNATS(t testing.TB) *SecureNATS {
 	if !s.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats server: not ready within 10s")
 	}
-	return &SecureNATS{Server: s, URL: strings.Replace(s.ClientURL(), "nats://", "tls://", 1), UsersDir: users}
+	sn.Server, sn.URL = s, strings.Replace(s.ClientURL(), "nats://", "tls://", 1)
+	return sn
+}
+
+// options loads the configuration with the test's changes.
+func (s *SecureNATS) options(t testing.TB, port int) *server.Options {
+	t.Helper()
+	opts, err := server.ProcessConfigFile(s.conf)
+	if err != nil {
+		t.Fatalf("loading the stack's NATS configuration: %v", err)
+	}
+	opts.Host, opts.Port = "127.0.0.1", port
+	opts.HTTPHost, opts.HTTPPort = "", 0
+	opts.StoreDir = s.store
+	opts.NoSigs = true
+	return opts
+}
+
+// Reload makes the server read its configuration again, as SIGHUP does:
+// after natsauth.Init rotated a password, the new hash.
+func (s *SecureNATS) Reload(t testing.TB) {
+	t.Helper()
+	if err := s.Server.ReloadOptions(s.options(t, s.Server.Addr().(*net.TCPAddr).Port)); err != nil {
+		t.Fatalf("reloading the NATS configuration: %v", err)
+	}
 }
 
 // File is the path of a user's file (natsauth.PasswordFile, CAFile).
