@@ -16,11 +16,12 @@
 //	go test ./ops/composetest/ -run TestCompose -v -timeout 20m
 //	SLUICE_FAULTS=all go test ./ops/composetest/ -run TestComposeFaults -v -count=1
 //
-// TestComposeSecure runs the stack with docker-compose.secure.yml laid over
+// TestSecureCompose runs the stack with docker-compose.secure.yml laid over
 // it (TLS and one NATS user per role) and checks from the host that each
-// role's forbidden actions are refused and that the pipeline still works:
+// role's forbidden actions are refused and that the pipeline still works
+// (named so that -run TestCompose leaves it out; it takes minutes):
 //
-//	go test ./ops/composetest/ -run TestComposeSecure -v -count=1
+//	go test ./ops/composetest/ -run TestSecureCompose -v -count=1
 //
 // SLUICE_FAULTS picks the fault cases (all, none, or a list of worker, node,
 // partition, gateway, restart); unset, TestCompose runs the default ones and

@@ -18,7 +18,7 @@ import (
 	"github.com/sluice-dev/sluice/ops/opstest"
 )
 
-// TestComposeSecure runs the stack with docker-compose.secure.yml laid over
+// TestSecureCompose runs the stack with docker-compose.secure.yml laid over
 // it, as a user would with no setup: the one-shot natsauth service makes the
 // secrets, the nodes serve TLS with one user per role, and a quote still
 // comes back enriched through both gateways. From the host, with the
@@ -27,7 +27,7 @@ import (
 // gateway-b's inbox nor publish an enriched event, the worker cannot
 // publish an ingest batch, each refused by the server; a client without the
 // CA fails on the certificate.
-func TestComposeSecure(t *testing.T) {
+func TestSecureCompose(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compose test skipped in -short mode: it builds images and starts containers")
 	}
