@@ -155,7 +155,7 @@ func cpuCell(r Row, role Role) string {
 // errors, and the end-to-end count.
 func writeRowDetails(b *bytes.Buffer, r Row) {
 	if p := statusProblems(r.Status, r.Errors, r.Dropped); p != "" {
-		fmt.Fprintf(b, "- `%s`: %s%s\n", r.Variant, p, errorKinds(r.ErrorKinds))
+		fmt.Fprintf(b, "- `%s`: %s%s%s\n", r.Variant, p, errorKinds(r.ErrorKinds), rejectedReasons(r.Rejected))
 	}
 	if h := r.H2Load; h != nil {
 		other := maps.Clone(h.Status)
@@ -180,6 +180,19 @@ func writeRowDetails(b *bytes.Buffer, r Row) {
 		}
 		b.WriteString("\n")
 	}
+}
+
+// rejectedReasons formats a gateway's refusals by reason.
+func rejectedReasons(rej map[string]float64) string {
+	if len(rej) == 0 {
+		return ""
+	}
+	reasons := slices.Sorted(maps.Keys(rej))
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = fmt.Sprintf("%s %s", r, thousands(rej[r]))
+	}
+	return "; refused by the gateway: " + strings.Join(parts, ", ")
 }
 
 // errorKinds formats the most frequent error messages.

@@ -267,3 +267,20 @@ func TestDurableTargets(t *testing.T) {
 		}
 	}
 }
+
+// TestRejectedReasons: a row's 503s are followed by the gateway's reasons,
+// summed over its rounds.
+func TestRejectedReasons(t *testing.T) {
+	var runs []Measurement
+	for r := range 2 {
+		m := measurement("publish-durable", "sluice-durable", r, 1000, 1, 1, 2, nil)
+		m.Load.Status[503] = 6
+		m.Rejected = map[string]float64{"shed": 5, "backpressure": 1}
+		runs = append(runs, m)
+	}
+	var b bytes.Buffer
+	writeRowDetails(&b, aggregate(variants["publish-durable"], runs))
+	if want := "12 × 503 Service Unavailable; refused by the gateway: backpressure 2, shed 10"; !strings.Contains(b.String(), want) {
+		t.Fatalf("got %q, want %q in it", b.String(), want)
+	}
+}

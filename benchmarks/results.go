@@ -112,7 +112,9 @@ type Row struct {
 	ErrorKinds map[string]uint64 `json:"error_kinds,omitempty"`
 	Dropped    uint64            `json:"dropped_by_generator"`
 	Status     map[int]uint64    `json:"status"`
-	E2E        *loadgen.E2E      `json:"e2e,omitempty"`
+	// Rejected sums the runs' Measurement.Rejected.
+	Rejected map[string]float64 `json:"rejected_by_reason,omitempty"`
+	E2E      *loadgen.E2E       `json:"e2e,omitempty"`
 	// H2Load is h2load's run of the same shape against the same server,
 	// in the same suite run (once per variant: rows of a variant in
 	// several scenarios show the same run).
@@ -127,6 +129,9 @@ type Measurement struct {
 	Started time.Time       `json:"started"`
 	Load    *loadgen.Result `json:"load"`
 	CPU     []ProcessCPU    `json:"cpu"`
+	// Rejected counts a sluice gateway's refusals over the window by
+	// reason (sluice_gateway_rejected_total).
+	Rejected map[string]float64 `json:"rejected_by_reason,omitempty"`
 }
 
 // ProcessCPU is the CPU time one process used during a run's window.

@@ -368,6 +368,12 @@ func aggregate(v variant, runs []Measurement) Row {
 		row.ErrorKinds = loadgen.AddCounts(row.ErrorKinds, l.ErrorKinds)
 		row.Dropped += l.Dropped
 		row.Status = loadgen.AddCounts(row.Status, l.Status)
+		for reason, n := range runs[i].Rejected {
+			if row.Rejected == nil {
+				row.Rejected = map[string]float64{}
+			}
+			row.Rejected[reason] += n
+		}
 		for _, p := range runs[i].CPU {
 			cpu[p.Role] += p.Seconds
 		}

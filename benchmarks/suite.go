@@ -145,6 +145,12 @@ func (s *suite) measure(ctx context.Context, spec runSpec) (*Measurement, error)
 		}
 	}
 	cpu := newCPUSampler(sys.procs)
+	// A sluice gateway's refusals by reason, so that a row's 503s say
+	// whether they were shedding, backpressure or another bound.
+	rej := &rejectionWatch{}
+	if sys.edge != nil {
+		rej.ops = sys.edge.ops
+	}
 	cfg := loadgen.Config{
 		Target:   sys.url,
 		Client:   loadgen.ClientOptions{Proto: s.o.Proto, Conns: orDefault(spec.conns, s.o.Conns), Streams: orDefault(spec.streams, s.o.Streams), TLS: s.clientTLS},
@@ -154,6 +160,7 @@ func (s *suite) measure(ctx context.Context, spec runSpec) (*Measurement, error)
 		SettleQuiet: s.settleQuiet(), SettleMax: s.settleMax(),
 		OnWindow: func(start bool) {
 			cpu.sample(start)
+			rej.hook(start)
 			if spec.onWindow != nil {
 				spec.onWindow(start)
 			}
@@ -170,8 +177,11 @@ func (s *suite) measure(ctx context.Context, spec runSpec) (*Measurement, error)
 	if s.o.Progress != nil {
 		fmt.Fprintf(s.o.Progress, "%s\n", res)
 	}
+	if rej.err != nil {
+		s.log.Warn("reading the gateway's refusals", "variant", spec.v.name, "err", rej.err)
+	}
 	return &Measurement{Variant: spec.v.name, System: sys.name, Round: spec.round, Started: started.UTC(), Load: res,
-		CPU: cpu.result(res.Events)}, nil
+		CPU: cpu.result(res.Events), Rejected: rej.delta}, nil
 }
 
 // payloadOptions are the requests of a variant under the suite's options.
