@@ -664,6 +664,12 @@ func (cc *conn) removeStream(st *stream) {
 			cc.idle.Reset(cc.opts.IdleTimeout)
 		}
 	}
+	if fs := st.fast; fs != nil {
+		fs.removed = true
+		if fs.settled {
+			recycle(fs)
+		}
+	}
 }
 
 func (cc *conn) writeGoAway(code http2.ErrCode) {

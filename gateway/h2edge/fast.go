@@ -71,6 +71,11 @@ type FastStream struct {
 	begun    bool // Begin took the request: the body is collected for End
 	ended    bool // End or Abort called, or answered in Begin
 	answered atomic.Bool
+	// A FastStream goes back to streamPool once it is both removed from
+	// the connection's streams and settled: its answer taken from the
+	// queue, or aborted (no answer will come).
+	removed bool
+	settled bool
 
 	// The answer, copied by Respond (the exchange reuses its own
 	// buffers): written by the connection's answer queue.
@@ -94,6 +99,22 @@ func (fs *FastStream) RemoteAddr() string { return fs.st.cc.remote }
 // ContentLength returns the request's declared content-length, -1 if
 // none.
 func (fs *FastStream) ContentLength() int64 { return fs.st.declLen }
+
+// streamPool holds FastStreams done with (see recycle).
+var streamPool = sync.Pool{New: func() any { return new(FastStream) }}
+
+// recycle gives fs back to streamPool, unless a timer of its stream may
+// still fire (a write deadline, set only while an answer waits for
+// window): then the garbage collector takes it.
+func recycle(fs *FastStream) {
+	if fs.st.timer != nil || fs.st.rtimer != nil {
+		return
+	}
+	fs.release()
+	putBuf(fs.bodyp, fs.body)
+	*fs = FastStream{}
+	streamPool.Put(fs)
+}
 
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
@@ -202,8 +223,12 @@ func (cc *conn) writeAnswersLocked() bool {
 // (the rest waits for WINDOW_UPDATE, see sendPending).
 func (cc *conn) writeAnswer(fs *FastStream) {
 	st := &fs.st
+	fs.settled = true
 	if st.reset || st.localClosed || cc.closed {
 		fs.release()
+		if fs.removed {
+			recycle(fs)
+		}
 		return
 	}
 	fs.ended = true
@@ -299,25 +324,29 @@ func (cc *conn) writeFields(st *stream, status int, fields []string, end bool, l
 // beginFast starts the fast exchange x on a new stream; false: x
 // declined, the request goes to the adapter.
 func (cc *conn) beginFast(f *http2.MetaHeadersFrame, x FastExchange, method, path string) (bool, error) {
-	fs := &FastStream{x: x, method: method, path: path}
+	fs := streamPool.Get().(*FastStream)
+	fs.x, fs.method, fs.path = x, method, path
 	st := &fs.st
 	*st = stream{cc: cc, id: f.StreamID, sendWindow: cc.initSendWin, recvWindow: cc.opts.InitialWindowSize,
 		declLen: -1, hasBody: !f.StreamEnded(), fast: fs}
 	declLen, err := cc.fastFields(f, x.Header())
 	if err != nil {
 		x.Abort(fs)
+		recycle(fs)
 		return true, err
 	}
 	st.declLen = declLen
 	if !st.hasBody {
 		if declLen > 0 {
 			x.Abort(fs)
+			recycle(fs)
 			return true, cc.streamErr("content_length_mismatch", st.id, http2.ErrCodeProtocol)
 		}
 		st.declLen = -1
 	}
 	maxBody, ok := x.Begin(fs)
 	if !ok {
+		recycle(fs)
 		return false, nil
 	}
 	fs.maxBody = maxBody
@@ -406,7 +435,7 @@ func (cc *conn) abortFast(fs *FastStream) {
 	if fs.ended || !fs.begun {
 		return
 	}
-	fs.ended = true
+	fs.ended, fs.settled = true, true
 	fs.x.Abort(fs)
 	putBuf(fs.bodyp, fs.body)
 	fs.body, fs.bodyp = nil, nil

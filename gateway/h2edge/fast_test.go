@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"runtime"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -252,4 +254,60 @@ func TestFastPathNoGoroutinePerStream(t *testing.T) {
 	}
 	close(fh.hold)
 	answers(t, fr, 101)
+}
+
+// TestFastPathRecycle: FastStreams are reused (streamPool) without an
+// answer reaching the wrong stream, while streams are reset before and
+// after their body ended.
+func TestFastPathRecycle(t *testing.T) {
+	fh := &echoFast{}
+	port := serveTest(t, http.NotFoundHandler(), false, Options{Fast: fh, MaxEarlyResets: -1})
+	c, fr := rawConn(t, port)
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var b bytes.Buffer
+	enc := hpack.NewEncoder(&b)
+	want := map[uint32]string{}
+	id := uint32(1)
+	for round := range 40 {
+		var ids []uint32
+		for i := range 25 {
+			body := []byte(strconv.Itoa(int(id)))
+			_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: fastBlock(enc, &b), EndHeaders: true})
+			switch (round*25 + i) % 7 {
+			case 0: // reset before its body ended: aborted
+				_ = fr.WriteData(id, false, body)
+				_ = fr.WriteRSTStream(id, http2.ErrCodeCancel)
+			case 1: // reset once ended: its answer is dropped, or comes before the reset is read
+				_ = fr.WriteData(id, true, body)
+				_ = fr.WriteRSTStream(id, http2.ErrCodeCancel)
+				want[id] = "202 got " + string(body)
+			default:
+				_ = fr.WriteData(id, true, body)
+				want[id] = "202 got " + string(body)
+				ids = append(ids, id)
+			}
+			id += 2
+		}
+		got := map[uint32]string{}
+		for len(ids) > 0 {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch f := f.(type) {
+			case *http2.MetaHeadersFrame:
+				got[f.StreamID] = f.PseudoValue("status") + " "
+			case *http2.DataFrame:
+				got[f.StreamID] += string(f.Data())
+				if f.StreamEnded() {
+					if got[f.StreamID] != want[f.StreamID] {
+						t.Fatalf("stream %d: got %q, want %q", f.StreamID, got[f.StreamID], want[f.StreamID])
+					}
+					ids = slices.DeleteFunc(ids, func(x uint32) bool { return x == f.StreamID })
+				}
+			case *http2.GoAwayFrame:
+				t.Fatalf("GOAWAY %v", f.ErrCode)
+			}
+		}
+	}
 }
