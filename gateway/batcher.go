@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/gateway/admit"
@@ -45,6 +46,7 @@ type batch struct {
 	done   chan struct{}
 	err    error
 	calls  []batchWaiter // the fast edge's requests, told when the batch is done
+	tr     *batchTrace   // set when a traced request has events in it
 }
 
 // batchWaiter is a request that does not wait on batch.done: the batch
@@ -85,6 +87,9 @@ type batcher struct {
 	dur     *durablePub  // durable: the JetStream publisher; nil in core mode
 	msgID   string       // durable: the Nats-Msg-Id prefix, "<publisher id>.<type>."
 	unacked atomic.Int64 // durable: events published, not yet acknowledged
+
+	tracer   trace.Tracer // nil: tracing off
+	spanName string
 
 	active  atomic.Int64 // requests between enter and add
 	pending atomic.Int64 // bytes reserved, not yet published
@@ -175,6 +180,12 @@ func (b *batcher) reserve(n int) error {
 // Every event is at most [batcher.maxEvent] bytes: a batch frame never
 // grows past max_payload.
 func (b *batcher) add(enc []byte, ends []int, arrived int64, wait bool, touched []*batch, call batchWaiter) []*batch {
+	return b.addTraced(enc, ends, arrived, wait, touched, call, nil)
+}
+
+// addTraced is add for a request whose span context sc is sampled (nil
+// otherwise): the batches holding its events link to its span.
+func (b *batcher) addTraced(enc []byte, ends []int, arrived int64, wait bool, touched []*batch, call batchWaiter, sc *trace.SpanContext) []*batch {
 	var full [8]*batch
 	flush := full[:0]
 	flushAt := b.frameLimit()
@@ -198,6 +209,9 @@ func (b *batcher) add(enc []byte, ends []int, arrived int64, wait bool, touched 
 		cur.wait = cur.wait || wait
 		if len(touched) == 0 || touched[len(touched)-1] != cur {
 			touched = append(touched, cur)
+			if sc != nil {
+				linkLocked(cur, sc)
+			}
 			if call != nil {
 				call.touch()
 				cur.calls = append(cur.calls, call)
@@ -317,6 +331,10 @@ func (b *batcher) publish(f *batch) {
 	h := coreHeaders.Get().(*coreHeader)
 	defer coreHeaders.Put(h)
 	msg := nats.Msg{Subject: b.subject, Reply: b.inbox, Data: f.buf, Header: h.set(f, b.inbox)}
+	if f.tr != nil && b.tracer != nil {
+		msg.Header[headerTraceParent] = []string{b.startBatchSpan(f)}
+		defer delete(msg.Header, headerTraceParent) // the header is pooled
+	}
 	// The batch's timestamp (Sluice-Sent) is set below, with the time the
 	// outstanding batches record.
 	// Recorded before the publish: a worker's done frame can come back
@@ -395,6 +413,7 @@ func (b *batcher) finish(f *batch) {
 	size := len(f.buf) - 5
 	b.pending.Add(-int64(size))
 	b.m.batchFlushed(int(f.reason), f.n, len(f.buf), f.err)
+	endBatchSpan(f)
 	if cap(f.buf) <= 4*b.opts.MaxBytes {
 		b.bufs.Put(f.buf[:0]) //nolint:staticcheck // a slice header per batch is fine
 	}

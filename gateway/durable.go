@@ -141,6 +141,9 @@ func (b *batcher) publishDurable(f *batch) {
 	if f.wait {
 		hdr[schemas.HeaderReply] = vs[5:6:6]
 	}
+	if f.tr != nil && b.tracer != nil {
+		hdr[headerTraceParent] = []string{b.startBatchSpan(f)}
+	}
 	b.unacked.Add(int64(f.n))
 	b.local(-f.n)
 	d := b.dur

@@ -24,6 +24,11 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ret := preferredReturn(r.Header)
+	if s.opts.Tracing != nil {
+		if st.span = s.startRequestSpan(r, kind); st.span != nil {
+			defer func() { endRequestSpan(st, st.status) }()
+		}
+	}
 	ga := s.admitRequest(w, r, kind, st)
 	if ga == nil {
 		return
@@ -115,6 +120,9 @@ func (s *Server) publishBody(w http.ResponseWriter, r *http.Request, kind schema
 		corr = c
 	}
 	st.trace, st.traceState = requestTrace(r.Header)
+	if st.span != nil {
+		traceEvents(st)
+	}
 	s.finishEvents(st, start.UnixNano(), corr, key)
 	setTraceResponse(w, st)
 	st.enc, st.ends = st.enc[:0], st.ends[:0]
@@ -141,13 +149,21 @@ func (s *Server) publishBody(w http.ResponseWriter, r *http.Request, kind schema
 		bt.add(st.enc, st.ends, start.UnixNano(), corr != 0, touched[:0], call)
 		return 0, corr
 	}
-	st.touched = bt.add(st.enc, st.ends, start.UnixNano(), corr != 0, st.touched[:0], nil)
+	if st.span != nil {
+		st.span.AddEvent("decoded")
+		st.touched = bt.addTraced(st.enc, st.ends, start.UnixNano(), corr != 0, st.touched[:0], nil, &st.sc)
+	} else {
+		st.touched = bt.add(st.enc, st.ends, start.UnixNano(), corr != 0, st.touched[:0], nil)
+	}
 	if err := waitBatches(r, st.touched); err != nil {
 		s.releaseCorr(corr)
 		return s.fail(w, st, publishProblem(err)), 0
 	}
 	st.published = now()
 	s.observeBatches(st)
+	if st.span != nil {
+		st.span.AddEvent("published")
+	}
 	s.m.accepted[kind].Add(n)
 	return 0, corr
 }
@@ -375,7 +391,7 @@ func (s *Server) respondAccepted(w http.ResponseWriter, st *reqState, minimal bo
 	if minimal {
 		w.Header()["Preference-Applied"] = preferenceMinimal
 		w.WriteHeader(http.StatusAccepted)
-		s.m.status(http.StatusAccepted)
+		s.answered(st, http.StatusAccepted)
 		return
 	}
 	b := append(st.out[:0], `{"accepted":`...)
@@ -393,7 +409,7 @@ func (s *Server) respondAccepted(w http.ResponseWriter, st *reqState, minimal bo
 	h["Content-Type"] = jsonContentType
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = w.Write(b)
-	s.m.status(http.StatusAccepted)
+	s.answered(st, http.StatusAccepted)
 }
 
 var (
@@ -407,6 +423,6 @@ var (
 // fail answers with a problem and counts it; it returns the status.
 func (s *Server) fail(w http.ResponseWriter, st *reqState, p *problem) int {
 	st.out = writeProblem(w, p, st.out)
-	s.m.status(p.Status)
+	s.answered(st, p.Status)
 	return p.Status
 }

@@ -92,6 +92,12 @@ func newGatewayMetrics(s *metrics.Set) *gatewayMetrics {
 	return m
 }
 
+// answered counts the request's answer and keeps its status for its span.
+func (s *Server) answered(st *reqState, code int) {
+	st.status = code
+	s.m.status(code)
+}
+
 func (m *gatewayMetrics) status(code int) {
 	if c, ok := m.requests[code]; ok {
 		c.Inc()

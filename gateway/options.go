@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sluice-dev/sluice/bus"
+	"github.com/sluice-dev/sluice/ops/tracing"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -131,6 +132,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics receives the gateway's metrics.
 	Metrics *metrics.Set
+	// Tracing, when not nil, traces sampled requests: a request span, and
+	// a span per batch holding a traced request's events (see package
+	// ops/tracing). Nil: no spans, at no cost.
+	Tracing *tracing.Provider
 }
 
 func (o *Options) setDefaults() {

@@ -42,6 +42,9 @@ func (s *Server) respondResults(w http.ResponseWriter, r *http.Request, st *reqS
 	timerPool.Put(t)
 	in := now()
 	s.m.observe(stageResults, st.published, in)
+	if st.span != nil {
+		st.span.AddEvent("results")
+	}
 	defer func() { s.m.observe(stageWrite, in, now()) }()
 	// Every result is in and the slot stays ours until release: reading
 	// without the lock is safe, the dispatcher no longer writes to it.
@@ -82,7 +85,7 @@ func (s *Server) respondOne(w http.ResponseWriter, r *http.Request, st *reqState
 		h["Content-Type"] = msgpackContentType
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(res.event)
-		s.m.status(http.StatusOK)
+		s.answered(st, http.StatusOK)
 		return
 	}
 	out, err := schemas.AppendEventJSON(st.out[:0], res.event)
@@ -94,7 +97,7 @@ func (s *Server) respondOne(w http.ResponseWriter, r *http.Request, st *reqState
 	h["Content-Type"] = ceJSONContentType
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
-	s.m.status(http.StatusOK)
+	s.answered(st, http.StatusOK)
 }
 
 // respondMany answers a collection: {"enriched": k, "rejected": m,
@@ -122,7 +125,7 @@ func (s *Server) respondMany(w http.ResponseWriter, r *http.Request, st *reqStat
 	}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(st.out)
-	s.m.status(http.StatusOK)
+	s.answered(st, http.StatusOK)
 }
 
 func appendResultsJSON(b []byte, st *reqState, results []result, enriched int) ([]byte, error) {

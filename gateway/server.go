@@ -39,6 +39,8 @@ type Server struct {
 	serveErr chan error
 	started  atomic.Bool
 	once     sync.Once
+	// spanNames are the request spans' names, by kind.
+	spanNames [3]string
 }
 
 // ErrStarted is returned by [Server.Start] on a Server that was started
@@ -66,10 +68,14 @@ func New(opts Options) (*Server, error) {
 		s.dur = d
 	}
 	for _, k := range schemas.Kinds {
+		s.spanNames[k] = "POST /v1/events/" + k.String()
 		// Every batch carries a reply subject naming its kind, so the
 		// NATS server's no-responders notice tells which group is gone.
 		b := newBatcher(opts.Conn, opts.Subjects.Ingest(k), s.inbox+"."+k.String(), opts.Batch, s.m)
 		b.group = s.adm.groups[k].load
+		if opts.Tracing != nil {
+			b.tracer, b.spanName = opts.Tracing.Tracer(), "publish "+b.subject
+		}
 		if opts.Delivery.Of(k) == bus.ModeDurable {
 			// A group that serves a durable type is counted as durable
 			// (its backlog is in the stream), also for a core type it

@@ -3,6 +3,8 @@ package gateway
 import (
 	"sync"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -23,6 +25,11 @@ type reqState struct {
 	// The request's stage times (sluice_gateway_stage_seconds): admitted,
 	// handed to the batcher, and its batches published (or stored).
 	admitted, added, published int64 // Unix ns
+	// span is the request's span when it is traced, else nil; sc its
+	// context, which the request's batches link to.
+	span   trace.Span
+	sc     trace.SpanContext
+	status int // the answer's status, once answered
 }
 
 // maxPooledBytes keeps unusually large buffers out of the pool.
@@ -48,5 +55,6 @@ func putState(st *reqState) {
 	clear(st.touched)
 	st.touched = st.touched[:0]
 	st.trace, st.traceState = "", ""
+	st.span, st.sc, st.status = nil, trace.SpanContext{}, 0
 	statePool.Put(st)
 }

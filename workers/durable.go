@@ -333,12 +333,20 @@ func (p *processor) handleDurable(msg *nats.Msg, ks *kindState, bd *durableDeliv
 		p.deadLetterBatch(msg, ks, bd, ReasonUndecodable, err)
 		return time.Since(start)
 	}
+	span := p.startSpan(msg, ks)
+	if span != nil {
+		defer span.End()
+	}
 	if err := p.process(msg, ks); err != nil {
 		p.fail(msg, ks, bd, ReasonStageFailed, err)
 		return time.Since(start)
 	}
 	processed := time.Now()
 	m.observe(stageValidateEnrich, start, processed)
+	if span != nil {
+		p.linkEvents(span)
+		span.AddEvent("validated and enriched")
+	}
 	defer func() { m.observe(stagePublish, processed, start.Add(took)) }()
 	if err := p.publishDurable(msg.Reply, ks, bd); err != nil {
 		p.publishFailed(ks.dlq, err)
@@ -346,6 +354,10 @@ func (p *processor) handleDurable(msg *nats.Msg, ks *kindState, bd *durableDeliv
 		return time.Since(start)
 	}
 	p.progress.stop()
+	if span != nil {
+		span.AddEvent("stored")
+		p.endSpan(span) // the deferred End does nothing after this one
+	}
 	if err := bd.Ack(); err != nil {
 		p.publishFailed("ack", err)
 	} else {

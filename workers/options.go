@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/enrich"
+	"github.com/sluice-dev/sluice/ops/tracing"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -101,6 +102,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics receives the worker's metrics. Default metrics.NewSet().
 	Metrics *metrics.Set
+	// Tracing, when not nil, gives a span to each batch whose frame names
+	// a sampled batch span (see package ops/tracing). Nil: no spans, at no
+	// cost.
+	Tracing *tracing.Provider
 
 	// Delivery is the delivery mode of each kind. Core kinds (the zero
 	// value) are queue-subscribed on core NATS as always. Durable kinds

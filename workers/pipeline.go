@@ -8,6 +8,8 @@ import (
 
 	"github.com/sluice-dev/sluice/enrich"
 	"github.com/sluice-dev/sluice/schemas"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // pipeline is what every processing goroutine of a worker shares: read-only
@@ -25,6 +27,7 @@ type pipeline struct {
 	stages []Stage
 	kinds  map[schemas.Kind]*kindState
 	m      workerMetrics
+	tracer trace.Tracer // nil: tracing off
 	// maxDeliver and nakDelay settle durable batches that fail.
 	maxDeliver int
 	nakDelay   time.Duration
@@ -38,9 +41,10 @@ type pipeline struct {
 
 // kindState is the per-kind configuration of a pipeline.
 type kindState struct {
-	kind schemas.Kind
-	dlq  string
-	m    *kindMetrics
+	kind     schemas.Kind
+	dlq      string
+	m        *kindMetrics
+	spanName string // of its batches' spans
 }
 
 // newPipeline builds the pipeline of o, whose defaults are set.
@@ -55,12 +59,14 @@ func newPipeline(o *Options) *pipeline {
 		log:      o.Logger,
 		kinds:    make(map[schemas.Kind]*kindState, len(o.Kinds)),
 		m:        newWorkerMetrics(o.Metrics, o.Group),
+		tracer:   o.Tracing.Tracer(),
 
 		maxDeliver: o.MaxDeliver,
 		nakDelay:   o.NakDelay,
 	}
 	for _, k := range o.Kinds {
-		p.kinds[k] = &kindState{kind: k, dlq: o.Subjects.DLQ(k), m: newKindMetrics(o.Metrics, o.Group, k)}
+		p.kinds[k] = &kindState{kind: k, dlq: o.Subjects.DLQ(k), m: newKindMetrics(o.Metrics, o.Group, k),
+			spanName: "process " + o.Subjects.Ingest(k)}
 	}
 	p.stages = append([]Stage{StageFunc(p.validate), StageFunc(p.enrich)}, o.Stages...)
 	if o.StageCost > 0 {

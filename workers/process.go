@@ -99,14 +99,26 @@ func (p *processor) handle(msg *nats.Msg, ks *kindState) (took time.Duration) {
 	m := &p.pl.m
 	m.inflight.Inc()
 	defer m.inflight.Dec()
+	span := p.startSpan(msg, ks)
 	if p.process(msg, ks) != nil {
+		if span != nil {
+			span.End()
+		}
 		return time.Since(start)
 	}
 	processed := time.Now()
 	m.observe(stageValidateEnrich, start, processed)
+	if span != nil {
+		p.linkEvents(span)
+		span.AddEvent("validated and enriched")
+	}
 	p.publish(replyOf(msg), ks)
 	took = time.Since(start)
 	m.observe(stagePublish, processed, start.Add(took))
+	if span != nil {
+		span.AddEvent("published")
+		p.endSpan(span)
+	}
 	m.duration.Update(took.Seconds())
 	return took
 }

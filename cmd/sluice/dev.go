@@ -21,6 +21,7 @@ import (
 	"github.com/sluice-dev/sluice/gateway"
 	"github.com/sluice-dev/sluice/gateway/stream"
 	"github.com/sluice-dev/sluice/ops"
+	"github.com/sluice-dev/sluice/ops/tracing"
 	"github.com/sluice-dev/sluice/schemas"
 	"github.com/sluice-dev/sluice/workers"
 )
@@ -32,6 +33,7 @@ func runDev(args []string) int {
 	c.register(fs, false)
 	cfg.gateway.register(fs)
 	cfg.worker.register(fs)
+	registerTraceFlags(fs, &cfg.trace)
 	fs.StringVar(&cfg.opsAddr, "ops-listen", ops.DefaultOpsAddr, "ops listener: /metrics, /healthz, /readyz, /debug/pprof/, and the live dashboard at /")
 	registerDashboardFlag(fs, &cfg.dashboardClients)
 	fs.StringVar(&cfg.natsListen, "nats-listen", "127.0.0.1:4222", "embedded NATS server address (port 0 picks a free one)")
@@ -91,6 +93,7 @@ type devConfig struct {
 	subjects         schemas.Subjects
 	refdata          *enrich.RefData
 	groups           []string // default quotes, trades
+	trace            tracing.Options
 }
 
 // devStack is a running `sluice dev`: embedded NATS, a worker per group, the
@@ -105,6 +108,7 @@ type devStack struct {
 	hub      *stream.Hub
 	ops      *ops.Server
 	metrics  *metrics.Set
+	tracing  *tracing.Provider
 }
 
 // startStack starts everything of cfg; on error it stops what it started.
@@ -152,7 +156,11 @@ func startStack(ctx context.Context, cfg devConfig, log *slog.Logger) (st *devSt
 	// The workers take the delivery modes and the streams' shared limits
 	// from the gateway's flags of the same names (sluice dev registers
 	// them once).
+	if st.tracing, err = startTracing(ctx, cfg.trace, "sluice-dev", log); err != nil {
+		return st, err
+	}
 	wf := cfg.worker
+	wf.tracing = st.tracing
 	gs := cfg.gateway.opts.Durable.Streams
 	wf.delivery = cfg.gateway.opts.Delivery
 	wf.streams.Replicas, wf.streams.Duplicates, wf.streams.IngestMaxBytes = gs.Replicas, gs.Duplicates, gs.IngestMaxBytes
@@ -177,6 +185,7 @@ func startStack(ctx context.Context, cfg devConfig, log *slog.Logger) (st *devSt
 		return st, err
 	}
 	o.Conn, o.Subjects, o.Logger, o.Metrics = gnc, cfg.subjects, log, st.metrics
+	o.Tracing = st.tracing
 	if st.hub, err = cfg.gateway.attachStreams(&o); err != nil {
 		return st, err
 	}
@@ -253,6 +262,7 @@ func (st *devStack) shutdown(ctx context.Context) error {
 	if st.ops != nil {
 		errs = append(errs, st.ops.Shutdown(ctx))
 	}
+	errs = append(errs, st.tracing.Shutdown(ctx)) // the spans still held are exported
 	for _, nc := range st.conns {
 		nc.Close()
 	}

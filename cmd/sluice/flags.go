@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/sluice-dev/sluice/gateway/admit"
 	"github.com/sluice-dev/sluice/gateway/stream"
 	"github.com/sluice-dev/sluice/ops"
+	"github.com/sluice-dev/sluice/ops/tracing"
 	"github.com/sluice-dev/sluice/schemas"
 	"github.com/sluice-dev/sluice/workers"
 )
@@ -208,6 +210,7 @@ func (g *gatewayFlags) build(log *slog.Logger) (gateway.Options, error) {
 
 // workerFlags are a worker group's settings.
 type workerFlags struct {
+	tracing     *tracing.Provider // set by the command, from traceFlags
 	concurrency int
 	maxAge      time.Duration
 	maxFuture   time.Duration
@@ -276,6 +279,7 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 }
 
 func (w *workerFlags) apply(o *workers.Options) {
+	o.Tracing = w.tracing
 	o.Concurrency = w.concurrency
 	o.Limits = schemas.Limits{MaxAge: w.maxAge, MaxFuture: w.maxFuture, MaxPrice: w.maxPrice, MaxSize: w.maxSize}
 	o.StageCost = w.stageCost
@@ -308,3 +312,24 @@ func (b negatedBool) Set(v string) error {
 
 // IsBoolFlag lets the flag be given without a value.
 func (b negatedBool) IsBoolFlag() bool { return true }
+
+// registerTraceFlags registers the tracing flags into o (see package
+// ops/tracing); tracing stays off without an endpoint.
+func registerTraceFlags(fs *flag.FlagSet, o *tracing.Options) {
+	fs.StringVar(&o.Endpoint, "otlp-endpoint", "", "OpenTelemetry: the OTLP/HTTP collector to send spans to (http://host:4318; spans go to its /v1/traces). Empty: OTEL_EXPORTER_OTLP_ENDPOINT decides, and without it tracing is off, at no cost")
+	fs.Float64Var(&o.SampleRatio, "trace-sample", 1, "OpenTelemetry: fraction of requests without a sampled traceparent that are traced, 0 to 1 (a request whose traceparent is sampled is always traced); lower it at high rates: a traced request costs spans on the gateway and the worker")
+}
+
+// startTracing starts the tracer provider of o for the process named
+// service, or returns nil when tracing is off.
+func startTracing(ctx context.Context, o tracing.Options, service string, log *slog.Logger) (*tracing.Provider, error) {
+	o.ServiceName = service
+	p, err := tracing.New(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if p != nil {
+		log.Info("tracing on", "endpoint", o.Endpoint, "sample", o.SampleRatio)
+	}
+	return p, nil
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-dev/sluice/gateway"
 	"github.com/sluice-dev/sluice/ops"
+	"github.com/sluice-dev/sluice/ops/tracing"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -21,6 +22,8 @@ func runGateway(args []string) int {
 	opsAddr := fs.String("ops-listen", ops.DefaultOpsAddr, "ops listener: /metrics, /healthz, /readyz, /debug/pprof/, and the live dashboard at /")
 	var dashClients int
 	registerDashboardFlag(fs, &dashClients)
+	var traceOpts tracing.Options
+	registerTraceFlags(fs, &traceOpts)
 	if ok, code := parse(fs, "gateway", "The HTTP edge: decodes requests into MessagePack CloudEvents and micro-batches them onto NATS.", args); !ok {
 		return code
 	}
@@ -46,6 +49,10 @@ func runGateway(args []string) int {
 		return fatal(log, "gateway", err)
 	}
 	o.Conn, o.Subjects, o.Logger, o.Metrics = nc, subjects, log, set
+	if o.Tracing, err = startTracing(ctx, traceOpts, "sluice-gateway", log); err != nil {
+		return fatal(log, "gateway", err)
+	}
+	defer func() { _ = o.Tracing.Shutdown(context.Background()) }()
 	hub, err := g.attachStreams(&o)
 	if err != nil {
 		return fatal(log, "gateway", err)

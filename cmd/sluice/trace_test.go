@@ -1,13 +1,24 @@
 package main
 
 import (
+	"bytes"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/sluice-dev/sluice/ops/opstest"
+	"github.com/sluice-dev/sluice/ops/tracing"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -124,5 +135,127 @@ func TestTraceContextEndToEnd(t *testing.T) {
 				t.Errorf("invalid traceparent carried as (%q, %q)", p, s)
 			}
 		})
+	}
+}
+
+// otlpSink is an OTLP/HTTP trace receiver: it decodes each export request
+// (protobuf) and keeps the spans.
+type otlpSink struct {
+	mu    sync.Mutex
+	spans []*tracepb.Span
+}
+
+func newOTLPSink(t *testing.T) (*otlpSink, string) {
+	t.Helper()
+	s := &otlpSink{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/traces" || r.Method != http.MethodPost {
+			http.NotFound(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var req coltracepb.ExportTraceServiceRequest
+		if err := proto.Unmarshal(body, &req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		for _, rs := range req.GetResourceSpans() {
+			for _, ss := range rs.GetScopeSpans() {
+				s.spans = append(s.spans, ss.GetSpans()...)
+			}
+		}
+		s.mu.Unlock()
+		out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(out)
+	}))
+	t.Cleanup(srv.Close)
+	return s, srv.URL
+}
+
+// byKind returns the spans of kind k received so far.
+func (s *otlpSink) byKind(k tracepb.Span_SpanKind) []*tracepb.Span {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*tracepb.Span
+	for _, sp := range s.spans {
+		if sp.GetKind() == k {
+			out = append(out, sp)
+		}
+	}
+	return out
+}
+
+func linksTo(sp *tracepb.Span, spanID []byte) bool {
+	for _, l := range sp.GetLinks() {
+		if bytes.Equal(l.GetSpanId(), spanID) {
+			return true
+		}
+	}
+	return false
+}
+
+// With --otlp-endpoint, a request's spans reach a real OTLP/HTTP receiver
+// joined up: the gateway's request span is a child of the request's
+// traceparent, the batch span a child of it and linked to it, the worker's
+// span a child of the batch span and linked to the request span; the
+// response and the enriched event name the request span. A request without
+// a traceparent, at sampling ratio 0, leaves no span.
+func TestTracingSpansArriveLinked(t *testing.T) {
+	sink, url := newOTLPSink(t)
+	st := stackWith(t, func(cfg *devConfig) {
+		cfg.trace = tracing.Options{Endpoint: url, SampleRatio: 0, BatchTimeout: 20 * time.Millisecond}
+	})
+	events := "http://" + st.gw.Addr() + "/v1/events/quote"
+	c := clients()["h2c"]
+	resp, body := post(t, c, events, "application/json", quoteJSON("MSFT", 411.0, 411.1), "Prefer", "return=representation")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Traceresponse") != "" {
+		t.Fatalf("untraced request: status %d traceresponse %q: %s", resp.StatusCode, resp.Header.Get("Traceresponse"), body)
+	}
+	resp, body = post(t, c, events, "application/json", quoteJSON("AAPL", 189.52, 189.56),
+		"Prefer", "return=representation", "Traceparent", testTraceParent)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	var servers, producers, consumers []*tracepb.Span
+	opstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		servers, producers, consumers = sink.byKind(tracepb.Span_SPAN_KIND_SERVER), sink.byKind(tracepb.Span_SPAN_KIND_PRODUCER), sink.byKind(tracepb.Span_SPAN_KIND_CONSUMER)
+		if len(servers) < 1 || len(producers) < 1 || len(consumers) < 1 {
+			return fmt.Errorf("spans: %d request, %d batch, %d worker", len(servers), len(producers), len(consumers))
+		}
+		return nil
+	})
+	if len(servers) != 1 || len(producers) != 1 || len(consumers) != 1 {
+		t.Fatalf("spans: %d request, %d batch, %d worker; want one each (the untraced request has none)", len(servers), len(producers), len(consumers))
+	}
+	req, batch, work := servers[0], producers[0], consumers[0]
+	traceID, _ := hex.DecodeString(testTraceParent[3:35])
+	parentID, _ := hex.DecodeString(testTraceParent[36:52])
+	if !bytes.Equal(req.GetTraceId(), traceID) || !bytes.Equal(req.GetParentSpanId(), parentID) {
+		t.Errorf("request span trace %x parent %x, want %x %x", req.GetTraceId(), req.GetParentSpanId(), traceID, parentID)
+	}
+	if !bytes.Equal(batch.GetParentSpanId(), req.GetSpanId()) || !linksTo(batch, req.GetSpanId()) {
+		t.Errorf("batch span parent %x links %v: want parent and link %x (the request span)", batch.GetParentSpanId(), batch.GetLinks(), req.GetSpanId())
+	}
+	if !bytes.Equal(work.GetParentSpanId(), batch.GetSpanId()) || !bytes.Equal(work.GetTraceId(), traceID) || !linksTo(work, req.GetSpanId()) {
+		t.Errorf("worker span trace %x parent %x links %v: want parent %x (the batch span) and a link to %x", work.GetTraceId(), work.GetParentSpanId(), work.GetLinks(), batch.GetSpanId(), req.GetSpanId())
+	}
+	if len(work.GetEvents()) < 2 {
+		t.Errorf("worker span events %v: want its stages", work.GetEvents())
+	}
+	want := fmt.Sprintf("00-%x-%x-01", traceID, req.GetSpanId())
+	if got := resp.Header.Get("Traceresponse"); got != want {
+		t.Errorf("traceresponse %q, want %q (the request span)", got, want)
+	}
+	var ev struct {
+		TraceParent string `json:"traceparent"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil || ev.TraceParent != want {
+		t.Errorf("result's traceparent %q (%v), want %q", ev.TraceParent, err, want)
 	}
 }

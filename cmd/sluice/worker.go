@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/enrich"
 	"github.com/sluice-dev/sluice/ops"
+	"github.com/sluice-dev/sluice/ops/tracing"
 	"github.com/sluice-dev/sluice/schemas"
 	"github.com/sluice-dev/sluice/workers"
 )
@@ -32,6 +33,8 @@ func runWorker(args []string) int {
 	opsAddr := fs.String("ops-listen", "127.0.0.1:9091", "ops listener: /metrics, /healthz, /readyz, /debug/pprof/, and the live dashboard at /")
 	var dashClients int
 	registerDashboardFlag(fs, &dashClients)
+	var traceOpts tracing.Options
+	registerTraceFlags(fs, &traceOpts)
 	procs := fs.Int("procs", 1, "CPUs the worker's Go runtime schedules on (GOMAXPROCS; also the default --concurrency): one keeps hand-offs between goroutines on one thread, which costs a worker far less CPU per event; scale a group with more workers, or 0 for Go's default (all CPUs). A valid GOMAXPROCS variable is kept unless --procs or SLUICE_PROCS is set")
 	if ok, code := parse(fs, "worker", "A worker of one group: validates and enriches events, publishes them, answers waiting requests.", args); !ok {
 		return code
@@ -67,6 +70,10 @@ func runWorker(args []string) int {
 	}
 	defer nc.Close()
 	set := metrics.NewSet()
+	if w.tracing, err = startTracing(ctx, traceOpts, "sluice-worker-"+*group, log); err != nil {
+		return fatal(log, "worker", err)
+	}
+	defer func() { _ = w.tracing.Shutdown(context.Background()) }()
 	wk, watcher, err := startWorker(ctx, nc, subjects, *group, &w, log, set)
 	if err != nil {
 		return fatal(log, "worker", err)
