@@ -100,6 +100,9 @@ func (x *fastExchange) Begin(fs *h2edge.FastStream) (int64, bool) {
 		RemoteAddr: fs.RemoteAddr(), ContentLength: fs.ContentLength()}
 	x.st = getState()
 	x.w.reset()
+	if s.opts.Tracing != nil {
+		x.st.span = s.startRequestSpan(&x.req, x.kind)
+	}
 	ga := s.admitRequest(&x.w, &x.req, x.kind, x.st)
 	if ga == nil {
 		x.respond()
@@ -198,6 +201,9 @@ func (x *fastExchange) respond() {
 
 func (x *fastExchange) free() {
 	if x.st != nil {
+		if x.st.span != nil {
+			endRequestSpan(x.st, x.w.status)
+		}
 		putState(x.st)
 	}
 	x.st, x.ga, x.fs, x.s = nil, nil, nil, nil

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unsafe"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -146,7 +148,11 @@ func (s *Server) publishBody(w http.ResponseWriter, r *http.Request, kind schema
 		// The batches call call.batchDone, maybe before add returns: st
 		// may be answered and reused by then, so nothing of it is kept.
 		var touched [4]*batch
-		bt.add(st.enc, st.ends, start.UnixNano(), corr != 0, touched[:0], call)
+		var sc *trace.SpanContext // copied into the batches under their lock, before any answer
+		if st.span != nil {
+			sc = &st.sc
+		}
+		bt.addTraced(st.enc, st.ends, start.UnixNano(), corr != 0, touched[:0], call, sc)
 		return 0, corr
 	}
 	if st.span != nil {

@@ -17,6 +17,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sluice-dev/sluice/gateway"
 	"github.com/sluice-dev/sluice/ops/opstest"
 	"github.com/sluice-dev/sluice/ops/tracing"
 	"github.com/sluice-dev/sluice/schemas"
@@ -210,6 +211,7 @@ func TestTracingSpansArriveLinked(t *testing.T) {
 	sink, url := newOTLPSink(t)
 	st := stackWith(t, func(cfg *devConfig) {
 		cfg.trace = tracing.Options{Endpoint: url, SampleRatio: 0, BatchTimeout: 20 * time.Millisecond}
+		cfg.gateway.opts.HTTP2Server = gateway.HTTP2Fast // as the commands run by default
 	})
 	events := "http://" + st.gw.Addr() + "/v1/events/quote"
 	c := clients()["h2c"]
@@ -257,5 +259,32 @@ func TestTracingSpansArriveLinked(t *testing.T) {
 	}
 	if err := json.Unmarshal(body, &ev); err != nil || ev.TraceParent != want {
 		t.Errorf("result's traceparent %q (%v), want %q", ev.TraceParent, err, want)
+	}
+
+	// An async publish (over h2c, the fast edge's path) is
+	// traced the same way, its 202 naming its request span.
+	resp, body = post(t, c, events, "application/json", quoteJSON("AAPL", 189.52, 189.56), "Traceparent", ownTraceParent)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("async: status %d: %s", resp.StatusCode, body)
+	}
+	ownTrace, _ := hex.DecodeString(ownTraceParent[3:35])
+	opstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		for _, k := range []tracepb.Span_SpanKind{tracepb.Span_SPAN_KIND_SERVER, tracepb.Span_SPAN_KIND_PRODUCER, tracepb.Span_SPAN_KIND_CONSUMER} {
+			found := false
+			for _, sp := range sink.byKind(k) {
+				found = found || bytes.Equal(sp.GetTraceId(), ownTrace)
+			}
+			if !found {
+				return fmt.Errorf("no %v span of the async request's trace yet", k)
+			}
+		}
+		return nil
+	})
+	for _, sp := range sink.byKind(tracepb.Span_SPAN_KIND_SERVER) {
+		if bytes.Equal(sp.GetTraceId(), ownTrace) {
+			if want := fmt.Sprintf("00-%x-%x-01", ownTrace, sp.GetSpanId()); resp.Header.Get("Traceresponse") != want {
+				t.Errorf("async traceresponse %q, want %q", resp.Header.Get("Traceresponse"), want)
+			}
+		}
 	}
 }
