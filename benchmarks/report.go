@@ -102,7 +102,7 @@ func (sc *ScenarioResult) write(b *bytes.Buffer) {
 				ov.write(b)
 			}
 		}
-	default:
+	case len(sc.Rows) > 0:
 		writeRows(b, sc.Rows)
 	}
 	for _, n := range sc.Notes {

@@ -162,6 +162,10 @@ func (s *suite) scenario(ctx context.Context, name string) (*ScenarioResult, err
 		return s.sweep(ctx)
 	case ScenarioOverload:
 		return s.overload(ctx)
+	case ScenarioFanout:
+		return s.fanout(ctx)
+	case ScenarioSlowConsumer:
+		return s.slowConsumer(ctx)
 	}
 	def := scenarioDefs[name]
 	sr := &ScenarioResult{Name: name, Title: def.title, Description: def.description}

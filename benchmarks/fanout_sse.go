@@ -1,0 +1,168 @@
+package benchmarks
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// runSSE measures n SSE subscribers of the gateway, with one more reading
+// at 1% of its rate when slow.
+func (e *fanoutEnv) runSSE(ctx context.Context, s *suite, n int, slow bool) (fanoutRun, error) {
+	l := newLatencies()
+	base := "http://" + e.gw.addr
+	tr := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	rss0, _, err := memStatus(e.gw.pid)
+	if err != nil {
+		return fanoutRun{}, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	var connected atomic.Int64
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			readSSE(sctx, hc, streamURL(base, fanoutSymbolsOf(i)), l, &connected)
+		}()
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for connected.Load() < int64(n) {
+		if time.Now().After(deadline) || l.ended.Load() > 0 {
+			return fanoutRun{}, fmt.Errorf("%w: %d of %d, %d failed", errFanoutSetup, connected.Load(), n, l.ended.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // the gateway's heap settles
+	rss1, _, err := memStatus(e.gw.pid)
+	if err != nil {
+		return fanoutRun{}, err
+	}
+	if slow {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slowSSE(sctx, streamURL(base, fanoutSymbolsOf(n)))
+		}()
+	}
+	cpu, err := e.window(ctx, s, l, e.gw, e.nats)
+	if err != nil {
+		return fanoutRun{}, err
+	}
+	ev := l.events.Load()
+	return fanoutRun{label: "SSE via the gateway", subs: n, owed: float64(n * fanoutPerSub * fanoutRate),
+		delivered: float64(ev) / s.o.Duration.Seconds(), p50: l.quantile(50), p99: l.quantile(99),
+		gwCPU: perEvent(cpu[0], ev), natsCPU: perEvent(cpu[1], ev),
+		memPerSub: float64(rss1-rss0) / float64(n), cut: l.ended.Load()}, nil
+}
+
+func streamURL(base string, symbols []string) string {
+	return base + "/v1/streams/quote?snapshot=false&symbols=" + strings.Join(symbols, ",")
+}
+
+var timeKey = []byte(`"time":"`)
+
+// readSSE reads one subscription until ctx ends, recording each event's
+// latency from its time attribute.
+func readSSE(ctx context.Context, hc *http.Client, url string, l *latencies, connected *atomic.Int64) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		l.ended.Add(1)
+		return
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := hc.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		if ctx.Err() == nil {
+			l.ended.Add(1)
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return
+	}
+	defer resp.Body.Close()
+	connected.Add(1)
+	br := bufio.NewReaderSize(resp.Body, 64<<10)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			if ctx.Err() == nil {
+				l.ended.Add(1)
+			}
+			return
+		}
+		if !bytes.HasPrefix(line, []byte("data: ")) {
+			continue
+		}
+		l.record(eventTime(line))
+	}
+}
+
+// eventTime reads the time attribute of an event's JSON.
+func eventTime(line []byte) int64 {
+	i := bytes.Index(line, timeKey)
+	if i < 0 {
+		return 0
+	}
+	rest := line[i+len(timeKey):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return 0
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(rest[:j]))
+	if err != nil {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// slowSSE reads one event a second through a 4 KiB socket buffer,
+// reconnecting when the gateway drops it, until ctx ends.
+func slowSSE(ctx context.Context, url string) {
+	d := &net.Dialer{}
+	tr := &http.Transport{DisableCompression: true, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4 << 10)
+		}
+		return c, err
+	}}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	for ctx.Err() == nil {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return
+		}
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := hc.Do(req)
+		if err != nil {
+			continue
+		}
+		br := bufio.NewReaderSize(resp.Body, 512)
+		for ctx.Err() == nil {
+			line, err := br.ReadSlice('\n')
+			if err != nil && err != bufio.ErrBufferFull {
+				break
+			}
+			if len(line) == 1 && line[0] == '\n' { // an event's end
+				select {
+				case <-time.After(time.Second):
+				case <-ctx.Done():
+				}
+			}
+		}
+		resp.Body.Close()
+	}
+}
