@@ -240,11 +240,27 @@ func FuzzFrames(f *testing.F) {
 	_ = fr.WriteWindowUpdate(0, 1)
 	_ = fr.WriteRSTStream(1, http2.ErrCodeCancel)
 	f.Add(seed.Bytes())
+	// The fast path: a claimed POST, another refused in Begin, a third
+	// over maxBody, one reset mid-body.
+	seed.Reset()
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: fastBlock(enc, &hb), EndHeaders: true})
+	_ = fr.WriteData(1, true, []byte("body"))
+	_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: fastBlock(enc, &hb, "refuse", "1"), EndHeaders: true})
+	_ = fr.WriteData(3, true, []byte("body"))
+	_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 5, BlockFragment: fastBlock(enc, &hb), EndHeaders: true})
+	_ = fr.WriteData(5, false, bytes.Repeat([]byte("x"), 100))
+	_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 7, BlockFragment: fastBlock(enc, &hb), EndHeaders: true})
+	_ = fr.WriteData(7, false, []byte("part"))
+	_ = fr.WriteRSTStream(7, http2.ErrCodeCancel)
+	f.Add(seed.Bytes())
 	f.Add([]byte{0, 0, 0, 9, 0, 0, 0, 0, 1})
 	// The handler reads the body and answers in flushed pieces, so that
 	// windows, SETTINGS and resets from the fuzzer meet writes under way.
 	var panics atomic.Int64 // panics the guard turned into closed connections
 	s := New(Options{ReadHeaderTimeout: time.Second, InitialWindowSize: 1 << 10, ConnWindowSize: 1 << 16,
+		Fast: &echoFast{},
 		OnError: func(name string) {
 			if name == "conn_INTERNAL_ERROR_panic" {
 				panics.Add(1)
