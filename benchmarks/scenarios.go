@@ -44,6 +44,7 @@ var variants = map[string]variant{
 	"naive-batch":       {label: "naive: 100 events NDJSON, 202", system: sysNaive, payload: batchNDJ, e2e: true},
 	"publish":           {label: "sluice: 1 event, 202", system: sysSluice, payload: singleJSON, e2e: true},
 	"publish-minimal":   {label: "sluice: 1 event, return=minimal, 202 without body", system: sysSluice, payload: singleMin},
+	"publish-traced":    {label: "sluice, tracing on, 1% of requests traced: 1 event, 202", system: sysTraced, payload: singleJSON, e2e: true},
 	"request":           {label: "sluice: 1 event, Prefer", system: sysSluice, payload: singleSync},
 	"batch-ndjson":      {label: "sluice: 100 events NDJSON, 202", system: sysSluice, payload: batchNDJ, e2e: true},
 	"batch-msgpack":     {label: "sluice: 100 events msgpack, 202", system: sysSluice, payload: batchMsgp, e2e: true},
@@ -117,10 +118,12 @@ var scenarioDefs = map[string]scenarioDef{
 			"hand-off to the connection instead of two; it is reported against `publish`, as what a publisher that " +
 			"does not read the ids saves (its events are processed alike, and the end-to-end observer stays " +
 			"subscribed, but without ids in the answer the generator cannot match them end to end).",
-		order: []string{"baseline-plain", "publish", "baseline-buffered", "publish-minimal"},
+		order: []string{"baseline-plain", "publish", "baseline-buffered", "publish-minimal", "publish-traced"},
 		// publish-minimal gets a smaller answer than the baseline's, so it is
 		// reported against publish: what return=minimal saves.
-		refs: map[string]string{"publish": "baseline-plain", "baseline-buffered": "baseline-plain", "publish-minimal": "publish"},
+		// publish-traced is reported against publish: what tracing at 1%
+		// sampling costs (target: at least 0.95x).
+		refs: map[string]string{"publish": "baseline-plain", "baseline-buffered": "baseline-plain", "publish-minimal": "publish", "publish-traced": "publish"},
 	},
 	ScenarioRequest: {
 		title: "request: one event per request, waiting for the result",
@@ -464,6 +467,12 @@ func scenarioNotes(name string, sr *ScenarioResult) []string {
 		if d, ok := added("publish", "baseline-plain"); ok {
 			notes = append(notes, fmt.Sprintf("CPU added by gateway + workers + NATS beyond the plain baseline server: %.2f µs per event", d))
 		}
+		if r, ok := ratio("publish-traced", "publish"); ok {
+			notes = append(notes, fmt.Sprintf("tracing on (spans exported over OTLP/HTTP to a sink in the suite), %g of requests traced: publish-traced ÷ publish %.2f× (target ≥ 0.95×)", TraceSample, r))
+			if d, ok := added("publish-traced", "publish"); ok {
+				notes = append(notes, fmt.Sprintf("tracing at %g changes the system's CPU by %+.2f µs per event", TraceSample, d))
+			}
+		}
 		if d, ok := added("publish-minimal", "publish"); ok {
 			notes = append(notes, fmt.Sprintf("Prefer: return=minimal (202 without the ids) changes the system's CPU by %+.2f µs per event", d))
 		}
@@ -474,6 +483,12 @@ func scenarioNotes(name string, sr *ScenarioResult) []string {
 		if h := findRow(sr.Rows, "request-half"); h.Rounds > 0 {
 			notes = append(notes, fmt.Sprintf("at half the maximum (%s req/s offered, open loop): p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms",
 				thousands(h.Offered), h.Latency.P50, h.Latency.P99, h.Latency.P999))
+		}
+		for _, v := range []string{"request", "request-half"} {
+			if m := lastRun(sr.Runs, v); m != nil && len(m.Stages) > 0 {
+				notes = append(notes, fmt.Sprintf("where the time of %s went (its last run; the stage histograms of gateway and workers over the window): %s",
+					v, formatStages(m.Load.Latency.P50, m.Load.Latency.P99, m.Stages)))
+			}
 		}
 		if b := findRow(sr.Rows, "baseline-body-half"); b.Rounds > 0 {
 			notes = append(notes, fmt.Sprintf("the body baseline offered the same rate, open loop: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms (the floor any server answering at that rate gets on this machine)",
@@ -489,4 +504,14 @@ func scenarioNotes(name string, sr *ScenarioResult) []string {
 		}
 	}
 	return notes
+}
+
+// lastRun returns the last measurement of variant v in runs, or nil.
+func lastRun(runs []Measurement, v string) *Measurement {
+	for i := len(runs) - 1; i >= 0; i-- {
+		if runs[i].Variant == v {
+			return &runs[i]
+		}
+	}
+	return nil
 }

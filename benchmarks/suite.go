@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-dev/sluice/benchmarks/loadgen"
@@ -22,10 +24,14 @@ type suite struct {
 	children    []*child
 	nats        *child
 	systems     map[string]*system
-	observers   map[string]*loadgen.Observer
-	certFile    string
-	keyFile     string
-	clientTLS   *tls.Config
+	// sink is the OTLP trace sink of the traced pipeline, started on
+	// first use; sinkRequests and sinkBytes count what it received.
+	sink                    *otlpSink
+	sinkRequests, sinkBytes atomic.Int64
+	observers               map[string]*loadgen.Observer
+	certFile                string
+	keyFile                 string
+	clientTLS               *tls.Config
 	// capacity is the publish scenario's maximum (req/s), the unit of the
 	// sweep and the overload.
 	capacity float64
@@ -103,6 +109,9 @@ func (s *suite) close() error {
 			errs = append(errs, err)
 		}
 	}
+	if s.sink != nil {
+		_ = s.sink.srv.Close() // after the traced processes: their last spans are in
+	}
 	return errors.Join(errs...)
 }
 
@@ -151,6 +160,11 @@ func (s *suite) measure(ctx context.Context, spec runSpec) (*Measurement, error)
 	if sys.edge != nil {
 		rej.ops = sys.edge.ops
 	}
+	// A request-reply run against sluice reads where its time went.
+	sw := &stageWatch{}
+	if sys.edge != nil && spec.v.payload.Prefer && strings.HasPrefix(sys.name, sysSluice) {
+		sw.ops = sluiceOps(sys)
+	}
 	cfg := loadgen.Config{
 		Target:   sys.url,
 		Client:   loadgen.ClientOptions{Proto: s.o.Proto, Conns: orDefault(spec.conns, s.o.Conns), Streams: orDefault(spec.streams, s.o.Streams), TLS: s.clientTLS},
@@ -161,6 +175,7 @@ func (s *suite) measure(ctx context.Context, spec runSpec) (*Measurement, error)
 		OnWindow: func(start bool) {
 			cpu.sample(start)
 			rej.hook(start)
+			sw.hook(start)
 			if spec.onWindow != nil {
 				spec.onWindow(start)
 			}
@@ -180,8 +195,14 @@ func (s *suite) measure(ctx context.Context, spec runSpec) (*Measurement, error)
 	if rej.err != nil {
 		s.log.Warn("reading the gateway's refusals", "variant", spec.v.name, "err", rej.err)
 	}
+	if sw.err != nil {
+		s.log.Warn("reading the stage histograms", "variant", spec.v.name, "err", sw.err)
+	}
+	if len(sw.stages) > 0 && s.o.Progress != nil {
+		fmt.Fprintf(s.o.Progress, "  where the time went: %s\n", formatStages(res.Latency.P50, res.Latency.P99, sw.stages))
+	}
 	return &Measurement{Variant: spec.v.name, System: sys.name, Round: spec.round, Started: started.UTC(), Load: res,
-		CPU: cpu.result(res.Events), Rejected: rej.delta}, nil
+		CPU: cpu.result(res.Events), Rejected: rej.delta, Stages: sw.stages}, nil
 }
 
 // payloadOptions are the requests of a variant under the suite's options.

@@ -41,6 +41,13 @@ const (
 	// sysAnchor is the NATS server alone, stored into by the suite itself
 	// (see anchor.go).
 	sysAnchor = "anchor"
+	// sysTraced is a core sluice pipeline under its own prefix whose
+	// gateway and workers export spans (--otlp-endpoint) to a sink in the
+	// suite at 1% head sampling (--trace-sample): what tracing costs.
+	sysTraced    = "sluice-traced"
+	tracedPrefix = "traced"
+	// TraceSample is sysTraced's --trace-sample.
+	TraceSample = 0.01
 )
 
 // system is a set of running processes that serves the HTTP API.
@@ -60,7 +67,7 @@ func (s *suite) ensureSystem(ctx context.Context, name string) (*system, error) 
 	var sys *system
 	var err error
 	switch {
-	case name == sysSluice, name == sysSlow, name == sysDurable:
+	case name == sysSluice, name == sysSlow, name == sysDurable, name == sysTraced:
 		sys, err = s.startSluice(ctx, name)
 	case name == sysNaive:
 		sys, err = s.startNaive(ctx, false)
@@ -158,6 +165,15 @@ func (s *suite) startSluice(ctx context.Context, name string) (*system, error) {
 	case sysDurable:
 		prefix, tag, delivery = durablePrefix, "durable-", "durable"
 	}
+	var traceArgs []string
+	if name == sysTraced {
+		prefix, tag = tracedPrefix, "traced-"
+		sink, err := s.otlpSink()
+		if err != nil {
+			return nil, err
+		}
+		traceArgs = []string{"--otlp-endpoint", sink, "--trace-sample", strconv.FormatFloat(TraceSample, 'g', -1, 64)}
+	}
 	load, err := s.startChild(tag+"refdata-load", RoleNATS, "refdata", "load", "--nats", nc.addr, "--prefix", prefix,
 		"--log-level", "warn", "sample")
 	if err != nil {
@@ -177,6 +193,7 @@ func (s *suite) startSluice(ctx context.Context, name string) (*system, error) {
 		if slow && group == "quotes" {
 			args = append(args, "--stage-delay", s.o.OverloadStageDelay.String(), "--concurrency", "1")
 		}
+		args = append(args, traceArgs...)
 		w, err := s.startChild(tag+"worker-"+group, RoleWorker, args...)
 		if err != nil {
 			return nil, err
@@ -187,7 +204,7 @@ func (s *suite) startSluice(ctx context.Context, name string) (*system, error) {
 		}
 		sys.procs = append(sys.procs, w)
 	}
-	gw, err := s.startGateway(ctx, nc.addr, prefix, tag, delivery)
+	gw, err := s.startGateway(ctx, nc.addr, prefix, tag, delivery, traceArgs...)
 	if err != nil {
 		return nil, err
 	}
