@@ -111,6 +111,7 @@ func (s *suite) close() error {
 	}
 	if s.sink != nil {
 		_ = s.sink.srv.Close() // after the traced processes: their last spans are in
+		s.log.Info("the traced pipeline's spans", "otlp_exports", s.sinkRequests.Load(), "bytes", s.sinkBytes.Load())
 	}
 	return errors.Join(errs...)
 }
