@@ -35,7 +35,7 @@ func TestBenchQuick(t *testing.T) {
 	}
 	for _, want := range []string{"Quick run", "### baseline", "### naive", "### publish", "### request", "### batch",
 		"### durable", "### fanout", "SSE delivered", "### slow-consumer", "fast subscribers' p99", "`publish-durable`", "`naive-durable`", "`js-pub-600-dedupe`", "| durable publish vs core |", "### sweep", "### overload", "#### bottleneck: workers", "#### bottleneck: gateway", "sweep.svg",
-		"| publish vs baseline |", "| overload latency |", "| overload latency, gateway CPU the bottleneck |"} {
+		"| publish vs baseline |", "`publish-traced`", "where the time of request went", "| overload latency |", "| overload latency, gateway CPU the bottleneck |"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("RESULTS.md lacks %q", want)
 		}
