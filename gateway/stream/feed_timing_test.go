@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/ops/opstest"
 	"github.com/sluice-dev/sluice/schemas"
 )
@@ -74,6 +75,43 @@ func BenchmarkEncode(b *testing.B) {
 				buf, _ = appendEvent(buf[:0], c.f, &it, tok)
 			}
 			b.SetBytes(int64(len(buf)))
+		})
+	}
+}
+
+// BenchmarkFanoutDurable is BenchmarkFanout for a durable type: the
+// stream's consumer hands each stored event to the feed (onStored), which
+// updates the cache and offers it to n subscribers' queues.
+func BenchmarkFanoutDurable(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+			_, url := opstest.RunNATS(b)
+			nc, err := nats.Connect(url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer nc.Close()
+			subj := schemas.MustSubjects("b")
+			r, err := NewJetStream(nc, subj, bus.AllModes(bus.ModeDurable))
+			if err != nil {
+				b.Fatal(err)
+			}
+			h, err := NewHub(Options{Conn: nc, Subjects: subj, Replayer: r})
+			if err != nil {
+				b.Fatal(err)
+			}
+			f := h.feeds[schemas.KindQuote]
+			req := &request{kind: schemas.KindQuote, symbols: []string{"AAPL"}}
+			for range n {
+				f.registerLive(newQueue(true, 256), req)
+			}
+			data := benchQuote("AAPL")
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			b.ResetTimer()
+			for i := range b.N {
+				f.onStored(ReplayedEvent{Symbol: "AAPL", Data: data, Pos: uint64(i + 1)}, 1)
+			}
 		})
 	}
 }
