@@ -293,3 +293,50 @@ func TestDurableBadResume(t *testing.T) {
 		t.Fatalf("%+v, want A 3", ev)
 	}
 }
+
+// TestDurableAllSymbols: symbols=* gets the last event of every stored
+// symbol in stream order, from the cache or (evicting cache) the stream,
+// and a resume of symbols=* replays every symbol.
+func TestDurableAllSymbols(t *testing.T) {
+	for _, mode := range []struct {
+		name  string
+		cache int
+	}{{"cache", 0}, {"stream", 1}} {
+		t.Run(mode.name, func(t *testing.T) {
+			e, st := newDurableEnv(t, stream.Options{CacheSymbols: mode.cache})
+			for _, sym := range []string{"A", "B", "C", "A"} {
+				e.publishTrade(sym, 1)
+			}
+			e.flushPub()
+			waitStored(t, st, 4)
+			hc := client(protos[1], 0)
+			s := openSSE(t, hc, e.base+"/v1/streams/trade?symbols=*")
+			var got []string
+			for {
+				ev := s.mustNext(t)
+				if ev.event == stream.TypeSnapshotEnd {
+					if ev.num("snapshot") != 3 {
+						t.Fatalf("%+v, want a snapshot of 3", ev)
+					}
+					break
+				}
+				tok, _ := stream.ParseToken(ev.id)
+				got = append(got, fmt.Sprintf("%v@%d", ev.data["subject"], tok.Pos))
+			}
+			if fmt.Sprint(got) != "[B@2 C@3 A@4]" {
+				t.Fatalf("snapshot %v, want [B@2 C@3 A@4]", got)
+			}
+			e.publishTrade("D", 1)
+			e.flushPub()
+			if ev := s.mustNext(t); ev.data["subject"] != "D" {
+				t.Fatalf("live %+v, want D", ev)
+			}
+			r := openSSE(t, hc, e.base+"/v1/streams/trade?symbols=*&since_seq=2")
+			for _, want := range []string{"B", "C", "A", "D"} {
+				if ev := r.mustNext(t); ev.data["subject"] != want {
+					t.Fatalf("replayed %+v, want %s", ev, want)
+				}
+			}
+		})
+	}
+}
