@@ -83,9 +83,10 @@ func run(t *testing.T, ready string, args ...string) (*process, map[string]strin
 
 // TestPipelineWithRestrictedUsers runs the pipeline as the secure compose
 // stack does, against a server of its NATS configuration (TLS, one user
-// per role): refdata load as the operator, a quotes worker, a gateway, and
-// `sluice sub` as the subscriber, in core then durable delivery. A quote
-// comes back enriched (Prefer: return=representation), the subscriber
+// per role): refdata load as the operator, a worker of each group, a
+// gateway, and `sluice sub` as the subscriber, in core then durable
+// delivery. A quote and a trade come back enriched (Prefer:
+// return=representation), the subscriber
 // prints it (in durable delivery replayed from the enriched stream too),
 // and no process logs a permissions violation: the users may do all the
 // pipeline needs.
@@ -98,24 +99,28 @@ func TestPipelineWithRestrictedUsers(t *testing.T) {
 	for _, mode := range []string{"core", "durable"} {
 		t.Run(mode, func(t *testing.T) {
 			common := []string{"--delivery", mode, "--ops-listen", "127.0.0.1:0", "--log-level", "info"}
-			worker, _ := run(t, `worker running`, append(append([]string{"worker", "--group", "quotes"}, common...), natsArgs(s, "worker")...)...)
+			quotes, _ := run(t, `worker running`, append(append([]string{"worker", "--group", "quotes"}, common...), natsArgs(s, "worker-quotes")...)...)
+			trades, _ := run(t, `worker running`, append(append([]string{"worker", "--group", "trades"}, common...), natsArgs(s, "worker-trades")...)...)
 			gw, kv := run(t, `gateway listening`, append(append([]string{"gateway", "--listen", "127.0.0.1:0"}, common...), natsArgs(s, "gateway-a")...)...)
-			url := "http://" + kv["data"] + "/v1/events/quote"
 			sub := subscriber(t, s, "quote.MSFT")
 			c := clients()["h2c"]
-			opstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
-				resp, body := post(t, c, url, "application/json", quoteJSON("MSFT", 410.1, 410.3), "Prefer", "return=representation")
-				if resp.StatusCode != http.StatusOK {
-					return fmt.Errorf("status %d: %s", resp.StatusCode, body)
-				}
-				var ev struct{ Subject string }
-				if err := json.Unmarshal(body, &ev); err != nil || ev.Subject != "MSFT" {
-					return fmt.Errorf("not the enriched quote: %s", body)
-				}
-				return nil
-			})
+			for typ, body := range map[string]string{"quote": quoteJSON("MSFT", 410.1, 410.3),
+				"trade": `{"symbol":"VOD.L","price":72.5,"size":1000,"venue":"XLON","trade_id":"t1"}`} {
+				url := "http://" + kv["data"] + "/v1/events/" + typ
+				opstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+					resp, out := post(t, c, url, "application/json", body, "Prefer", "return=representation")
+					if resp.StatusCode != http.StatusOK {
+						return fmt.Errorf("%s: status %d: %s", typ, resp.StatusCode, out)
+					}
+					var ev struct{ Type string }
+					if err := json.Unmarshal(out, &ev); err != nil || !strings.Contains(ev.Type, typ+".enriched") {
+						return fmt.Errorf("not an enriched %s: %s", typ, out)
+					}
+					return nil
+				})
+			}
 			waitLine(t, sub, "MSFT")
-			procs := map[string]*process{"worker": worker, "gateway": gw}
+			procs := map[string]*process{"quotes worker": quotes, "trades worker": trades, "gateway": gw}
 			if mode == "durable" {
 				replay := subscriber(t, s, "quote.MSFT", "--since", "1m")
 				waitLine(t, replay, "MSFT")

@@ -24,8 +24,9 @@ import (
 // comes back enriched through both gateways. From the host, with the
 // users' folders copied out of the natsauth container: the subscriber reads
 // enriched events but may publish nothing, gateway-a cannot read
-// gateway-b's inbox nor publish an enriched event, the worker cannot
-// publish an ingest batch, each refused by the server; a client without the
+// gateway-b's inbox nor publish an enriched event, a quotes worker cannot
+// publish an ingest batch nor take the trades group's, each refused by the
+// server; a client without the
 // CA fails on the certificate.
 func TestSecureCompose(t *testing.T) {
 	if testing.Short() {
@@ -61,7 +62,7 @@ func TestSecureCompose(t *testing.T) {
 	if err != nil || len(auth) != 1 {
 		t.Fatalf("the natsauth container: %v %v", auth, err)
 	}
-	for _, u := range []string{"subscriber", "gateway-a", "worker"} {
+	for _, u := range []string{"subscriber", "gateway-a", "worker-quotes"} {
 		if _, err := s.docker(ctx, "cp", auth[0].ID+":/secrets/"+u, filepath.Join(dir, u)); err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +114,11 @@ func TestSecureCompose(t *testing.T) {
 		return err
 	})
 	refused("gateway-a", "publish an enriched event", publish("sluice.enriched.quote.AAPL"))
-	refused("worker", "publish an ingest batch", publish("sluice.ingest.quote"))
+	refused("worker-quotes", "publish an ingest batch", publish("sluice.ingest.quote"))
+	refused("worker-quotes", "take the trades group's batches", func(nc *nats.Conn) error {
+		_, err := nc.QueueSubscribeSync("sluice.ingest.trade", "trades")
+		return err
+	})
 
 	// The subscriber reads what the gateways enrich.
 	nc, err := connect("subscriber", true)

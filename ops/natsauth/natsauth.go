@@ -21,9 +21,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// Users are the NATS users of ops/nats/auth.conf, one per role (and one per
-// gateway, each with an inbox of its own).
-var Users = []string{"gateway-a", "gateway-b", "worker", "subscriber", "operator"}
+// Users are the NATS users of ops/nats/auth.conf, one per role, and within
+// a role one per gateway (each with an inbox of its own) and per worker
+// group (each with its own type and queue).
+var Users = []string{"gateway-a", "gateway-b", "worker-quotes", "worker-trades", "subscriber", "operator"}
 
 // DefaultHosts are the names and addresses the server certificate is valid
 // for: the compose stack's three nodes as the containers reach them, and the
@@ -150,7 +151,7 @@ func Init(o Options) (Result, error) {
 
 // InboxPrefix is the inbox prefix of a user of ops/nats/auth.conf, the
 // only inboxes it may subscribe to: "_INBOX.gateway.a" for gateway-a,
-// "_INBOX.worker" for worker.
+// "_INBOX.worker.quotes" for worker-quotes.
 func InboxPrefix(user string) string {
 	return "_INBOX." + strings.ReplaceAll(user, "-", ".")
 }

@@ -47,12 +47,12 @@ func TestInit(t *testing.T) {
 		}
 	}
 	cert := read(t, filepath.Join(o.NATSDir, natsauth.ServerCertFile))
-	o.Rotate = []string{"worker"}
+	o.Rotate = []string{"worker-quotes"}
 	if res, err = natsauth.Init(o); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.NewPasswords, []string{"worker"}) || res.NewCert {
-		t.Fatalf("rotating the worker: %+v", res)
+	if !slices.Equal(res.NewPasswords, []string{"worker-quotes"}) || res.NewCert {
+		t.Fatalf("rotating worker-quotes: %+v", res)
 	}
 	if read(t, filepath.Join(o.NATSDir, natsauth.ServerCertFile)) != cert {
 		t.Error("a second run replaced a valid certificate")
@@ -60,7 +60,7 @@ func TestInit(t *testing.T) {
 	conf := read(t, filepath.Join(o.NATSDir, natsauth.SecretsFile))
 	for _, u := range natsauth.Users {
 		now := read(t, filepath.Join(o.UsersDir, u, natsauth.PasswordFile))
-		if (now != pw[u]) != (u == "worker") {
+		if (now != pw[u]) != (u == "worker-quotes") {
 			t.Errorf("%s's password changed: %v", u, now != pw[u])
 		}
 		hash := between(conf, natsauth.PasswordVariable(u)+`: "`, `"`)

@@ -78,14 +78,23 @@ func TestRolePermissions(t *testing.T) {
 		{"gateway-a", "subscribe to its own inbox", sub("_INBOX.gateway.a.abc.*"), ""},
 		{"gateway-a", "publish a batch", pub("sluice.ingest.quote"), ""},
 		{"gateway-b", "subscribe to gateway-a's inbox", sub("_INBOX.gateway.a.>"), "_INBOX.gateway.a.>"},
-		{"worker", "publish an ingest batch", pub("sluice.ingest.quote"), "sluice.ingest.quote"},
-		{"worker", "read batches outside its queue", sub("sluice.ingest.quote"), "sluice.ingest.quote"},
-		{"worker", "read quotes in the trades queue", qsub("sluice.ingest.quote", "trades"), "sluice.ingest.quote"},
-		{"worker", "subscribe to a gateway's inbox", sub("_INBOX.gateway.a.>"), "_INBOX.gateway.a.>"},
-		{"worker", "delete the ingest stream", pub("$JS.API.STREAM.DELETE.sluice-ingest"), "$JS.API.STREAM.DELETE.sluice-ingest"},
-		{"worker", "read quotes in the quotes queue", qsub("sluice.ingest.quote", "quotes"), ""},
-		{"worker", "publish an enriched event", pub("sluice.enriched.quote.AAPL"), ""},
-		{"worker", "answer a gateway", pub("_INBOX.gateway.b.abc.1"), ""},
+		{"worker-quotes", "publish an ingest batch", pub("sluice.ingest.quote"), "sluice.ingest.quote"},
+		{"worker-quotes", "read batches outside its queue", sub("sluice.ingest.quote"), "sluice.ingest.quote"},
+		{"worker-quotes", "read quotes in the trades queue", qsub("sluice.ingest.quote", "trades"), "sluice.ingest.quote"},
+		{"worker-quotes", "read trades in the trades queue", qsub("sluice.ingest.trade", "trades"), "sluice.ingest.trade"},
+		{"worker-quotes", "publish an enriched trade", pub("sluice.enriched.trade.AAPL"), "sluice.enriched.trade.AAPL"},
+		{"worker-quotes", "report the trades group's load", pub("sluice.load.trades"), "sluice.load.trades"},
+		{"worker-quotes", "pull the trades group's batches", pub("$JS.API.CONSUMER.MSG.NEXT.sluice-ingest.trades"), "$JS.API.CONSUMER.MSG.NEXT.sluice-ingest.trades"},
+		{"worker-quotes", "subscribe to a gateway's inbox", sub("_INBOX.gateway.a.>"), "_INBOX.gateway.a.>"},
+		{"worker-quotes", "subscribe to the trades workers' inbox", sub("_INBOX.worker.trades.>"), "_INBOX.worker.trades.>"},
+		{"worker-quotes", "delete the ingest stream", pub("$JS.API.STREAM.DELETE.sluice-ingest"), "$JS.API.STREAM.DELETE.sluice-ingest"},
+		{"worker-quotes", "read quotes in the quotes queue", qsub("sluice.ingest.quote", "quotes"), ""},
+		{"worker-quotes", "publish an enriched quote", pub("sluice.enriched.quote.AAPL"), ""},
+		{"worker-quotes", "answer a gateway", pub("_INBOX.gateway.b.abc.1"), ""},
+		{"worker-trades", "publish an ingest batch", pub("sluice.ingest.trade"), "sluice.ingest.trade"},
+		{"worker-trades", "read quotes in the quotes queue", qsub("sluice.ingest.quote", "quotes"), "sluice.ingest.quote"},
+		{"worker-trades", "read trades in the trades queue", qsub("sluice.ingest.trade", "trades"), ""},
+		{"worker-trades", "publish an enriched trade", pub("sluice.enriched.trade.AAPL"), ""},
 		{"subscriber", "publish an enriched event", pub("sluice.enriched.quote.AAPL"), "sluice.enriched.quote.AAPL"},
 		{"subscriber", "publish an ingest batch", pub("sluice.ingest.quote"), "sluice.ingest.quote"},
 		{"subscriber", "publish to a gateway's inbox", pub("_INBOX.gateway.a.abc.1"), "_INBOX.gateway.a.abc.1"},
@@ -153,12 +162,12 @@ func TestSubscriberCannotDeleteStream(t *testing.T) {
 // other users keep theirs.
 func TestRotatePassword(t *testing.T) {
 	s := opstest.RunSecureNATS(t)
-	oldOpts := s.Options(t, "worker")
-	before := connect(t, s, "worker")
-	res, err := natsauth.Init(natsauth.Options{NATSDir: s.NATSDir, UsersDir: s.UsersDir, Rotate: []string{"worker"},
+	oldOpts := s.Options(t, "worker-quotes")
+	before := connect(t, s, "worker-quotes")
+	res, err := natsauth.Init(natsauth.Options{NATSDir: s.NATSDir, UsersDir: s.UsersDir, Rotate: []string{"worker-quotes"},
 		Cost: bcrypt.MinCost})
 	if err != nil || len(res.NewPasswords) != 1 || res.NewCert {
-		t.Fatalf("rotating the worker: %+v %v", res, err)
+		t.Fatalf("rotating worker-quotes: %+v %v", res, err)
 	}
 	s.Reload(t)
 	// The server checks its clients again: the old password's is cut.
@@ -172,8 +181,8 @@ func TestRotatePassword(t *testing.T) {
 		if nc != nil {
 			nc.Close()
 		}
-		t.Errorf("the worker's old password after the reload: %v, want an authorization violation", err)
+		t.Errorf("worker-quotes' old password after the reload: %v, want an authorization violation", err)
 	}
-	connect(t, s, "worker")
+	connect(t, s, "worker-quotes")
 	connect(t, s, "gateway-a")
 }
