@@ -45,9 +45,6 @@ const (
 	PasswordFile   = "password"
 )
 
-// ErrOptions wraps every problem of the options.
-var ErrOptions = errors.New("invalid natsauth options")
-
 // Options say where Init writes and what it renews. The zero value of a
 // field means its default.
 type Options struct {
