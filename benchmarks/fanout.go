@@ -10,6 +10,9 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluice-dev/sluice/bus"
 
 	"github.com/sluice-dev/sluice/schemas"
 )
@@ -178,16 +181,22 @@ func (s *suite) fanout(ctx context.Context) (*ScenarioResult, error) {
 	sr := &ScenarioResult{Name: ScenarioFanout, Title: "fanout: enriched quotes to HTTP subscribers (SSE) against direct NATS subscribers",
 		Description: fmt.Sprintf("%d symbols, each quoted %d times a second, published as enriched events on NATS (no workers). "+
 			"N subscribers, each on %d symbols (owed %d events/s each), read them as server-sent events from a gateway (HTTP/1.1, "+
-			"one connection each, snapshot=false), then the same N read them from NATS directly (one connection each, a "+
+			"one connection each, snapshot=false), from a durable gateway of their own (the quotes stored in its pipeline's "+
+			"enriched stream and read back through one ordered consumer), then the same N read them from NATS directly (one connection each, a "+
 			"subscription per symbol). Latency is from the publisher's event time to the subscriber's receipt; CPU per "+
 			"delivered event is the process's CPU in the window over the events the subscribers received; memory per idle "+
 			"subscriber is the gateway's RSS growth with N subscribers connected and nothing published, over N.",
 			fanoutSymbols, fanoutRate, fanoutPerSub, fanoutPerSub*fanoutRate)}
-	env, err := s.fanoutEnv(ctx)
+	env, err := s.fanoutEnv(ctx, fanoutPrefix, "core")
 	if err != nil {
 		return sr, err
 	}
 	defer env.close()
+	denv, err := s.fanoutEnv(ctx, fanoutPrefix+"d", "durable")
+	if err != nil {
+		return sr, err
+	}
+	defer denv.close()
 	counts := fanoutCounts
 	if s.o.Quick {
 		counts = []int{20}
@@ -197,11 +206,16 @@ func (s *suite) fanout(ctx context.Context) (*ScenarioResult, error) {
 		if err != nil {
 			return sr, err
 		}
+		dsse, err := denv.runSSE(ctx, s, n, false)
+		if err != nil {
+			return sr, err
+		}
+		dsse.label = "SSE via the gateway, durable (from the enriched stream)"
 		direct, err := env.runDirect(ctx, s, n)
 		if err != nil {
 			return sr, err
 		}
-		sr.Notes = append(sr.Notes, sse.String(), direct.String(),
+		sr.Notes = append(sr.Notes, sse.String(), dsse.String(), direct.String(),
 			fmt.Sprintf("%d subscribers: SSE delivered %.2f× direct NATS (target ≥ 0.5×); memory per idle SSE subscriber %.1f KiB (target ≤ 64 KiB)",
 				n, sse.delivered/max(direct.delivered, 1), sse.memPerSub/1024))
 		s.log.Info("fanout", "sse", sse.String(), "direct", direct.String())
@@ -217,7 +231,7 @@ func (s *suite) slowConsumer(ctx context.Context) (*ScenarioResult, error) {
 			"one event a second (1%% of the %d it is owed) through a 4 KiB socket buffer, reconnecting when the gateway drops it; "+
 			"alternated over two rounds each (ABAB). The fast subscribers' p99 must stay within 1.2× of their p99 alone.",
 			fanoutPerSub*fanoutRate)}
-	env, err := s.fanoutEnv(ctx)
+	env, err := s.fanoutEnv(ctx, fanoutPrefix, "core")
 	if err != nil {
 		return sr, err
 	}
@@ -263,12 +277,15 @@ type fanoutEnv struct {
 	subj schemas.Subjects
 }
 
-func (s *suite) fanoutEnv(ctx context.Context) (*fanoutEnv, error) {
+// fanoutEnv starts a gateway under prefix with delivery core or durable;
+// for durable it first creates the pipeline's streams, so that the quotes
+// published on the enriched subjects are stored as the workers' are.
+func (s *suite) fanoutEnv(ctx context.Context, prefix, delivery string) (*fanoutEnv, error) {
 	nc, err := s.ensureNATS(ctx)
 	if err != nil {
 		return nil, err
 	}
-	gw, err := s.startStreamGateway(ctx, nc.addr)
+	subj, err := schemas.NewSubjects(prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -276,8 +293,23 @@ func (s *suite) fanoutEnv(ctx context.Context) (*fanoutEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	subj, err := schemas.NewSubjects(fanoutPrefix)
+	if delivery == "durable" {
+		js, err := jetstream.New(pub)
+		if err != nil {
+			pub.Close()
+			return nil, err
+		}
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err = bus.Apply(actx, js, subj, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)})
+		cancel()
+		if err != nil {
+			pub.Close()
+			return nil, fmt.Errorf("fanout: the durable streams: %w", err)
+		}
+	}
+	gw, err := s.startStreamGateway(ctx, nc.addr, prefix, delivery)
 	if err != nil {
+		pub.Close()
 		return nil, err
 	}
 	return &fanoutEnv{gw: gw, nats: nc, pub: pub, subj: subj}, nil
@@ -286,7 +318,7 @@ func (s *suite) fanoutEnv(ctx context.Context) (*fanoutEnv, error) {
 // startStreamGateway starts a gateway for subscribers alone, over
 // cleartext HTTP: it has no workers, so it is waited for on /healthz (its
 // /readyz names the missing worker groups).
-func (s *suite) startStreamGateway(ctx context.Context, natsURL string) (*child, error) {
+func (s *suite) startStreamGateway(ctx context.Context, natsURL, prefix, delivery string) (*child, error) {
 	data, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -295,8 +327,8 @@ func (s *suite) startStreamGateway(ctx context.Context, natsURL string) (*child,
 	if err != nil {
 		return nil, err
 	}
-	gw, err := s.startChild("fanout-gateway", RoleEdge, "gateway", "--nats", natsURL, "--prefix", fanoutPrefix,
-		"--listen", data, "--ops-listen", ops, "--log-level", "warn", "--delivery", "core", "--stream-max-subscribers", "20000")
+	gw, err := s.startChild(prefix+"-gateway", RoleEdge, "gateway", "--nats", natsURL, "--prefix", prefix,
+		"--listen", data, "--ops-listen", ops, "--log-level", "warn", "--delivery", delivery, "--stream-max-subscribers", "20000")
 	if err != nil {
 		return nil, err
 	}
