@@ -22,6 +22,12 @@ import (
 // subjects are stored there, as the workers' are.
 func newDurableEnv(t *testing.T, o stream.Options) (*env, jetstream.Stream) {
 	t.Helper()
+	return newDurableEnvModes(t, o, bus.AllModes(bus.ModeDurable))
+}
+
+// newDurableEnvModes is newDurableEnv with each type's mode from modes.
+func newDurableEnvModes(t *testing.T, o stream.Options, modes bus.Modes) (*env, jetstream.Stream) {
+	t.Helper()
 	var st jetstream.Stream
 	e := newEnvWith(t, o, 0, func(nc *nats.Conn, o *stream.Options) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -30,7 +36,6 @@ func newDurableEnv(t *testing.T, o stream.Options) (*env, jetstream.Stream) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		modes := bus.AllModes(bus.ModeDurable)
 		if _, err := bus.Apply(ctx, js, o.Subjects, bus.StreamOptions{Delivery: modes, Storage: jetstream.MemoryStorage}); err != nil {
 			t.Fatal(err)
 		}
@@ -338,5 +343,22 @@ func TestDurableAllSymbols(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDurablePerType: with quotes core and trades durable, a quote resume
+// is refused as in core mode (409) while a trade resume replays.
+func TestDurablePerType(t *testing.T) {
+	modes := bus.AllModes(bus.ModeDurable)
+	modes[schemas.KindQuote] = bus.ModeCore
+	e, st := newDurableEnvModes(t, stream.Options{}, modes)
+	e.publishTrade("A", 1)
+	e.flushPub()
+	waitStored(t, st, 1)
+	hc := client(protos[0], 0)
+	wantProblem(t, get(t, hc, e.base+"/v1/streams/quote?symbols=A&since_seq=1", "Accept", "text/event-stream"), http.StatusConflict)
+	s := openSSE(t, hc, e.base+"/v1/streams/trade?symbols=A&since_seq=1")
+	if ev := s.mustNext(t); ev.data["subject"] != "A" {
+		t.Fatalf("%+v, want trade A", ev)
 	}
 }
