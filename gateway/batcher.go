@@ -50,10 +50,11 @@ type batch struct {
 }
 
 // batchWaiter is a request that does not wait on batch.done: the batch
-// calls batchDone once it is published (or refused), from the goroutine
+// calls batchDone once it is published (or refused), with the time it was
+// handed to NATS (Unix ns; 0 if it never was), from the goroutine
 // that finished it.
 type batchWaiter interface {
-	batchDone(err error)
+	batchDone(err error, sent int64)
 	// touch counts one more batch the request waits for; called under
 	// the batcher's lock, before any batchDone.
 	touch()
@@ -420,7 +421,7 @@ func (b *batcher) finish(f *batch) {
 	f.buf = nil
 	close(f.done)
 	for i, c := range f.calls {
-		c.batchDone(f.err)
+		c.batchDone(f.err, f.sent)
 		f.calls[i] = nil
 	}
 }

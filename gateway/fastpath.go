@@ -63,6 +63,7 @@ type fastExchange struct {
 	minimal bool
 
 	pending atomic.Int32 // batches not yet done
+	sent    atomic.Int64 // the latest of its batches' handing to NATS, Unix ns (stage times)
 	errMu   sync.Mutex
 	err     error // the first batch error
 }
@@ -140,6 +141,7 @@ func (x *fastExchange) End(_ *h2edge.FastStream, body []byte, err error) {
 	bt := s.batchers[x.kind]
 	bt.enter()
 	x.pending.Store(0)
+	x.sent.Store(0)
 	x.err = nil
 	if status, _ := s.publishBody(&x.w, &x.req, x.kind, bt, st, x.start, false, nil, x); status != 0 {
 		s.releaseSlot(x.ga, time.Time{}, false)
@@ -167,7 +169,8 @@ func (x *fastExchange) Abort(*h2edge.FastStream) {
 func (x *fastExchange) touch() { x.pending.Add(1) }
 
 // batchDone counts one of the request's batches done; the last answers.
-func (x *fastExchange) batchDone(err error) {
+func (x *fastExchange) batchDone(err error, sent int64) {
+	storeMax(&x.sent, sent)
 	if err != nil {
 		x.errMu.Lock()
 		if x.err == nil {
@@ -185,8 +188,15 @@ func (x *fastExchange) batchDone(err error) {
 	if err != nil {
 		s.fail(&x.w, x.st, publishProblem(err))
 	} else {
-		s.m.accepted[x.kind].Add(len(x.st.events))
-		s.respondAccepted(&x.w, x.st, x.minimal)
+		st := x.st
+		st.published = now()
+		if sent := x.sent.Load(); sent != 0 {
+			s.m.observe(stageBatchWait, st.added, sent)
+			s.m.observe(stagePublish, sent, st.published)
+		}
+		s.m.accepted[x.kind].Add(len(st.events))
+		s.respondAccepted(&x.w, st, x.minimal)
+		s.m.observe(stageWrite, st.published, now())
 		s.m.latencyAsync.UpdateDuration(x.start)
 	}
 	s.releaseSlot(x.ga, time.Time{}, false)
@@ -241,4 +251,10 @@ func (w *fastWriter) Write(p []byte) (int, error) {
 	}
 	w.body = append(w.body, p...)
 	return len(p), nil
+}
+
+// storeMax raises a to v unless it holds more already.
+func storeMax(a *atomic.Int64, v int64) {
+	for old := a.Load(); v > old && !a.CompareAndSwap(old, v); old = a.Load() {
+	}
 }
