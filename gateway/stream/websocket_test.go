@@ -6,6 +6,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/gateway/stream"
 	"github.com/sluice-dev/sluice/schemas"
 )
@@ -73,5 +74,43 @@ func TestWebSocket(t *testing.T) {
 				t.Fatalf("live %v", m)
 			}
 		})
+	}
+}
+
+// TestWebSocketDurableResume: a WebSocket subscriber resumes from a
+// durable token (last_event_id, as a browser's WebSocket cannot set
+// Last-Event-ID) and gets the trades after it, then live ones.
+func TestWebSocketDurableResume(t *testing.T) {
+	e, st := newDurableEnv(t, stream.Options{})
+	for i := 1; i <= 3; i++ {
+		e.publishTrade("W", int64(i))
+	}
+	e.flushPub()
+	waitStored(t, st, 3)
+	ctx := t.Context()
+	tok := stream.Token{Stream: bus.EnrichedStream(e.subjects) + "/trade", Pos: 1}.String()
+	c, _, err := websocket.Dial(ctx, "ws"+e.base[4:]+"/v1/streams/trade?symbols=W&last_event_id="+tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	for want := 2; want <= 4; want++ {
+		if want == 4 {
+			e.publishTrade("W", 4)
+			e.flushPub()
+		}
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m struct {
+			Data struct {
+				Size int `json:"size"`
+			} `json:"data"`
+			Token string `json:"sluicetoken"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil || m.Data.Size != want || m.Token == "" {
+			t.Fatalf("%s (%v), want trade %d with a token", b, err, want)
+		}
 	}
 }
