@@ -118,6 +118,21 @@ func TestTraceContextEndToEnd(t *testing.T) {
 				t.Errorf("structured event's own traceparent: got %q", p)
 			}
 
+			batched := `[` + structured + `,{"specversion":"1.0","id":"tr-3-` + name + `","source":"t","type":"marketdata.quote.v1","data":` + quoteJSON("AAPL", 189.52, 189.56) + `}]`
+			batched = strings.Replace(batched, `"tr-1-`, `"tr-4-`, 1)
+			resp, body = post(t, c, url, "application/cloudevents-batch+json", batched, "Traceparent", testTraceParent)
+			if resp.StatusCode != http.StatusAccepted {
+				t.Fatalf("batched: status %d: %s", resp.StatusCode, body)
+			}
+			got := map[string]int{}
+			for range 2 {
+				p, _ := nextTrace(t, enriched)
+				got[p]++
+			}
+			if got[ownTraceParent] != 1 || got[testTraceParent] != 1 {
+				t.Errorf("batched mode: traceparents %v, want the first event's own and the request's for the second", got)
+			}
+
 			resp, body = post(t, c, url, "application/json", quoteJSON("AAPL", 189.52, 189.56),
 				"Ce-Specversion", "1.0", "Ce-Id", "tr-2-"+name, "Ce-Source", "t", "Ce-Type", "marketdata.quote.v1",
 				"Ce-Traceparent", ownTraceParent, "Ce-Tracestate", testTraceState)
