@@ -91,10 +91,11 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 					continue
 				}
 				f.mu.Lock()
-				if f.stopFollow != nil {
-					f.stopFollow()
-				}
+				stop := f.stopFollow
 				f.mu.Unlock()
+				if stop != nil {
+					stop() // outside mu: a delivery in flight may wait for it
+				}
 			}
 		})
 		return nil
