@@ -8,12 +8,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
-	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/gateway/admit"
 	"github.com/sluice-dev/sluice/schemas"
 )
@@ -72,20 +69,18 @@ type batchWaiter interface {
 // The lock guards only the current batch; encoding happens before it is
 // taken and publishing after it is released.
 //
-// The batcher keeps its group's depth ([admit.Group]) for the events it
-// handles, in this file alone: held (between add and publish), then sent
-// (core: until a worker's done frame names the batch, see [outstanding];
-// durable: until the stream acknowledges it, then stored, part of the
-// consumer's backlog that the workers report).
+// The batcher turns events into frames; its [framePublisher] hands them to
+// NATS. It keeps its group's depth ([admit.Group]) for the events it
+// handles, in the steps of depth.go alone.
 type batcher struct {
 	subject string
 	inbox   string
 	opts    BatchOptions
-	nc      *nats.Conn
+	pub     framePublisher // core or durable: the batcher holds no connection
 	m       *gatewayMetrics
 	group   *admit.Group // the group's load: events held here
 	out     outstanding  // core: batches sent, not yet reported done by a worker
-	dur     *durablePub  // durable: the JetStream publisher; nil in core mode
+	dur     *durablePub  // durable: pub, for admission's backpressure check; nil in core mode
 	msgID   string       // durable: the Nats-Msg-Id prefix, "<publisher id>.<type>."
 	unacked atomic.Int64 // durable: events published, not yet acknowledged
 
@@ -107,12 +102,12 @@ type batcher struct {
 	bufs sync.Pool
 }
 
-func newBatcher(nc *nats.Conn, subject, inbox string, opts BatchOptions, m *gatewayMetrics) *batcher {
+func newBatcher(pub framePublisher, subject, inbox string, opts BatchOptions, m *gatewayMetrics) *batcher {
 	// Start quiet: a lone request goes out at once. The average comes down
 	// to the real gap over the first two hundred or so requests (it keeps
 	// 7/8 of itself per request), so a new gateway batches only once it has
 	// seen traffic.
-	b := &batcher{subject: subject, inbox: inbox, opts: opts, nc: nc, m: m, gapEWMA: 1 << 62}
+	b := &batcher{subject: subject, inbox: inbox, opts: opts, pub: pub, m: m, gapEWMA: 1 << 62}
 	b.timer = time.AfterFunc(time.Hour, b.onTimer)
 	b.timer.Stop()
 	return b
@@ -142,7 +137,7 @@ const frameOverhead = 5
 // smaller (the gateway may have connected, or reconnected, to a server
 // with a smaller limit than the options were checked against).
 func (b *batcher) frameLimit() int {
-	if mp := int(b.nc.MaxPayload()); mp > 0 {
+	if mp := b.pub.maxPayload(); mp > 0 {
 		return min(b.opts.MaxBytes, mp-frameHeaderRoom)
 	}
 	return b.opts.MaxBytes
@@ -154,7 +149,7 @@ func (b *batcher) frameLimit() int {
 // RetryOnFailedConnect), the bound is MaxBytes, which the options kept
 // under max_payload if they could check it.
 func (b *batcher) maxEvent() int {
-	if mp := int(b.nc.MaxPayload()); mp > 0 {
+	if mp := b.pub.maxPayload(); mp > 0 {
 		return mp - frameHeaderRoom - frameOverhead
 	}
 	return b.opts.MaxBytes - frameOverhead
@@ -190,7 +185,7 @@ func (b *batcher) addTraced(enc []byte, ends []int, arrived int64, wait bool, to
 	var full [8]*batch
 	flush := full[:0]
 	flushAt := b.frameLimit()
-	b.local(len(ends))
+	b.held(len(ends))
 	b.mu.Lock()
 	start := 0
 	for _, end := range ends {
@@ -314,98 +309,12 @@ func (b *batcher) flushAll() {
 	}
 }
 
-// local adjusts the events the batcher holds in its group's depth.
-func (b *batcher) local(n int) {
-	if b.group != nil {
-		b.group.Local(n)
-	}
-}
-
-// publish hands a batch frame to NATS and wakes the requests waiting on it
-// (durable: once the stream has stored it, see [batcher.publishDurable]).
+// publish finishes a batch frame and hands it to the kind's publisher,
+// which wakes the requests waiting on it once NATS has it (durable: once
+// the stream has stored it).
 func (b *batcher) publish(f *batch) {
 	schemas.FinishBatchFrame(f.buf, f.n)
-	if b.dur != nil {
-		b.publishDurable(f)
-		return
-	}
-	h := coreHeaders.Get().(*coreHeader)
-	defer coreHeaders.Put(h)
-	msg := nats.Msg{Subject: b.subject, Reply: b.inbox, Data: f.buf, Header: h.set(f, b.inbox)}
-	if f.tr != nil && b.tracer != nil {
-		msg.Header[headerTraceParent] = []string{b.startBatchSpan(f)}
-		defer delete(msg.Header, headerTraceParent) // the header is pooled
-	}
-	// The batch's timestamp (Sluice-Sent) is set below, with the time the
-	// outstanding batches record.
-	// Recorded before the publish: a worker's done frame can come back
-	// before PublishMsg returns. The events move from the batcher's share
-	// of the depth to the outstanding batches'.
-	b.local(-f.n)
-	f.sent = time.Now().UnixNano()
-	h.stamp(f.sent)
-	b.out.sent(f.gen, int64(f.n), f.sent)
-	f.err = b.nc.PublishMsg(&msg)
-	if f.err != nil {
-		b.out.done(f.gen)
-	}
-	b.finish(f)
-}
-
-// coreHeader is a core batch frame's NATS header, reused across batches:
-// nats.go encodes a message's header into its own buffer within PublishMsg,
-// so the map, its value slices and the sequence's digits are free again once
-// PublishMsg returns. Building them per batch cost six allocations, most of a
-// lone event's.
-type coreHeader struct {
-	h                                nats.Header
-	frame, count, batch, reply, sent []string
-	digits                           [20]byte // the batch sequence, in decimal
-	sentDigits                       [20]byte // the batch's timestamp, in decimal
-}
-
-var coreHeaders = sync.Pool{New: func() any {
-	h := &coreHeader{frame: []string{schemas.FrameBatchV1}, count: []string{""}, batch: []string{""}, reply: []string{""}, sent: []string{""}}
-	h.h = nats.Header{schemas.HeaderFrame: h.frame, schemas.HeaderCount: h.count, schemas.HeaderBatch: h.batch, schemas.HeaderSent: h.sent}
-	return h
-}}
-
-// stamp sets the frame's Sluice-Sent header to t; valid until the next
-// stamp.
-func (h *coreHeader) stamp(unixNano int64) {
-	d := strconv.AppendInt(h.sentDigits[:0], unixNano, 10)
-	h.sent[0] = unsafe.String(&d[0], len(d))
-}
-
-// set fills the header for f (inbox: the reply inbox of a batch in which
-// an event waits) and returns it; valid until the next set.
-func (h *coreHeader) set(f *batch, inbox string) nats.Header {
-	h.count[0] = eventCount(f.n)
-	d := strconv.AppendUint(h.digits[:0], f.gen, 10)
-	h.batch[0] = unsafe.String(&d[0], len(d))
-	if f.wait {
-		h.reply[0] = inbox
-		h.h[schemas.HeaderReply] = h.reply
-	} else {
-		delete(h.h, schemas.HeaderReply)
-	}
-	return h.h
-}
-
-// eventCounts are the decimal strings of the counts a batch usually has.
-var eventCounts = func() (s [1025]string) {
-	for i := range s {
-		s[i] = strconv.Itoa(i)
-	}
-	return s
-}()
-
-// eventCount returns n in decimal, without allocating for n ≤ 1,024.
-func eventCount(n int) string {
-	if n >= 0 && n < len(eventCounts) {
-		return eventCounts[n]
-	}
-	return strconv.Itoa(n)
+	b.pub.publish(b, f)
 }
 
 // finish releases a published (or refused) batch's bytes and buffer, counts
@@ -446,30 +355,4 @@ func oversized(ends []int, limit int, single bool) *problem {
 				what, size, limit)}
 	}
 	return nil
-}
-
-// publishProblem is the answer to a request whose batch NATS would not
-// take. Only a transient failure (no connection, reconnecting with a full
-// buffer, draining) is 503 with Retry-After; a batch over max_payload
-// (which the size checks leave only to a server whose max_payload shrank
-// under a reconnect) is 413, and a message NATS refuses by its shape is 500,
-// neither worth retrying as it was.
-func publishProblem(err error) *problem {
-	switch {
-	case errors.Is(err, bus.ErrStreamFull):
-		return &problem{Status: http.StatusServiceUnavailable, RetryAfter: 5,
-			Detail: fmt.Sprintf("storing the batch: %v: the ingest stream holds its most bytes of batches no worker has processed; retry later", err)}
-	case errors.Is(err, bus.ErrBackpressure), errors.Is(err, bus.ErrRetryBudget), errors.Is(err, bus.ErrAckTimeout), errors.Is(err, bus.ErrNoStream):
-		return &problem{Status: http.StatusServiceUnavailable, RetryAfter: 1,
-			Detail: fmt.Sprintf("storing the batch: %v; the request's events in that batch may or may not be stored: retry with the same ids (an event's id, or Idempotency-Key) and they are stored once", err)}
-	case errors.Is(err, nats.ErrMaxPayload):
-		return &problem{Status: http.StatusRequestEntityTooLarge,
-			Detail: fmt.Sprintf("handing a batch to NATS: %v (the server's max_payload is smaller since a reconnect?); the request's events in that batch were not published", err)}
-	case errors.Is(err, nats.ErrBadSubject), errors.Is(err, nats.ErrInvalidMsg),
-		errors.Is(err, nats.ErrHeadersNotSupported), errors.Is(err, nats.ErrBadHeaderMsg):
-		return &problem{Status: http.StatusInternalServerError,
-			Detail: fmt.Sprintf("handing the batch to NATS: %v", err)}
-	}
-	return &problem{Status: http.StatusServiceUnavailable, RetryAfter: 1,
-		Detail: fmt.Sprintf("handing the batch to NATS: %v", err)}
 }

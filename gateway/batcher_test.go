@@ -37,7 +37,7 @@ func newBatcherEnv(t *testing.T, bo BatchOptions) *batcherEnv {
 	o := Options{Batch: bo}
 	o.setDefaults()
 	set := metrics.NewSet()
-	b := newBatcher(nc, testIngest, "_INBOX.test", o.Batch, newGatewayMetrics(set))
+	b := newBatcher(corePub{nc: nc}, testIngest, "_INBOX.test", o.Batch, newGatewayMetrics(set))
 	sub, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)

@@ -74,6 +74,7 @@ func (o *DurableOptions) validate() error {
 // Nats-Msg-Id unique to this gateway process, and its requests are woken
 // once the stream has stored it (or a retry within the budget has).
 type durablePub struct {
+	nc     *nats.Conn
 	pub    *bus.Durable
 	retry  *bus.Retrier
 	budget *bus.Budget
@@ -98,7 +99,7 @@ func newDurablePub(nc *nats.Conn, o DurableOptions, set *metrics.Set) (*durableP
 	if err != nil {
 		return nil, err
 	}
-	d := &durablePub{pub: pub, budget: budget, retry: bus.NewRetrier(pub, budget, bus.RetryOptions{}),
+	d := &durablePub{nc: nc, pub: pub, budget: budget, retry: bus.NewRetrier(pub, budget, bus.RetryOptions{}),
 		id: nuid.Next(), max: int64(o.MaxPending),
 		acks:         set.NewCounter(`sluice_gateway_publish_acks_total`),
 		ackSeconds:   set.NewHistogram(`sluice_gateway_publish_ack_seconds`),
@@ -115,14 +116,14 @@ func newDurablePub(nc *nats.Conn, o DurableOptions, set *metrics.Set) (*durableP
 // a new request of a durable type would only wait to be refused.
 func (d *durablePub) full() bool { return d.inflight.Load() >= d.max }
 
-// publishDurable hands batch f to JetStream and wakes its requests once
-// the stream has stored it. The frame carries Nats-Msg-Id
+// publish hands batch f of b to JetStream and wakes its requests once the
+// stream has stored it. The frame carries Nats-Msg-Id
 // <publisher id>.<type>.<batch sequence>, so that a retried publish is
 // stored once, and Sluice-Reply when an event in it waits for a result
 // (msg.Reply is JetStream's). Its events move in the group's depth from
-// held to sent (not yet acknowledged), then, acknowledged, to the stream's
-// backlog that the workers report.
-func (b *batcher) publishDurable(f *batch) {
+// held to unacknowledged, then, acknowledged, to the stream's backlog that
+// the workers report (depth.go).
+func (d *durablePub) publish(b *batcher, f *batch) {
 	start := time.Now()
 	f.sent = start.UnixNano()
 	// The header's values share one array: one allocation, not one each.
@@ -144,31 +145,27 @@ func (b *batcher) publishDurable(f *batch) {
 	if f.tr != nil && b.tracer != nil {
 		hdr[headerTraceParent] = []string{b.startBatchSpan(f)}
 	}
-	b.unacked.Add(int64(f.n))
-	b.local(-f.n)
-	d := b.dur
+	b.sentDurable(f)
 	d.inflight.Add(1)
 	ack, err := d.pub.Publish(context.Background(), b.subject, hdr, f.buf)
 	if err != nil {
-		b.acked(f, start, err)
+		d.acked(b, f, start, err)
 		return
 	}
 	go func() {
 		_, err := d.retry.Await(context.Background(), ack)
-		b.acked(f, start, err)
+		d.acked(b, f, start, err)
 	}()
 }
 
-// acked finishes a durable batch: stored (err nil) or refused.
-func (b *batcher) acked(f *batch, start time.Time, err error) {
-	d := b.dur
+func (d *durablePub) maxPayload() int { return int(d.nc.MaxPayload()) }
+
+// acked finishes durable batch f of b: stored (err nil) or refused.
+func (d *durablePub) acked(b *batcher, f *batch, start time.Time, err error) {
 	d.inflight.Add(-1)
-	b.unacked.Add(-int64(f.n))
+	b.ackedDurable(f, err == nil)
 	switch {
 	case err == nil:
-		if b.group != nil {
-			b.group.Stored(f.n)
-		}
 		d.acks.Inc()
 		d.ackSeconds.UpdateDuration(start)
 	case errors.Is(err, bus.ErrBackpressure):

@@ -144,7 +144,7 @@ func TestBatcherFramesUnderMaxPayload(t *testing.T) {
 	}
 	o := Options{Batch: BatchOptions{Linger: time.Hour}}
 	o.setDefaults()
-	be := &batcherEnv{b: newBatcher(nc, testIngest, "_INBOX.test", o.Batch, newGatewayMetrics(o.Metrics)),
+	be := &batcherEnv{b: newBatcher(corePub{nc: nc}, testIngest, "_INBOX.test", o.Batch, newGatewayMetrics(o.Metrics)),
 		frames: &frameSub{t: t, ch: ch}, nc: nc}
 	const n = 100
 	if err := be.request(t, "m", n); err != nil {

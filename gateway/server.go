@@ -71,12 +71,17 @@ func New(opts Options) (*Server, error) {
 		s.spanNames[k] = "POST /v1/events/" + k.String()
 		// Every batch carries a reply subject naming its kind, so the
 		// NATS server's no-responders notice tells which group is gone.
-		b := newBatcher(opts.Conn, opts.Subjects.Ingest(k), s.inbox+"."+k.String(), opts.Batch, s.m)
+		durable := opts.Delivery.Of(k) == bus.ModeDurable
+		var pub framePublisher = corePub{nc: opts.Conn}
+		if durable {
+			pub = s.dur
+		}
+		b := newBatcher(pub, opts.Subjects.Ingest(k), s.inbox+"."+k.String(), opts.Batch, s.m)
 		b.group = s.adm.groups[k].load
 		if opts.Tracing != nil {
 			b.tracer, b.spanName = opts.Tracing.Tracer(), "publish "+b.subject
 		}
-		if opts.Delivery.Of(k) == bus.ModeDurable {
+		if durable {
 			// A group that serves a durable type is counted as durable
 			// (its backlog is in the stream), also for a core type it
 			// serves too.
