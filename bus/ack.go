@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
+	"unsafe"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -19,13 +23,37 @@ type Ack struct {
 	f *future // nil: resolved when handed to the client
 }
 
-// future holds a durable publish's outcome once a waiter has received it
-// from the client: whoever receives it sets rc and err, then closes done.
+// future is a durable publish: its message, kept for a retry until the
+// ack, and its outcome. Whoever takes it from the [Durable]'s ring sets rc
+// or err, then closes done.
 type future struct {
-	paf  jetstream.PubAckFuture
-	done chan struct{}
-	rc   Receipt
-	err  error
+	subject  string
+	header   nats.Header
+	data     []byte
+	n        uint64    // its reply subject's last token
+	deadline time.Time // when it fails with ErrAckTimeout
+	retries  int       // sends again after no stream answered
+	reply    [64]byte  // its reply subject, when it fits
+	done     chan struct{}
+	rc       Receipt
+	err      error
+}
+
+// replySubject returns prefix and f.n as a subject, in f.reply when it
+// fits: the client copies the subject as it publishes, so the string need
+// not outlive the publish, and f outlives it.
+func (f *future) replySubject(prefix string) string {
+	b := strconv.AppendUint(append(f.reply[:0], prefix...), f.n, 10)
+	if &b[0] != &f.reply[0] {
+		return string(b)
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// fail resolves f with the client's error err.
+func (f *future) fail(err error) {
+	f.err = fmt.Errorf("publish to %s: %w", f.subject, ackError(err))
+	close(f.done)
 }
 
 // Receipt is what a resolved [Ack] says about a stored message. For a core
@@ -62,23 +90,13 @@ func (a Ack) Wait(ctx context.Context) (Receipt, error) {
 	select {
 	case <-f.done:
 		return f.rc, f.err
-	default:
-	}
-	select {
-	case pa := <-f.paf.Ok():
-		f.rc = Receipt{Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}
-		close(f.done)
-	case err := <-f.paf.Err():
-		f.err = fmt.Errorf("publish to %s: %w", f.paf.Msg().Subject, ackError(err))
-		close(f.done)
-	case <-f.done:
 	case <-ctx.Done():
-		return Receipt{}, fmt.Errorf("waiting for the ack of a publish to %s: %w", f.paf.Msg().Subject, ctx.Err())
+		return Receipt{}, fmt.Errorf("waiting for the ack of a publish to %s: %w", f.subject, ctx.Err())
 	}
-	return f.rc, f.err
 }
 
-// ackError maps the client's async publish errors to the package's.
+// ackError maps the publish errors of jetstream's vocabulary to the
+// package's.
 func ackError(err error) error {
 	switch {
 	case errors.Is(err, jetstream.ErrAsyncPublishTimeout):

@@ -73,8 +73,8 @@ func (r *Retrier) Await(ctx context.Context, a Ack) (Receipt, error) {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, time.Second)
-		m := a.f.paf.Msg()
-		if a, err = r.p.Publish(ctx, m.Subject, m.Header, m.Data); err != nil {
+		f := a.f
+		if a, err = r.p.Publish(ctx, f.subject, f.header, f.data); err != nil {
 			return Receipt{}, fmt.Errorf("retrying: %w", err)
 		}
 	}
