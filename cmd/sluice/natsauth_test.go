@@ -86,10 +86,10 @@ func run(t *testing.T, ready string, args ...string) (*process, map[string]strin
 // per role): refdata load as the operator, a worker of each group, a
 // gateway, and `sluice sub` as the subscriber, in core then durable
 // delivery. A quote and a trade come back enriched (Prefer:
-// return=representation), the subscriber
-// prints it (in durable delivery replayed from the enriched stream too),
-// and no process logs a permissions violation: the users may do all the
-// pipeline needs.
+// return=representation), the subscriber prints the quote (in durable
+// delivery replayed from the enriched stream too), the gateway's stream
+// serves it as a snapshot (`sluice sub --http`), and no process logs a
+// permissions violation: the users may do all the pipeline needs.
 func TestPipelineWithRestrictedUsers(t *testing.T) {
 	s := opstest.RunSecureNATS(t)
 	load := append([]string{"refdata", "load"}, natsArgs(s, "operator")...)
@@ -120,6 +120,18 @@ func TestPipelineWithRestrictedUsers(t *testing.T) {
 				})
 			}
 			waitLine(t, sub, "MSFT")
+			// The gateway's own subscribers (in durable delivery fed from
+			// the enriched stream): quotes published until one arrives.
+			streamed := httpSubscriber(t, "http://"+kv["data"], "quote.MSFT")
+			opstest.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+				post(t, c, "http://"+kv["data"]+"/v1/events/quote", "application/json", quoteJSON("MSFT", 410.2, 410.4))
+				select {
+				case <-streamed.lines:
+					return nil
+				default:
+					return fmt.Errorf("sluice sub --http printed nothing:\n%s", streamed.proc.text())
+				}
+			})
 			procs := map[string]*process{"quotes worker": quotes, "trades worker": trades, "gateway": gw}
 			if mode == "durable" {
 				replay := subscriber(t, s, "quote.MSFT", "--since", "1m")
@@ -175,6 +187,36 @@ func subscriber(t *testing.T, s *opstest.SecureNATS, filter string, extra ...str
 			return nil
 		})
 	}
+	return sp
+}
+
+// httpSubscriber runs `sluice sub --http` on a gateway's stream.
+func httpSubscriber(t *testing.T, base, filter string) *subProcess {
+	t.Helper()
+	cmd := sluiceCmd(t, "sub", "--http", base, filter)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := &subProcess{proc: &process{}, lines: make(chan string, 100)}
+	cmd.Stderr = writerFunc(func(b []byte) (int, error) {
+		sp.proc.mu.Lock()
+		defer sp.proc.mu.Unlock()
+		return sp.proc.log.Write(b)
+	})
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			select {
+			case sp.lines <- sc.Text():
+			default:
+			}
+		}
+	}()
 	return sp
 }
 
