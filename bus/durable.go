@@ -315,9 +315,10 @@ func (d *Durable) expire() {
 }
 
 // watch fails every pending publish when the connection is lost (its
-// acks may have been lost with it) and returns when it is closed.
+// acks may have been lost with it) and returns once it is closed.
 func (d *Durable) watch(status chan nats.Status) {
-	for st := range status {
+	for {
+		st, ok := <-status
 		d.mu.Lock()
 		var lost []*future
 		for d.head < d.next {
@@ -327,7 +328,7 @@ func (d *Durable) watch(status chan nats.Status) {
 		for _, f := range lost {
 			f.fail(fmt.Errorf("%w: the connection was lost before the ack came: %w", jetstream.ErrAsyncPublishTimeout, nats.ErrDisconnected))
 		}
-		if st == nats.CLOSED {
+		if !ok || st == nats.CLOSED {
 			d.nc.RemoveStatusListener(status)
 			return
 		}

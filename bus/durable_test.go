@@ -84,6 +84,37 @@ func TestDurableAckLostInAReconnect(t *testing.T) {
 	}
 }
 
+// Closing the connection fails the publishes waiting for their acks at
+// once, and later publishes fail before anything is sent.
+func TestDurableConnectionClosed(t *testing.T) {
+	e := newEnv(t)
+	silent(t, e, "t1.ingest.quote")
+	nc, err := nats.Connect(e.nc.ConnectedUrl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := bus.NewDurable(nc, bus.DurableOptions{AckTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := p.Publish(context.Background(), "t1.ingest.quote", nil, []byte("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := ack.Wait(ctx); !errors.Is(err, bus.ErrAckTimeout) {
+		t.Fatalf("pending publish on a closed connection = %v, want ErrAckTimeout", err)
+	}
+	if _, err := p.Publish(ctx, "t1.ingest.quote", nil, []byte("b")); !errors.Is(err, nats.ErrConnectionClosed) {
+		t.Fatalf("publish on a closed connection = %v, want ErrConnectionClosed", err)
+	}
+	if p.Pending() != 0 {
+		t.Fatalf("pending = %d", p.Pending())
+	}
+}
+
 // An answer on the reply subject of a publish that failed never resolves
 // a later publish of the same publisher.
 func TestDurableLateAnswerIsNotAnother(t *testing.T) {
