@@ -67,17 +67,18 @@ func TestFaults(t *testing.T) {
 		})
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-10s %6s %8s %7s %10s %5s %11s %7s %7s %7s %6s  %-30s %s\n", "case", "acked", "enriched", "missing",
-		"duplicates", "late", "redelivered", "deduped", "retried", "settled", "took", "requests by status", "fault")
+	fmt.Fprintf(&b, "%-10s %6s %8s %7s %10s %5s %11s %7s %7s %6s %7s %6s  %-30s %s\n", "case", "acked", "enriched", "missing",
+		"duplicates", "late", "redelivered", "deduped", "retried", "back", "settled", "took", "requests by status", "fault")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%-10s %6d %8d %7d %10d %5d %11d %7d %7d %7v %6v  %-30s %s\n", r.name, r.acked, r.stored, r.missing,
-			r.duplicates, r.late, r.redelivered, r.deduped, r.retried, r.settled.Round(100*time.Millisecond),
-			r.took.Round(time.Second), fmt.Sprint(r.statuses), r.fault)
+		fmt.Fprintf(&b, "%-10s %6d %8d %7d %10d %5d %11d %7d %7d %6v %7v %6v  %-30s %s\n", r.name, r.acked, r.stored, r.missing,
+			r.duplicates, r.late, r.redelivered, r.deduped, r.retried, r.back.Round(100*time.Millisecond),
+			r.settled.Round(100*time.Millisecond), r.took.Round(time.Second), fmt.Sprint(r.statuses), r.fault)
 	}
 	b.WriteString("requests by status: -1 a tick skipped (32 requests in flight to its gateway), 0 a transport error;\n")
 	b.WriteString("acked: quotes answered 202; enriched: of them, in the enriched stream; duplicates: ids stored more than once;\n" +
 		"late: acked, not yet in the enriched stream at the first read after the load stopped; redelivered: batches delivered to a worker again;\n" +
 		"deduped: enriched events the stream refused as duplicates; retried: gateway publishes retried;\n" +
+		"back: from the fault undone until every gateway had answered 202 to a request sent since;\n" +
 		"settled: from the load's end until every acked quote was stored and the group's consumer had nothing pending\n")
 	t.Logf("FAULTS (in-process cluster of 3, streams R3, durable delivery, 2 gateways, 2 quotes workers):\n%s", b.String())
 }
@@ -92,25 +93,30 @@ type faultRow struct {
 	// retried the gateways' publishes retried after an ack timeout or
 	// error: the paths a fault exercises.
 	redelivered, deduped, retried int
-	settled, took                 time.Duration
-	statuses                      map[int]int
-	fault                         string
+	// back is how long after the fault was undone every gateway had
+	// answered 202 to a request sent since.
+	back, settled, took time.Duration
+	statuses            map[int]int
+	fault               string
 }
 
 // Load and timing of a case: a request of loadPerRequest quotes every
 // loadInterval, to the gateways in turn (1,000 quotes/s), for loadBefore,
-// then the fault, then loadAfter more. The workers' ack wait is short so
+// then the fault, then until every gateway answers 202 again (at most
+// backWithin), then loadAfter more. The workers' ack wait is short so
 // that a batch a stopped worker held comes back within seconds.
 const (
 	loadPerRequest = 10
 	loadInterval   = 10 * time.Millisecond
 	loadBefore     = 2 * time.Second
 	loadAfter      = 3 * time.Second
+	backWithin     = 20 * time.Second
 	faultAckWait   = 3 * time.Second
 	settleWithin   = 30 * time.Second
 )
 
 // runFaultCase starts a rig, streams quotes, runs fault under the stream,
+// checks that each gateway accepts quotes again once the fault is undone,
 // then waits until every acknowledged quote is in the enriched stream and
 // the quotes consumer has nothing pending or unacknowledged, and counts.
 func runFaultCase(t *testing.T, name string, fault func(*testing.T, *faultRig) string) faultRow {
@@ -123,13 +129,27 @@ func runFaultCase(t *testing.T, name string, fault func(*testing.T, *faultRig) s
 	defer func() { stopLoad(); <-loadDone }()
 	time.Sleep(loadBefore) // steady load before the fault (not a synchronisation)
 	what := fault(t, r)
+	// Undone, the fault leaves every gateway accepting again.
+	undone := time.Now()
+	backErr := pollUntil(backWithin, 20*time.Millisecond, func() error {
+		for i, at := range ld.lastAccepted() {
+			if at.Before(undone) {
+				return fmt.Errorf("gateway %d has answered no request sent since the fault was undone with 202", i)
+			}
+		}
+		return nil
+	})
+	back := time.Since(undone)
 	time.Sleep(loadAfter)
 	stopLoad()
 	<-loadDone
 	stopped := time.Now()
 
 	acked, statuses := ld.results()
-	row := faultRow{name: name, acked: len(acked), statuses: statuses, fault: what}
+	row := faultRow{name: name, acked: len(acked), statuses: statuses, fault: what, back: back}
+	if backErr != nil {
+		t.Errorf("%s: %v within %v", name, backErr, backWithin)
+	}
 	rd := r.reader
 	ctx, cancel := context.WithTimeout(context.Background(), 2*settleWithin)
 	defer cancel()
@@ -564,13 +584,16 @@ type openLoad struct {
 	mu       sync.Mutex
 	acked    map[string]int // id: times answered 202
 	statuses map[int]int
+	// accepted is, per target, when the last request it answered 202 was
+	// sent.
+	accepted []time.Time
 }
 
 func newOpenLoad(targets []string) *openLoad {
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
 	return &openLoad{client: &http.Client{Transport: &http.Transport{Protocols: &p}, Timeout: 20 * time.Second},
-		targets: targets, acked: map[string]int{}, statuses: map[int]int{}}
+		targets: targets, acked: map[string]int{}, statuses: map[int]int{}, accepted: make([]time.Time, len(targets))}
 }
 
 // run posts until ctx ends, then waits for the requests in flight.
@@ -593,7 +616,7 @@ func (l *openLoad) run(ctx context.Context) {
 		select {
 		case slot <- struct{}{}:
 		default:
-			l.count(-1, nil)
+			l.count(-1, nil, 0, time.Time{})
 			continue
 		}
 		wg.Go(func() {
@@ -613,21 +636,23 @@ func (l *openLoad) send(n int) {
 		body.WriteString(quoteJSON(faultSymbols[(n+i)%len(faultSymbols)], 100, 100.01))
 		body.WriteByte('\n')
 	}
-	url := "http://" + l.targets[n%len(l.targets)] + "/v1/events/quote"
+	target := n % len(l.targets)
+	url := "http://" + l.targets[target] + "/v1/events/quote"
 	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body.String()))
 	if err != nil {
 		panic(err)
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
+	at := time.Now()
 	resp, err := l.client.Do(req)
 	if err != nil {
-		l.count(0, nil)
+		l.count(0, nil, target, at)
 		return
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		l.count(0, nil)
+		l.count(0, nil, target, at)
 		return
 	}
 	var ids []string
@@ -640,15 +665,18 @@ func (l *openLoad) send(n int) {
 		}
 		ids = a.IDs
 	}
-	l.count(resp.StatusCode, ids)
+	l.count(resp.StatusCode, ids, target, at)
 }
 
-// count records one request's status (-1: a skipped tick) and the ids it
-// acknowledged.
-func (l *openLoad) count(status int, ids []string) {
+// count records one request's status (-1: a skipped tick), the ids it
+// acknowledged, and, answered 202, when it was sent to target.
+func (l *openLoad) count(status int, ids []string, target int, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.statuses[status]++
+	if status == http.StatusAccepted && at.After(l.accepted[target]) {
+		l.accepted[target] = at
+	}
 	for _, id := range ids {
 		l.acked[id]++
 	}
@@ -659,6 +687,14 @@ func (l *openLoad) results() (map[string]int, map[int]int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return maps.Clone(l.acked), maps.Clone(l.statuses)
+}
+
+// lastAccepted returns, per target, when the last request it answered
+// 202 was sent.
+func (l *openLoad) lastAccepted() []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.accepted)
 }
 
 // enrichedReader reads the enriched stream's quotes through a durable
