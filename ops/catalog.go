@@ -103,6 +103,7 @@ var sluiceFamilies = []Family{
 	{Name: "sluice_worker_acks_total", Type: "counter", Help: "Durable batches a worker group acknowledged: their enriched events and dead letters stored, their replies sent."},
 	{Name: "sluice_worker_naks_total", Type: "counter", Help: "Durable batches a worker group handed back for a later delivery (a stage failed or their outcome could not be stored)."},
 	{Name: "sluice_worker_redeliveries_total", Type: "counter", Help: "Durable batches a worker group received again (their delivery count above 1)."},
+	{Name: "sluice_worker_store_retries_total", Type: "counter", Help: "Attempts a worker group made again, in place and without a nak, to store a durable batch's enriched events and dead letters after a transient failure (no stream leader, ack timeout, lost connection, backpressure)."},
 	{Name: "sluice_worker_in_progress_total", Type: "counter", Help: "In-progress acks a worker group sent for durable batches still running at half their ack wait."},
 	{Name: "sluice_worker_duplicates_total", Type: "counter", Help: "Enriched events and dead letters a worker group published that the stream had stored already (same Nats-Msg-Id): redeliveries and client retries."},
 	{Name: "sluice_worker_dead_lettered_batches_total", Type: "counter", Help: "Durable batches a worker group stored whole in the dead-letter stream and terminated after their last delivery failed, by reason (stage_failed, publish_failed, or undecodable on the first delivery)."},

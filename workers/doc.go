@@ -28,8 +28,11 @@
 // it. A batch that fails is nakked and delivered again after
 // Options.NakDelay; on its last delivery (Options.MaxDeliver) it is stored
 // whole in <prefix>.dlq.<type> with its reason and delivery count and
-// terminated. A worker that dies holding a batch loses nothing: the stream
-// delivers it again after Options.AckWait.
+// terminated. A store that fails for a while (no stream leader, an ack
+// timeout, a lost connection) is not a failure of the batch: the worker
+// retries it in place, keeping the batch with in-progress acks, so an
+// outage spends none of its deliveries. A worker that dies holding a batch
+// loses nothing: the stream delivers it again after Options.AckWait.
 //
 // Inside a process, each subscription hands its messages to one bounded
 // queue, consumed by a fixed pool of goroutines. Each goroutine owns all the

@@ -34,8 +34,10 @@ const (
 const (
 	// ReasonStageFailed: a stage failed the batch on its last delivery.
 	ReasonStageFailed = "stage_failed"
-	// ReasonPublishFailed: the batch's enriched events or dead letters
-	// could not be stored on its last delivery.
+	// ReasonPublishFailed: the stream refused the batch's enriched events
+	// or dead letters on its last delivery (a refusal a retry cannot mend,
+	// such as a message over the stream's maximum size; a transient
+	// failure is retried in place instead, see storeOutcomes).
 	ReasonPublishFailed = "publish_failed"
 	// ReasonUndecodable: the batch frame cannot be read at all; it is
 	// dead-lettered on its first delivery, since no retry can mend it.
@@ -72,6 +74,7 @@ type durable struct {
 // durableMetrics are the series of the durable side.
 type durableMetrics struct {
 	acks, naks, redeliveries, inProgress, duplicates *metrics.Counter
+	storeRetries                                     *metrics.Counter
 	deadBatches                                      [len(batchReasons)]*metrics.Counter
 	pending, ackPending                              *metrics.Gauge
 }
@@ -84,6 +87,7 @@ func newDurableMetrics(s *metrics.Set, group string) durableMetrics {
 		redeliveries: s.GetOrCreateCounter("sluice_worker_redeliveries_total" + g),
 		inProgress:   s.GetOrCreateCounter("sluice_worker_in_progress_total" + g),
 		duplicates:   s.GetOrCreateCounter("sluice_worker_duplicates_total" + g),
+		storeRetries: s.GetOrCreateCounter("sluice_worker_store_retries_total" + g),
 		pending:      s.GetOrCreateGauge("sluice_worker_consumer_pending"+g, nil),
 		ackPending:   s.GetOrCreateGauge("sluice_worker_consumer_ack_pending"+g, nil),
 	}
@@ -348,7 +352,7 @@ func (p *processor) handleDurable(msg *nats.Msg, ks *kindState, bd *durableDeliv
 		span.AddEvent("validated and enriched")
 	}
 	defer func() { m.observe(stagePublish, processed, start.Add(took)) }()
-	if err := p.publishDurable(msg.Reply, ks, bd); err != nil {
+	if err := p.storeOutcomes(msg.Reply, ks, bd); err != nil {
 		p.publishFailed(ks.dlq, err)
 		p.fail(msg, ks, bd, ReasonPublishFailed, err)
 		return time.Since(start)
@@ -417,6 +421,42 @@ func (p *processor) deadLetterBatch(msg *nats.Msg, ks *kindState, bd *durableDel
 		}
 	}
 	_ = bd.Term(reason)
+}
+
+// Backoff of storeOutcomes between attempts.
+const (
+	storeRetryFirst = 50 * time.Millisecond
+	storeRetryMax   = 2 * time.Second
+)
+
+// storeOutcomes runs publishDurable until it succeeds, fails in a way a
+// retry cannot mend, or the worker stops. A transient failure (no stream
+// answering while a cluster elects a leader, an ack timeout, a lost
+// connection, the publisher's backpressure) is retried here, with backoff,
+// while the progress acks keep the batch, instead of naking it: a nak
+// spends one of the batch's --max-deliver deliveries, and a cluster that
+// needed longer than those to elect a leader would send valid,
+// acknowledged events to the dead-letter stream instead of the enriched
+// one. The retried publishes carry the same Nats-Msg-Id, so what an
+// earlier attempt stored is stored once.
+func (p *processor) storeOutcomes(reply string, ks *kindState, bd *durableDelivery) error {
+	wait := storeRetryFirst
+	for {
+		err := p.publishDurable(reply, ks, bd)
+		if err == nil || p.ctx.Err() != nil || !(bus.Retryable(err) || errors.Is(err, bus.ErrBackpressure)) {
+			return err
+		}
+		p.dur.m.storeRetries.Inc()
+		p.publishFailed(ks.dlq, fmt.Errorf("storing batch %d's outcomes, retrying in %v: %w", bd.StreamSeq(), wait, err))
+		t := time.NewTimer(wait)
+		select {
+		case <-p.ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, storeRetryMax)
+	}
 }
 
 // publishDurable stores the outcome of every event of the batch: enriched

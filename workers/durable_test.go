@@ -187,10 +187,11 @@ func TestDurableAckAfterStored(t *testing.T) {
 	})
 }
 
-// TestDurableRedeliveryNoDuplicate: a batch whose dead letter cannot be
-// stored (its stream is gone) is nakked after its enriched event was
-// stored; delivered again, it stores the dead letter and its enriched
-// event is not stored twice. A client's retry of the same events (same
+// TestDurableRedeliveryNoDuplicate: a batch whose dead letter the stream
+// refuses (a maximum message size, a refusal a retry in place cannot mend)
+// is nakked after its enriched event was stored; delivered again once the
+// stream takes it, it stores the dead letter and its enriched event is not
+// stored twice. A client's retry of the same events (same
 // CloudEvents source and id, another batch) stores nothing new either.
 func TestDurableRedeliveryNoDuplicate(t *testing.T) {
 	url := runNATS(t)
@@ -206,6 +207,19 @@ func TestDurableRedeliveryNoDuplicate(t *testing.T) {
 	if err := w.CheckStreams(ctx); err == nil || !strings.Contains(err.Error(), bus.DLQStream(subjects)) {
 		t.Errorf("CheckStreams without the dead-letter stream = %v", err)
 	}
+	if _, err := bus.Apply(ctx, js, subjects, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)}); err != nil {
+		t.Fatal(err)
+	}
+	dlq, err := js.Stream(ctx, bus.DLQStream(subjects))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := dlq.CachedInfo().Config
+	small := cfg
+	small.MaxMsgSize = 16
+	if _, err := js.UpdateStream(ctx, small); err != nil {
+		t.Fatal(err)
+	}
 	evs := []*schemas.Event{quote("q1", "AAPL", 189.98, 190.02, 0, 0), quote("q2", "AAPL", 191, 190, 0, 0)}
 	storeBatch(t, js, "", evs...)
 	opstest.CheckFor(t, waitFor, pollEvery, func() error {
@@ -214,7 +228,7 @@ func TestDurableRedeliveryNoDuplicate(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := bus.Apply(ctx, js, subjects, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)}); err != nil {
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	opstest.CheckFor(t, waitFor, pollEvery, func() error {

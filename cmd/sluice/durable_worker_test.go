@@ -213,3 +213,70 @@ func TestDurablePoisonBatch(t *testing.T) {
 		return nil
 	})
 }
+
+// TestDurableStoreOutageHeldNotDeadLettered: sluice dev in durable
+// delivery, --max-deliver 2, and an enriched stream that is gone for a
+// while (a cluster electing its leader looks the same: no stream answers).
+// The worker holds the batch and retries the store in place, without
+// spending deliveries: nothing reaches the dead-letter stream, and once
+// the stream is back the event is stored. Before the fix the batch was
+// dead-lettered as publish_failed after its second delivery (TestFaults's
+// node case lost acknowledged quotes that way under load).
+func TestDurableStoreOutageHeldNotDeadLettered(t *testing.T) {
+	st := stackWith(t, func(c *devConfig) {
+		c.gateway.opts.Delivery = bus.AllModes(bus.ModeDurable)
+		c.worker.maxDeliver = 2
+	})
+	nc, err := nats.Connect(st.nats.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	subjects := schemas.MustSubjects("")
+	enriched, err := js.Stream(ctx, bus.EnrichedStream(subjects))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := enriched.CachedInfo().Config
+	if err := js.DeleteStream(ctx, cfg.Name); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := post(t, clients()["h2c"], "http://"+st.gw.Addr()+"/v1/events/quote", "application/json", quoteJSON("AAPL", 189.5, 189.6))
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	dlq, err := js.Stream(ctx, bus.DLQStream(subjects))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three times what two deliveries take (a nak delay of 1 s each).
+	for end := time.Now().Add(6 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		info, err := dlq.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs != 0 {
+			m, _ := dlq.GetLastMsgForSubject(ctx, subjects.DLQ(schemas.KindQuote))
+			t.Fatalf("the enriched stream's outage dead-lettered the batch: %d in the dead-letter stream, headers %v", info.State.Msgs, m.Header)
+		}
+	}
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	opstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		s, err := js.Stream(ctx, cfg.Name)
+		if err != nil {
+			return err
+		}
+		if n := s.CachedInfo().State.Msgs; n != 1 {
+			return fmt.Errorf("%d events in the enriched stream, want 1", n)
+		}
+		return nil
+	})
+	if info, err := dlq.Info(ctx); err != nil || info.State.Msgs != 0 {
+		t.Errorf("dead-letter stream: %v, %v", info, err)
+	}
+}
