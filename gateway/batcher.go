@@ -55,6 +55,9 @@ type batchWaiter interface {
 	// touch counts one more batch the request waits for; called under
 	// the batcher's lock, before any batchDone.
 	touch()
+	// expect says that the request waits for the results of corr too;
+	// called before its events are added.
+	expect(corr uint64)
 }
 
 // batcher micro-batches the encoded events of one kind onto its ingest

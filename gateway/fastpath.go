@@ -18,9 +18,10 @@ import (
 // (gateway/h2edge's FastHandler): the same admission, decoding, batching
 // and answers as handleEvents, run on the connection's goroutine without a
 // goroutine per request, the answer given when the request's batches are
-// published (stored, in durable mode). Requests that wait for their
-// results (Prefer: return=representation) and compressed bodies are left
-// to handleEvents, through the adapter.
+// published (stored, in durable mode) or, for Prefer:
+// return=representation, when its results are in (or its deadline
+// passed: one timer per pooled exchange). Compressed bodies are left to
+// handleEvents, through the adapter.
 type fastEvents struct{ s *Server }
 
 var _ h2edge.FastHandler = fastEvents{}
@@ -61,11 +62,23 @@ type fastExchange struct {
 	fs      *h2edge.FastStream
 	start   time.Time
 	minimal bool
+	sync    bool // Prefer: return=representation
 
-	pending atomic.Int32 // batches not yet done
-	sent    atomic.Int64 // the latest of its batches' handing to NATS, Unix ns (stage times)
-	errMu   sync.Mutex
-	err     error // the first batch error
+	// The answer is given when pending comes to zero: one for each batch
+	// holding the request's events, and one for its results (sync),
+	// taken by whichever of resultsIn, onTimeout or a batch error first
+	// swaps wait from the request's correlation id to zero.
+	pending   atomic.Int32
+	batches   atomic.Int32 // batches not yet done
+	published int64        // when the last was, Unix ns
+	errMu     sync.Mutex
+	err       error // the first batch error
+	sent      int64 // when the last batch was handed to NATS, Unix ns
+	corr      uint64
+	wait      atomic.Uint64
+	timedOut  bool
+	timer     *time.Timer // the results' deadline, made once per pooled exchange
+	noPool    bool        // the timer may still run: x is not reused
 }
 
 var fastPool = sync.Pool{New: func() any {
@@ -90,13 +103,13 @@ func (x *fastExchange) Header() http.Header {
 // before any of the body is read.
 func (x *fastExchange) Begin(fs *h2edge.FastStream) (int64, bool) {
 	h := x.hdr
-	ret := preferredReturn(h)
-	if ret == returnRepresentation || len(h["Content-Encoding"]) > 0 {
+	if len(h["Content-Encoding"]) > 0 {
 		x.free()
 		return 0, false
 	}
+	ret := preferredReturn(h)
 	s := x.s
-	x.fs, x.start, x.minimal = fs, time.Now(), ret == returnMinimal
+	x.fs, x.start, x.minimal, x.sync = fs, time.Now(), ret == returnMinimal, ret == returnRepresentation
 	x.req = http.Request{Method: http.MethodPost, Proto: "HTTP/2.0", ProtoMajor: 2, Header: h,
 		RemoteAddr: fs.RemoteAddr(), ContentLength: fs.ContentLength()}
 	x.st = getState()
@@ -141,12 +154,62 @@ func (x *fastExchange) End(_ *h2edge.FastStream, body []byte, err error) {
 	bt := s.batchers[x.kind]
 	bt.enter()
 	x.pending.Store(0)
-	x.sent.Store(0)
-	x.err = nil
-	if status, _ := s.publishBody(&x.w, &x.req, x.kind, bt, st, x.start, false, nil, x); status != 0 {
+	x.batches.Store(0)
+	x.err, x.corr, x.timedOut, x.sent = nil, 0, false, 0
+	if status, _ := s.publishBody(&x.w, &x.req, x.kind, bt, st, x.start, x.sync, nil, x); status != 0 {
+		if x.corr != 0 { // publishBody gave the slot back
+			x.wait.Store(0)
+			x.stopTimer()
+		}
 		s.releaseSlot(x.ga, time.Time{}, false)
 		x.respond()
 	}
+}
+
+// expect arms the wait for corr's results, before the events go out.
+func (x *fastExchange) expect(corr uint64) {
+	x.corr = corr
+	x.pending.Add(1)
+	x.wait.Store(corr)
+	x.s.replies.watch(corr, x)
+	d := x.s.opts.RequestTimeout - time.Since(x.start)
+	if x.timer == nil {
+		x.timer = time.AfterFunc(d, x.onTimeout)
+	} else {
+		x.timer.Reset(d)
+	}
+}
+
+// claim takes the results' share of pending for the caller if corr is
+// still awaited.
+func (x *fastExchange) claim(corr uint64) bool {
+	return corr != 0 && x.wait.CompareAndSwap(corr, 0)
+}
+
+// stopTimer stops the results' deadline; one that fired already may
+// still be running, and keeps x out of the pool.
+func (x *fastExchange) stopTimer() {
+	if !x.timer.Stop() {
+		x.noPool = true
+	}
+}
+
+// resultsIn: every result of corr is in.
+func (x *fastExchange) resultsIn(corr uint64) {
+	if !x.claim(corr) {
+		return
+	}
+	x.stopTimer()
+	x.done()
+}
+
+// onTimeout: the request's deadline passed before its results were in.
+func (x *fastExchange) onTimeout() {
+	if !x.claim(x.wait.Load()) {
+		return
+	}
+	x.timedOut = true
+	x.done()
 }
 
 // refuse answers a decode error after admission.
@@ -166,40 +229,76 @@ func (x *fastExchange) Abort(*h2edge.FastStream) {
 	x.free()
 }
 
-func (x *fastExchange) touch() { x.pending.Add(1) }
+func (x *fastExchange) touch() {
+	x.pending.Add(1)
+	x.batches.Add(1)
+}
 
-// batchDone counts one of the request's batches done; the last answers.
+// batchDone counts one of the request's batches done. A batch refused
+// ends a wait for results at once: they will not all come.
 func (x *fastExchange) batchDone(err error, sent int64) {
-	storeMax(&x.sent, sent)
-	if err != nil {
-		x.errMu.Lock()
-		if x.err == nil {
-			x.err = err
-		}
-		x.errMu.Unlock()
+	x.errMu.Lock()
+	x.sent = max(x.sent, sent)
+	if x.err == nil {
+		x.err = err
 	}
+	x.errMu.Unlock()
+	if err != nil {
+		if corr := x.wait.Load(); x.claim(corr) {
+			x.stopTimer()
+			x.done()
+		}
+	}
+	if x.batches.Add(-1) == 0 {
+		x.published = now()
+	}
+	x.done()
+}
+
+// done counts one share of pending; the last answers, as handleEvents
+// does once its waits are over.
+func (x *fastExchange) done() {
 	if x.pending.Add(-1) != 0 {
 		return
 	}
-	s := x.s
+	s, st := x.s, x.st
 	x.errMu.Lock()
-	err = x.err
+	err, sent := x.err, x.sent
 	x.errMu.Unlock()
-	if err != nil {
-		s.fail(&x.w, x.st, publishProblem(err))
-	} else {
-		st := x.st
-		st.published = now()
-		if sent := x.sent.Load(); sent != 0 {
+	if err == nil {
+		// As handleEvents times its stages (observeBatches).
+		st.published = x.published
+		if sent != 0 {
 			s.m.observe(stageBatchWait, st.added, sent)
 			s.m.observe(stagePublish, sent, st.published)
 		}
+	}
+	switch {
+	case err != nil:
+		if x.corr != 0 {
+			s.replies.release(x.corr)
+		}
+		s.fail(&x.w, st, publishProblem(err))
+		s.releaseSlot(x.ga, time.Time{}, false)
+	case x.corr == 0:
 		s.m.accepted[x.kind].Add(len(st.events))
 		s.respondAccepted(&x.w, st, x.minimal)
 		s.m.observe(stageWrite, st.published, now())
+		s.releaseSlot(x.ga, time.Time{}, false)
 		s.m.latencyAsync.UpdateDuration(x.start)
+	default:
+		s.m.accepted[x.kind].Add(len(st.events))
+		wtr := &s.replies.slots[uint32(x.corr)-1]
+		if x.timedOut {
+			s.m.timeouts.Inc()
+			s.timeout(&x.w, st, wtr)
+		} else {
+			s.answerResults(&x.w, &x.req, st, wtr)
+		}
+		s.replies.release(x.corr)
+		s.releaseSlot(x.ga, time.Unix(0, st.published), x.timedOut)
+		s.m.latencySync.UpdateDuration(x.start)
 	}
-	s.releaseSlot(x.ga, time.Time{}, false)
 	x.respond()
 }
 
@@ -218,7 +317,9 @@ func (x *fastExchange) free() {
 	}
 	x.st, x.ga, x.fs, x.s = nil, nil, nil, nil
 	x.req = http.Request{}
-	fastPool.Put(x)
+	if !x.noPool {
+		fastPool.Put(x)
+	}
 }
 
 // fastWriter is the http.ResponseWriter that admission and the answers
@@ -251,10 +352,4 @@ func (w *fastWriter) Write(p []byte) (int, error) {
 	}
 	w.body = append(w.body, p...)
 	return len(p), nil
-}
-
-// storeMax raises a to v unless it holds more already.
-func storeMax(a *atomic.Int64, v int64) {
-	for old := a.Load(); v > old && !a.CompareAndSwap(old, v); old = a.Load() {
-	}
 }

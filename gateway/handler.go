@@ -120,6 +120,9 @@ func (s *Server) publishBody(w http.ResponseWriter, r *http.Request, kind schema
 				Detail: fmt.Sprintf("%v (%d, flag --max-waiting); retry later or publish without Prefer: return=representation", err, s.opts.MaxWaiting)}), 0
 		}
 		corr = c
+		if call != nil {
+			call.expect(corr) // before any batch holding the events can go out
+		}
 	}
 	st.trace, st.traceState = requestTrace(r.Header)
 	if st.span != nil {

@@ -32,6 +32,24 @@ type waiter struct {
 	got     int
 	results []result
 	done    chan struct{} // buffered 1; receives once when got == want
+	notify  resultWaiter  // instead of done, when set (the fast edge)
+}
+
+// resultWaiter is a request that does not wait on its waiter's done
+// channel (the fast edge's): resultsIn is called once every result is in,
+// from the inbox subscription's goroutine, with the request's correlation
+// id. It may come after the request gave its slot up (timed out): the
+// request checks corr.
+type resultWaiter interface {
+	resultsIn(corr uint64)
+}
+
+// watch makes corr's waiter call n instead of signalling done.
+func (t *replyTable) watch(corr uint64, n resultWaiter) {
+	w := &t.slots[uint32(corr)-1]
+	w.mu.Lock()
+	w.notify = n
+	w.mu.Unlock()
 }
 
 // replyTable matches reply frames to waiting requests. A correlation id is
@@ -83,6 +101,7 @@ func (t *replyTable) release(corr uint64) {
 	w.mu.Lock()
 	w.gen++
 	w.want = 0
+	w.notify = nil
 	clear(w.results)
 	if cap(w.results) > maxKeptResults {
 		// A large request's results are not kept per slot: MaxWaiting
@@ -124,10 +143,16 @@ func (t *replyTable) deliver(res *schemas.Result) {
 		r.errs = append([]schemas.FieldError(nil), res.Errors...)
 	}
 	w.got++
+	var n resultWaiter
 	if w.got == w.want {
-		w.done <- struct{}{}
+		if n = w.notify; n == nil {
+			w.done <- struct{}{}
+		}
 	}
 	w.mu.Unlock()
+	if n != nil {
+		n.resultsIn(res.Corr)
+	}
 }
 
 // onReply handles one reply frame from a worker.

@@ -40,6 +40,13 @@ func (s *Server) respondResults(w http.ResponseWriter, r *http.Request, st *reqS
 	}
 	t.Stop()
 	timerPool.Put(t)
+	s.answerResults(w, r, st, wtr)
+	return false
+}
+
+// answerResults answers with the results in wtr, all in: they stay the
+// request's until its slot is released.
+func (s *Server) answerResults(w http.ResponseWriter, r *http.Request, st *reqState, wtr *waiter) {
 	in := now()
 	s.m.observe(stageResults, st.published, in)
 	if st.span != nil {
@@ -59,10 +66,9 @@ func (s *Server) respondResults(w http.ResponseWriter, r *http.Request, st *reqS
 	w.Header()["Preference-Applied"] = preferenceApplied
 	if st.single {
 		s.respondOne(w, r, st, &wtr.results[0])
-		return false
+		return
 	}
 	s.respondMany(w, r, st, wtr.results)
-	return false
 }
 
 func (s *Server) timeout(w http.ResponseWriter, st *reqState, wtr *waiter) {

@@ -99,8 +99,8 @@
 // adds its fields to the exchange's own (pooled) header map and calls
 // Begin, where the gateway runs admission and may refuse at once, before
 // any DATA is read (a refusal costs no decode); Begin can also decline
-// (the gateway leaves Prefer: return=representation and compressed bodies
-// to its handler), and the request goes to the adapter as any other. The
+// (the gateway leaves compressed bodies to its handler), and the request
+// goes to the adapter as any other. The
 // loop collects the DATA frames into a pooled buffer, giving the bytes
 // back to the windows as they come (the buffer is bounded by Begin's
 // maxBody: past it End gets ErrBodyTooLarge), and on END_STREAM calls End
@@ -109,7 +109,9 @@
 // os.ErrDeadlineExceeded (one timer per connection, not per stream); a
 // stream reset before End is aborted. The answer is given once, with
 // [FastStream.Respond], from any goroutine (the gateway gives it from the
-// batch's publish, or its JetStream ack): Respond copies it and queues it
+// batch's publish, or its JetStream ack, or for Prefer:
+// return=representation from the reply inbox when the results are in, or
+// from its deadline's timer): Respond copies it and queues it
 // on the connection; the loop writes the queued answers before it flushes
 // a burst, and an answer writer (one goroutine per connection, started
 // with the first fast stream) writes those given while the loop waits for
