@@ -149,12 +149,11 @@ func TestDurableWorkerReadiness(t *testing.T) {
 	}
 }
 
-// TestDurablePoisonBatch: sluice dev in durable delivery with an enriched
-// stream that refuses every event (an operator's max message size): the
-// batch is delivered --max-deliver times, then stored whole in the
-// dead-letter stream with its reason and delivery count, and leaves the
-// ingest stream.
-func TestDurablePoisonBatch(t *testing.T) {
+// durableTwoDeliveries starts sluice dev in durable delivery with
+// --max-deliver 2 and returns it, a JetStream client of its server and the
+// enriched stream's configuration.
+func durableTwoDeliveries(t *testing.T) (*devStack, jetstream.JetStream, jetstream.StreamConfig) {
+	t.Helper()
 	st := stackWith(t, func(c *devConfig) {
 		c.gateway.opts.Delivery = bus.AllModes(bus.ModeDurable)
 		c.worker.maxDeliver = 2
@@ -163,16 +162,27 @@ func TestDurablePoisonBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	subjects := schemas.MustSubjects("")
-	enriched, err := js.Stream(ctx, bus.EnrichedStream(subjects))
+	enriched, err := js.Stream(ctx, bus.EnrichedStream(schemas.MustSubjects("")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := enriched.CachedInfo().Config
+	return st, js, enriched.CachedInfo().Config
+}
+
+// TestDurablePoisonBatch: sluice dev in durable delivery with an enriched
+// stream that refuses every event (an operator's max message size): the
+// batch is delivered --max-deliver times, then stored whole in the
+// dead-letter stream with its reason and delivery count, and leaves the
+// ingest stream.
+func TestDurablePoisonBatch(t *testing.T) {
+	st, js, cfg := durableTwoDeliveries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	subjects := schemas.MustSubjects("")
 	cfg.MaxMsgSize = 16
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
@@ -223,24 +233,10 @@ func TestDurablePoisonBatch(t *testing.T) {
 // dead-lettered as publish_failed after its second delivery (TestFaults's
 // node case lost acknowledged quotes that way under load).
 func TestDurableStoreOutageHeldNotDeadLettered(t *testing.T) {
-	st := stackWith(t, func(c *devConfig) {
-		c.gateway.opts.Delivery = bus.AllModes(bus.ModeDurable)
-		c.worker.maxDeliver = 2
-	})
-	nc, err := nats.Connect(st.nats.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	st, js, cfg := durableTwoDeliveries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	subjects := schemas.MustSubjects("")
-	enriched, err := js.Stream(ctx, bus.EnrichedStream(subjects))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := enriched.CachedInfo().Config
 	if err := js.DeleteStream(ctx, cfg.Name); err != nil {
 		t.Fatal(err)
 	}
