@@ -22,10 +22,6 @@ up:
 up-observability:
     docker/build.sh sluice nats prometheus && if docker compose version >/dev/null 2>&1; then docker compose --profile observability up -d; else docker-compose --profile observability up -d; fi
 
-# The local stack with TLS on the NATS client port and one NATS user per role (README, Security).
-up-secure:
-    docker/build.sh && if docker compose version >/dev/null 2>&1; then docker compose -f docker-compose.yml -f docker-compose.secure.yml up -d; else docker-compose -f docker-compose.yml -f docker-compose.secure.yml up -d; fi
-
-# Stop the local stack (Prometheus and the secure variant's secrets too) and remove its containers, network and volumes.
+# Stop the local stack (Prometheus too) and remove its containers, network and volumes (the NATS secrets too).
 down:
-    if docker compose version >/dev/null 2>&1; then docker compose -f docker-compose.yml -f docker-compose.secure.yml --profile observability down -v --remove-orphans; else docker-compose -f docker-compose.yml -f docker-compose.secure.yml --profile observability down -v --remove-orphans; fi
+    if docker compose version >/dev/null 2>&1; then docker compose --profile observability down -v --remove-orphans; else docker-compose --profile observability down -v --remove-orphans; fi

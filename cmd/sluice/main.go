@@ -40,7 +40,7 @@ Commands:
   keys      sluice keys hash KEY: the SHA-256 of an API key for the keys file
   bench     the benchmark suite: starts everything it needs, writes benchmarks/RESULTS.md
   nats      a standalone embedded NATS server with JetStream (the benchmark suite runs it apart)
-  natsauth  the secure compose stack's NATS passwords and TLS certificate: sluice natsauth init --nats-dir DIR --users-dir DIR
+  natsauth  the compose stack's NATS passwords and TLS certificate: sluice natsauth init --nats-dir DIR --users-dir DIR
   version   print the version
 
 Flags may come before or after a command's arguments; '--' ends them. Every flag can also be set with an

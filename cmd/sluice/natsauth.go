@@ -13,8 +13,8 @@ import (
 const natsauthUsage = "Usage: sluice natsauth init --nats-dir DIR --users-dir DIR [--hosts H,...] [--rotate USER,...] [--renew-cert] [--chown UID:GID]"
 
 // runNATSAuth serves `sluice natsauth init`: the NATS users' passwords,
-// their hashes and the servers' TLS certificate of the secure compose
-// stack (see package natsauth).
+// their hashes and the servers' TLS certificate of the compose stack
+// (see package natsauth).
 func runNATSAuth(args []string) int {
 	if len(args) == 0 || args[0] != "init" {
 		return verbUsage(args, natsauthUsage)
@@ -27,7 +27,7 @@ func runNATSAuth(args []string) int {
 	rotate := fs.String("rotate", "", "users whose password is replaced, comma separated (then reload the servers and restart those users' clients)")
 	fs.BoolVar(&o.RenewCert, "renew-cert", false, "make a new CA and certificate even if the present ones are valid (then restart the servers and every client)")
 	owner := fs.String("chown", "", "UID:GID to own every file written (the one-shot service runs as root, NATS and sluice as 65532:65532)")
-	if ok, code := parse(fs, "natsauth init", "Makes what the secure compose stack's NATS needs and does not have yet: a random password per user of ops/nats/auth.conf (kept if present), their bcrypt hashes and the tls block in secrets.conf, and a server certificate signed by a CA made for it (kept while valid; the CA's key is not kept). Prints what it made.", args[1:]); !ok {
+	if ok, code := parse(fs, "natsauth init", "Makes what the compose stack's NATS needs and does not have yet: a random password per user of ops/nats/auth.conf (kept if present), their bcrypt hashes and the tls block in secrets.conf, and a server certificate signed by a CA made for it (kept while valid; the CA's key is not kept). Prints what it made.", args[1:]); !ok {
 		return code
 	}
 	o.Hosts = splitList(*hosts)

@@ -18,7 +18,7 @@ import (
 )
 
 // natsArgs are the flags that connect as user to s: its password file, the
-// CA and its inbox prefix, as the secure compose stack passes them.
+// CA and its inbox prefix, as the compose stack passes them.
 func natsArgs(s *opstest.SecureNATS, user string) []string {
 	return []string{"--nats", s.URL, "--nats-user", user, "--nats-password-file", s.File(user, natsauth.PasswordFile),
 		"--nats-ca", s.File(user, natsauth.CAFile), "--nats-inbox-prefix", natsauth.InboxPrefix(user)}
@@ -81,7 +81,7 @@ func run(t *testing.T, ready string, args ...string) (*process, map[string]strin
 	return nil, nil
 }
 
-// TestPipelineWithRestrictedUsers runs the pipeline as the secure compose
+// TestPipelineWithRestrictedUsers runs the pipeline as the compose
 // stack does, against a server of its NATS configuration (TLS, one user
 // per role): refdata load as the operator, a worker of each group, a
 // gateway, and `sluice sub` as the subscriber, in core then durable

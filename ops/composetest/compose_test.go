@@ -182,7 +182,7 @@ func testScale(t *testing.T, s *stack) {
 	}
 
 	c := newH2CClient()
-	tp := newTap(t, s.natsURLs(0, 1, 2))
+	tp := newTap(t, s, 0, 1, 2)
 	tp.prime(t, c, s.gateways())
 	before := make([]float64, len(workers))
 	for i, p := range ports {
@@ -314,7 +314,8 @@ func testCoreDelivery(t *testing.T, s *stack) {
 	}
 	// With no durable type left, the streams go (sluice streams apply
 	// serves durable types alone and says so).
-	nc, err := nats.Connect(s.natsURLs(0, 1, 2), nats.Name("sluice-composetest-admin"), nats.IgnoreDiscoveredServers())
+	nc, err := nats.Connect(s.natsURLs(0, 1, 2), append(s.natsOptions(t, "operator"),
+		nats.Name("sluice-composetest-admin"), nats.IgnoreDiscoveredServers())...)
 	if err != nil {
 		t.Fatal(err)
 	}

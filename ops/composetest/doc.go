@@ -16,10 +16,14 @@
 //	go test ./ops/composetest/ -run TestCompose -v -timeout 20m
 //	SLUICE_FAULTS=all go test ./ops/composetest/ -run TestComposeFaults -v -count=1
 //
-// TestSecureCompose runs the stack with docker-compose.secure.yml laid over
-// it (TLS and one NATS user per role) and checks from the host that each
-// role's forbidden actions are refused and that the pipeline still works
-// (named so that -run TestCompose leaves it out; it takes minutes):
+// The stack's NATS serves TLS only, with one NATS user per role
+// (ops/nats/auth.conf): the test's own connections from the host (the tap,
+// the store reader, the admin connection) connect as the operator, `sluice
+// sub` as the subscriber, each with the password and the CA copied out of
+// the natsauth container (docker cp), as a user of the stack would.
+// TestSecureCompose checks from the host that each role's forbidden actions
+// are refused and that the pipeline still works (named so that -run
+// TestCompose leaves it out; it takes minutes):
 //
 //	go test ./ops/composetest/ -run TestSecureCompose -v -count=1
 //

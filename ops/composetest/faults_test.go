@@ -114,7 +114,7 @@ func testFaults(t *testing.T, s *stack) {
 		t.Fatalf("%d quotes workers running, want at least 2", len(quotes))
 	}
 	s.quotes = len(quotes)
-	st := newStoreReader(t, s.natsURLs(0, 1, 2))
+	st := newStoreReader(t, s)
 
 	var rows []faultRow
 	for _, fc := range faultCases {
@@ -247,10 +247,11 @@ type storeReader struct {
 	mu     sync.Mutex
 }
 
-func newStoreReader(t *testing.T, urls string) *storeReader {
+func newStoreReader(t *testing.T, s *stack) *storeReader {
 	t.Helper()
-	nc, err := nats.Connect(urls, nats.Name("sluice-composetest-store"), nats.IgnoreDiscoveredServers(),
-		nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond), nats.Timeout(5*time.Second))
+	urls := s.natsURLs(0, 1, 2)
+	nc, err := nats.Connect(urls, append(s.natsOptions(t, "operator"), nats.Name("sluice-composetest-store"), nats.IgnoreDiscoveredServers(),
+		nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond), nats.Timeout(5*time.Second))...)
 	if err != nil {
 		t.Fatalf("connecting to %s: %v", urls, err)
 	}

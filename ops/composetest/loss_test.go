@@ -40,7 +40,7 @@ func testWorkerLoss(t *testing.T, s *stack) {
 	}
 
 	c := newH2CClient()
-	tp := newTap(t, s.natsURLs(0, 1, 2))
+	tp := newTap(t, s, 0, 1, 2)
 	tp.prime(t, c, s.gateways())
 
 	// 2,000 quotes/s: a request of 10 every 5 ms, the gateways in turn.
@@ -171,7 +171,7 @@ func testNodeLoss(t *testing.T, s *stack) {
 	}
 
 	c := newH2CClient()
-	tp := newTap(t, s.natsURLs(survivors...)) // on the nodes that stay
+	tp := newTap(t, s, survivors...) // on the nodes that stay
 	tp.prime(t, c, s.gateways())
 
 	st := newStream(c, s.gateways(), 10, 5*time.Millisecond)

@@ -18,11 +18,11 @@ import (
 	"github.com/sluice-dev/sluice/ops/opstest"
 )
 
-// TestSecureCompose runs the stack with docker-compose.secure.yml laid over
-// it, as a user would with no setup: the one-shot natsauth service makes the
-// secrets, the nodes serve TLS with one user per role, and a quote still
-// comes back enriched through both gateways. From the host, with the
-// users' folders copied out of the natsauth container: the subscriber reads
+// TestSecureCompose runs the stack of docker-compose.yml, as a user would
+// with no setup: the one-shot natsauth service makes the secrets, the nodes
+// serve TLS with one user per role, and a quote still comes back enriched
+// through both gateways. From the host, with the users' folders copied out
+// of the natsauth container: the subscriber reads
 // enriched events but may publish nothing, gateway-a cannot read
 // gateway-b's inbox nor publish an enriched event, a quotes worker cannot
 // publish an ingest batch nor take the trades group's, each refused by the
@@ -33,7 +33,6 @@ func TestSecureCompose(t *testing.T) {
 		t.Skip("compose test skipped in -short mode: it builds images and starts containers")
 	}
 	s := newStack(t)
-	s.overlays = []string{"docker-compose.secure.yml"}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	t0 := time.Now()
@@ -57,26 +56,17 @@ func TestSecureCompose(t *testing.T) {
 		})
 	}
 
-	dir := t.TempDir()
-	auth, err := s.containers(ctx, "natsauth")
-	if err != nil || len(auth) != 1 {
-		t.Fatalf("the natsauth container: %v %v", auth, err)
-	}
-	for _, u := range []string{"subscriber", "gateway-a", "worker-quotes"} {
-		if _, err := s.docker(ctx, "cp", auth[0].ID+":/secrets/"+u, filepath.Join(dir, u)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	url := fmt.Sprintf("tls://127.0.0.1:%d", s.ports.nats[0])
+	url := s.natsURLs(0)
 	connect := func(user string, withCA bool) (*nats.Conn, error) {
-		pw, err := os.ReadFile(filepath.Join(dir, user, natsauth.PasswordFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts := []nats.Option{nats.UserInfo(user, string(pw)), nats.CustomInboxPrefix(natsauth.InboxPrefix(user)),
-			nats.Timeout(10 * time.Second), nats.IgnoreDiscoveredServers(), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})}
+		opts := []nats.Option{nats.Timeout(10 * time.Second), nats.IgnoreDiscoveredServers(), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})}
 		if withCA {
-			opts = append(opts, nats.RootCAs(filepath.Join(dir, user, natsauth.CAFile)))
+			opts = append(opts, s.natsOptions(t, user)...)
+		} else {
+			pw, err := os.ReadFile(filepath.Join(s.userDir(t, user), natsauth.PasswordFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts = append(opts, nats.UserInfo(user, string(pw)), nats.CustomInboxPrefix(natsauth.InboxPrefix(user)))
 		}
 		return nats.Connect(url, opts...)
 	}

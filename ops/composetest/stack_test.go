@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -34,10 +35,11 @@ type stack struct {
 	// profiles are the compose profiles given to every compose command
 	// (--profile observability adds Prometheus).
 	profiles []string
-	// overlays are compose files laid over docker-compose.yml, relative to
-	// the root (docker-compose.secure.yml).
-	overlays []string
-	isDown   bool
+	// creds holds the NATS users' folders copied out of the natsauth
+	// container (userDir) at the first connection that needs them.
+	creds   string
+	credsMu sync.Mutex
+	isDown  bool
 	// quotes is the number of quotes workers the fault cases keep running.
 	quotes int
 }
@@ -87,6 +89,7 @@ func newStack(t *testing.T) *stack {
 		project: fmt.Sprintf("sluicetest%d", pid),
 		images:  []string{fmt.Sprintf("sluice:composetest-%d", pid), fmt.Sprintf("sluice-nats:composetest-%d", pid)},
 		build:   filepath.Join(t.TempDir(), "build"),
+		creds:   t.TempDir(),
 	}
 	ports, err := freePorts(10)
 	if err != nil {
@@ -183,9 +186,6 @@ func (s *stack) run(ctx context.Context, name string, args ...string) (string, e
 // composeCmd runs the compose tool on the project.
 func (s *stack) composeCmd(ctx context.Context, args ...string) (string, error) {
 	full := append(append([]string{}, s.compose[1:]...), "-p", s.project, "-f", filepath.Join(s.root, "docker-compose.yml"))
-	for _, f := range s.overlays {
-		full = append(full, "-f", filepath.Join(s.root, f))
-	}
 	for _, p := range s.profiles {
 		full = append(full, "--profile", p)
 	}

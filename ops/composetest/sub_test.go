@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// subscriber runs `sluice sub` on the host against the stack's NATS and
-// collects the events it prints.
+// subscriber runs `sluice sub` on the host against the stack's NATS, as
+// the stack's subscriber user, and collects the events it prints.
 type subscriber struct {
 	cmd    *exec.Cmd
 	mu     sync.Mutex
@@ -27,8 +27,8 @@ type subscriber struct {
 func startSub(t *testing.T, s *stack, filter string, count int) *subscriber {
 	t.Helper()
 	sub := &subscriber{events: map[string]map[string]any{}, done: make(chan struct{})}
-	sub.cmd = exec.Command(s.sluiceBin(), "sub", "--nats", s.natsURLs(0, 1, 2), "--log-level", "debug",
-		"--count", strconv.Itoa(count), filter)
+	args := append([]string{"sub"}, s.sluiceNATSFlags(t, "subscriber", 0, 1, 2)...)
+	sub.cmd = exec.Command(s.sluiceBin(), append(args, "--log-level", "debug", "--count", strconv.Itoa(count), filter)...)
 	stdout, err := sub.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

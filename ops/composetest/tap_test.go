@@ -52,13 +52,15 @@ type eventID struct {
 	ID string `msgpack:"id"`
 }
 
-// newTap connects to the given NATS URLs only (it ignores the servers the
-// cluster would advertise) and subscribes. It is closed by t.Cleanup.
-func newTap(t *testing.T, urls string) *tap {
+// newTap connects to the given NATS nodes of s only (it ignores the servers
+// the cluster would advertise), as the operator, and subscribes. It is
+// closed by t.Cleanup.
+func newTap(t *testing.T, s *stack, idx ...int) *tap {
 	t.Helper()
 	tp := &tap{enriched: map[string]int{}, arrived: map[string]time.Time{}, batchOf: map[string]int{}}
-	nc, err := nats.Connect(urls, nats.Name("sluice-composetest"), nats.DontRandomize(), nats.IgnoreDiscoveredServers(),
-		nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.Timeout(5*time.Second))
+	urls := s.natsURLs(idx...)
+	nc, err := nats.Connect(urls, append(s.natsOptions(t, "operator"), nats.Name("sluice-composetest"), nats.DontRandomize(), nats.IgnoreDiscoveredServers(),
+		nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.Timeout(5*time.Second))...)
 	if err != nil {
 		t.Fatalf("connecting the tap to %s: %v", urls, err)
 	}

@@ -1,6 +1,6 @@
 // Package natsauth makes the credentials and the TLS certificate of the
-// compose stack's NATS cluster in its secure variant
-// (docker-compose.secure.yml, ops/nats/secure.conf and auth.conf): one
+// compose stack's NATS cluster (docker-compose.yml,
+// ops/nats/nats-N.secure.conf and auth.conf): one
 // random password per user of ops/nats/auth.conf, the bcrypt hashes the
 // servers check them against, and a server certificate for the client port
 // signed by a CA made for it. `sluice natsauth init` runs it in a one-shot

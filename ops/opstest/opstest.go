@@ -2,7 +2,7 @@
 // server with JetStream per test, a JetStream cluster of several servers in
 // the test process whose nodes a fault test can restart or cut off
 // ([RunCluster]), a TCP proxy to cut ([Proxy]), a server run from the
-// secure compose stack's NATS configuration (TLS, one user per role:
+// compose stack's NATS configuration (TLS, one user per role:
 // [RunSecureNATS]), and a poll helper to wait for a condition without
 // sleeping for a fixed time.
 package opstest

@@ -16,7 +16,7 @@ import (
 	"github.com/sluice-dev/sluice/ops/natsauth"
 )
 
-// SecureNATS is a NATS server run from the compose stack's secure
+// SecureNATS is a NATS server run from the compose stack's NATS
 // configuration (ops/nats/node.conf and auth.conf): TLS on the
 // client port, one user per role with the stack's permissions.
 type SecureNATS struct {
