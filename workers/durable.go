@@ -65,6 +65,9 @@ type durable struct {
 	pull  *bus.Pull
 	sub   *bus.Subscription
 	m     durableMetrics
+	// stopping is closed when Shutdown begins: a store retried in place
+	// gives up then, and its batch is nakked for another worker.
+	stopping chan struct{}
 	// slots bound the batches handed to the pool (queued or running) to
 	// the pool's size: the consumer callback waits for one, so the client
 	// pulls no further ahead than its buffer.
@@ -132,7 +135,7 @@ func (w *Worker) prepareDurable() error {
 	if err != nil {
 		return err
 	}
-	d := &durable{js: js, names: [2]string{bus.EnrichedStream(w.opts.Subjects), bus.DLQStream(w.opts.Subjects)}, kinds: kinds, pub: pub, m: newDurableMetrics(w.opts.Metrics, w.opts.Group),
+	d := &durable{stopping: make(chan struct{}), js: js, names: [2]string{bus.EnrichedStream(w.opts.Subjects), bus.DLQStream(w.opts.Subjects)}, kinds: kinds, pub: pub, m: newDurableMetrics(w.opts.Metrics, w.opts.Group),
 		slots: make(chan struct{}, w.opts.Concurrency)}
 	var consumeLog logLimiter
 	d.pull, err = bus.NewPull(ctx, js, bus.IngestStream(w.opts.Subjects), bus.ConsumerOptions{
@@ -430,20 +433,25 @@ const (
 )
 
 // storeOutcomes runs publishDurable until it succeeds, fails in a way a
-// retry cannot mend, or the worker stops. A transient failure (no stream
-// answering while a cluster elects a leader, an ack timeout, a lost
-// connection, the publisher's backpressure) is retried here, with backoff,
-// while the progress acks keep the batch, instead of naking it: a nak
-// spends one of the batch's --max-deliver deliveries, and a cluster that
-// needed longer than those to elect a leader would send valid,
-// acknowledged events to the dead-letter stream instead of the enriched
-// one. The retried publishes carry the same Nats-Msg-Id, so what an
-// earlier attempt stored is stored once.
+// retry cannot mend, has been retried for the batch's AckWait, or the
+// worker begins to shut down. A transient failure (no stream answering
+// while a cluster elects a leader, an ack timeout, a lost connection, the
+// publisher's backpressure) is retried here, with backoff, while the
+// progress acks keep the batch, instead of naking it at once: a nak spends
+// one of the batch's --max-deliver deliveries, and a cluster that needed
+// longer than those to elect a leader would send valid, acknowledged
+// events to the dead-letter stream instead of the enriched one. The bound
+// keeps a store that stays down (a deleted stream) from holding a worker
+// for ever: past it the batch is nakked as before, so an outage
+// dead-letters a batch only after about --max-deliver times --ack-wait.
+// The retried publishes carry the same Nats-Msg-Id, so what an earlier
+// attempt stored is stored once.
 func (p *processor) storeOutcomes(reply string, ks *kindState, bd *durableDelivery) error {
-	wait := storeRetryFirst
+	wait, giveUp := storeRetryFirst, time.Now().Add(p.pl.storeHold)
 	for {
 		err := p.publishDurable(reply, ks, bd)
-		if err == nil || p.ctx.Err() != nil || !(bus.Retryable(err) || errors.Is(err, bus.ErrBackpressure)) {
+		if err == nil || p.ctx.Err() != nil || !(bus.Retryable(err) || errors.Is(err, bus.ErrBackpressure)) ||
+			time.Now().Add(wait).After(giveUp) {
 			return err
 		}
 		p.dur.m.storeRetries.Inc()
@@ -451,6 +459,9 @@ func (p *processor) storeOutcomes(reply string, ks *kindState, bd *durableDelive
 		t := time.NewTimer(wait)
 		select {
 		case <-p.ctx.Done():
+			t.Stop()
+			return err
+		case <-p.dur.stopping:
 			t.Stop()
 			return err
 		case <-t.C:

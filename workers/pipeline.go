@@ -28,9 +28,12 @@ type pipeline struct {
 	kinds  map[schemas.Kind]*kindState
 	m      workerMetrics
 	tracer trace.Tracer // nil: tracing off
-	// maxDeliver and nakDelay settle durable batches that fail.
+	// maxDeliver and nakDelay settle durable batches that fail; storeHold
+	// bounds how long a durable batch's store is retried in place (its
+	// AckWait) before it is nakked.
 	maxDeliver int
 	nakDelay   time.Duration
+	storeHold  time.Duration
 
 	// Counters for Stats, kept apart from the metrics because a metrics.Set
 	// may be shared by several workers.
@@ -63,6 +66,7 @@ func newPipeline(o *Options) *pipeline {
 
 		maxDeliver: o.MaxDeliver,
 		nakDelay:   o.NakDelay,
+		storeHold:  o.AckWait,
 	}
 	for _, k := range o.Kinds {
 		p.kinds[k] = &kindState{kind: k, dlq: o.Subjects.DLQ(k), m: newKindMetrics(o.Metrics, o.Group, k),

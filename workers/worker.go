@@ -285,6 +285,9 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 		}
 	}
 
+	if w.dur != nil {
+		close(w.dur.stopping) // a store retried in place gives its batch up
+	}
 	w.stopStats()
 	w.stopReports()
 	var errs []error
