@@ -153,7 +153,11 @@ func (x *fastExchange) End(_ *h2edge.FastStream, body []byte, err error) {
 	st.body = append(st.body[:0], body...) // the events point into it until answered
 	bt := s.batchers[x.kind]
 	bt.enter()
-	x.pending.Store(0)
+	// End holds a share of pending while publishBody runs: a results
+	// deadline that passes meanwhile (a body slower than --request-timeout)
+	// or a batch done before addTraced returns cannot answer and free x
+	// under it; the last share answers, End's own or a later one.
+	x.pending.Store(1)
 	x.batches.Store(0)
 	x.err, x.corr, x.timedOut, x.sent = nil, 0, false, 0
 	if status, _ := s.publishBody(&x.w, &x.req, x.kind, bt, st, x.start, x.sync, nil, x); status != 0 {
@@ -163,7 +167,9 @@ func (x *fastExchange) End(_ *h2edge.FastStream, body []byte, err error) {
 		}
 		s.releaseSlot(x.ga, time.Time{}, false)
 		x.respond()
+		return
 	}
+	x.done() // End's share; x may be answered and freed from here on
 }
 
 // expect arms the wait for corr's results, before the events go out.
