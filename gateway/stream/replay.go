@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -141,9 +142,35 @@ func (j *JetStream) Check(ctx context.Context, r Replay) error {
 	return nil
 }
 
+// snapshotAttempts bounds how many times a snapshot starts again after its
+// ordered consumer was recreated under it.
+const snapshotAttempts = 3
+
+// errSnapshotReset says a snapshot's ordered consumer was recreated (a
+// reconnect, missed heartbeats): the new one delivers every event from the
+// cursor on, not the last of each subject, so the snapshot starts again.
+var errSnapshotReset = errors.New("the snapshot's consumer was recreated")
+
 // Replay reads r's events through an ordered consumer until it has sent
-// every one stored when it began.
+// every one stored when it began. A snapshot (r.Last) whose consumer is
+// recreated midway starts again, sending a subject's event only when it is
+// newer than the one it sent that subject already.
 func (j *JetStream) Replay(ctx context.Context, r Replay, emit func(ev ReplayedEvent) error) (uint64, error) {
+	if !r.Last {
+		return j.replay(ctx, r, emit, nil)
+	}
+	sent := map[string]uint64{} // by symbol, the position sent
+	for attempt := 1; ; attempt++ {
+		through, err := j.replay(ctx, r, emit, sent)
+		if !errors.Is(err, errSnapshotReset) || attempt == snapshotAttempts {
+			return through, err
+		}
+	}
+}
+
+// replay is one attempt of Replay; sent is the snapshot's positions sent
+// by symbol (nil unless r.Last).
+func (j *JetStream) replay(ctx context.Context, r Replay, emit func(ev ReplayedEvent) error, sent map[string]uint64) (uint64, error) {
 	st, s, err := j.state(ctx)
 	if err != nil {
 		return 0, err
@@ -183,7 +210,7 @@ func (j *JetStream) Replay(ctx context.Context, r Replay, emit func(ev ReplayedE
 		left = info.NumPending
 	}
 	base := j.base(r.Kind)
-	for {
+	for n := uint64(1); ; n++ {
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			return 0, fmt.Errorf("replaying %s: %w", j.name, err)
@@ -191,6 +218,17 @@ func (j *JetStream) Replay(ctx context.Context, r Replay, emit func(ev ReplayedE
 		ev, pending, err := replayed(m, base)
 		if err != nil {
 			return 0, err
+		}
+		if sent != nil {
+			// A recreated ordered consumer starts its own sequence at 1.
+			if md, err := m.Metadata(); err == nil && md.Sequence.Consumer != n {
+				return 0, fmt.Errorf("replaying %s: %w", j.name, errSnapshotReset)
+			}
+			if ev.Symbol != "" && sent[ev.Symbol] >= ev.Pos {
+				ev.Symbol = "" // sent by an earlier attempt
+			} else if ev.Symbol != "" {
+				sent[ev.Symbol] = ev.Pos
+			}
 		}
 		if ev.Symbol != "" {
 			if err := emit(ev); err != nil {
