@@ -266,8 +266,20 @@ func (d *Durable) noResponders(n uint64) {
 		f.retries++
 		d.mu.Unlock()
 		time.AfterFunc(noResponderWait, func() {
-			if d.pendingFuture(n) == f && d.send(f) != nil && d.take(n) == f {
-				f.fail(nats.ErrConnectionClosed)
+			// Checked and sent under the lock: a publish that expired or
+			// failed meanwhile may have its buffer back with its owner.
+			d.mu.Lock()
+			if d.pendingLocked(n) != f {
+				d.mu.Unlock()
+				return
+			}
+			err := d.send(f)
+			if err != nil {
+				d.takeLocked(n)
+			}
+			d.mu.Unlock()
+			if err != nil {
+				f.fail(fmt.Errorf("%w (sending it again: %w)", jetstream.ErrNoStreamResponse, err))
 			}
 		})
 		return
@@ -281,10 +293,8 @@ func (d *Durable) noResponders(n uint64) {
 	}
 }
 
-// pendingFuture returns the future n while it is pending.
-func (d *Durable) pendingFuture(n uint64) *future {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+// pendingLocked returns the future n while it is pending; d.mu is held.
+func (d *Durable) pendingLocked(n uint64) *future {
 	if n < d.head || n >= d.next {
 		return nil
 	}
