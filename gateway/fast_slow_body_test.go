@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,23 +9,6 @@ import (
 	"testing"
 	"time"
 )
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestFastSlowBodyPastRequestTimeout: on the fast edge, requests with
 // Prefer: return=representation whose bodies arrive after --request-timeout
@@ -37,7 +19,7 @@ func (l *lockedBuf) String() string {
 // connection, or a crash off the connection's goroutine, or another
 // request's stream answered).
 func TestFastSlowBodyPastRequestTimeout(t *testing.T) {
-	var logs lockedBuf
+	var logs syncBuffer
 	e := newTestEnv(t, "h2c", nil, func(o *Options) {
 		o.HTTP2Server = HTTP2Fast
 		o.RequestTimeout = 50 * time.Millisecond
