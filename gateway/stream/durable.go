@@ -97,16 +97,7 @@ func (f *feed) onStored(ev ReplayedEvent, pending uint64) {
 	if t == nil {
 		t = f.newTopic(ev.Symbol)
 	}
-	t.seq++
-	e := &event{data: ev.Data}
-	t.last, t.pos = e, ev.Pos
-	it := item{t: t, ev: e, seq: t.seq, pos: ev.Pos}
-	for _, q := range t.subs {
-		q.offer(it)
-	}
-	for _, q := range f.all {
-		q.offer(it)
-	}
+	f.deliverLocked(t, ev.Data, ev.Pos)
 	f.mu.Unlock()
 	f.hub.m.received.Inc()
 }

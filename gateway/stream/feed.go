@@ -175,18 +175,25 @@ func (f *feed) onMsg(m *nats.Msg) {
 		return
 	}
 	f.pos++
+	f.deliverLocked(t, m.Data, f.pos)
+	f.mu.Unlock()
+	f.hub.m.received.Inc()
+}
+
+// deliverLocked makes data, at stream position pos, t's next event and
+// last value, and offers it to t's subscribers and to those of every
+// symbol. Called with mu held, by the core and the durable feed alike.
+func (f *feed) deliverLocked(t *topic, data []byte, pos uint64) {
 	t.seq++
-	ev := &event{data: m.Data}
-	t.last, t.pos = ev, f.pos
-	it := item{t: t, ev: ev, seq: t.seq, pos: f.pos}
+	ev := &event{data: data}
+	t.last, t.pos = ev, pos
+	it := item{t: t, ev: ev, seq: t.seq, pos: pos}
 	for _, q := range t.subs {
 		q.offer(it)
 	}
 	for _, q := range f.all {
 		q.offer(it)
 	}
-	f.mu.Unlock()
-	f.hub.m.received.Inc()
 }
 
 // newTopic adds a topic for sym, first evicting one that no subscriber
