@@ -528,7 +528,6 @@ func (p *processor) publishDurable(reply string, ks *kindState, bd *durableDeliv
 		}
 		if len(b.errs[i]) > 0 {
 			rejected++
-			ks.m.byCode[codeIndex(b.errs[i][0].Code)].Inc()
 			p.arena = schemas.AppendDeadLetter(p.arena, b.errs[i], b.raw[i])
 			if maxPayload > 0 && len(p.arena)-start > maxPayload-deadLetterHeadroom-len(b.errs[i][0].Code) {
 				p.arena = schemas.AppendDeadLetter(p.arena[:start], b.errs[i], nil)
@@ -567,6 +566,13 @@ func (p *processor) publishDurable(reply string, ks *kindState, bd *durableDeliv
 		}
 		if p.nres > 0 {
 			p.sendReply(reply)
+		}
+	}
+	// Counted once stored: an attempt retried in place or a batch
+	// delivered again counts nothing twice.
+	for i := 0; i < b.n; i++ {
+		if len(b.errs[i]) > 0 {
+			ks.m.byCode[codeIndex(b.errs[i][0].Code)].Inc()
 		}
 	}
 	ks.m.enriched.Add(enriched)

@@ -83,3 +83,45 @@ func TestStoreRetryGivesUpOnShutdown(t *testing.T) {
 		t.Errorf("%d batches dead-lettered, want 0", n)
 	}
 }
+
+// TestStoreRetryCountsOnce: a batch whose store is retried in place counts
+// its rejected events once, when it is stored, not once per attempt.
+func TestStoreRetryCountsOnce(t *testing.T) {
+	url := runNATS(t)
+	js := jsOf(t, connect(t, url))
+	set := metrics.NewSet()
+	w, err := workers.New(durableQuotes(workers.Options{Conn: connect(t, url), Metrics: set, MaxDeliver: 2,
+		NakDelay: 100 * time.Millisecond, Enricher: sampleEnricher(), Now: func() int64 { return testNow }}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Shutdown(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := js.DeleteStream(ctx, bus.EnrichedStream(subjects)); err != nil {
+		t.Fatal(err)
+	}
+	storeBatch(t, js, "", quote("q1", "AAPL", 189.98, 190.02, 0, 0), quote("q2", "AAPL", 191, 190, 0, 0))
+	retries := `sluice_worker_store_retries_total{group="quotes"}`
+	opstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if n := counterValue(set, retries); n < 3 {
+			return fmt.Errorf("%d store retries", n)
+		}
+		return nil
+	})
+	if _, err := bus.Apply(ctx, js, subjects, bus.StreamOptions{Delivery: bus.AllModes(bus.ModeDurable)}); err != nil {
+		t.Fatal(err)
+	}
+	opstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if n := counterValue(set, `sluice_worker_acks_total{group="quotes"}`); n != 1 {
+			return fmt.Errorf("%d acks", n)
+		}
+		return nil
+	})
+	if n := counterValue(set, `sluice_worker_rejected_total{group="quotes",type="quote",code="crossed_quote"}`); n != 1 {
+		t.Errorf("crossed_quote counted %d times after %d store attempts, want once", n, counterValue(set, retries)+1)
+	}
+}
