@@ -204,6 +204,9 @@ func (cc *conn) serve(sawPreface bool) {
 		{ID: http2.SettingMaxFrameSize, Val: cc.opts.MaxReadFrameSize},
 		{ID: http2.SettingMaxHeaderListSize, Val: cc.opts.MaxHeaderListSize},
 	}
+	if cc.opts.EnableConnectProtocol {
+		settings = append(settings, http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
+	}
 	_ = cc.fr.WriteSettings(settings...)
 	cc.unacked++
 	if d := cc.opts.ConnWindowSize - 65535; d > 0 {

@@ -87,9 +87,22 @@
 //
 // Not done: request trailers are checked and dropped (Request.Trailer stays
 // nil), response trailers are not sent, 100-continue is not answered on its
-// own (a 1xx the handler writes is sent), extended CONNECT is refused, no
-// server push, no priorities (answers are written in the order handlers
-// write), and the loop does not send PINGs of its own.
+// own (a 1xx the handler writes is sent), no server push, no priorities
+// (answers are written in the order handlers write), and the loop does not
+// send PINGs of its own.
+//
+// # Extended CONNECT
+//
+// With Options.EnableConnectProtocol (the gateway sets it: its subscriber
+// streams take WebSockets over HTTP/2, RFC 8441) the first SETTINGS carry
+// SETTINGS_ENABLE_CONNECT_PROTOCOL=1, and a CONNECT with :protocol,
+// :scheme and :path goes to the handler as net/http's server presents
+// one: Method "CONNECT", URL and RequestURI from :path, Header[":protocol"].
+// Its stream is full duplex like any other here: the loop collects the
+// client's DATA while the handler writes, and the handler's reads give the
+// window back. A :protocol on another method, an empty one, or any
+// :protocol when the option is off is a malformed request (stream error
+// PROTOCOL_ERROR, RFC 8441, 4; RFC 9113, 8.1.1).
 //
 // # The fast path
 //

@@ -91,9 +91,10 @@ func failures(out string) string {
 	return out
 }
 
-// TestH2specTLS: every h2spec case passes over TLS, h2 chosen by ALPN.
+// TestH2specTLS: every h2spec case passes over TLS, h2 chosen by ALPN,
+// with extended CONNECT advertised as the gateway does.
 func TestH2specTLS(t *testing.T) {
-	port := serveTest(t, http.HandlerFunc(specHandler), true, Options{})
+	port := serveTest(t, http.HandlerFunc(specHandler), true, Options{EnableConnectProtocol: true})
 	passed, failed, out := runH2spec(t, port, true)
 	t.Logf("h2spec over TLS: %d passed, %d failed", passed, failed)
 	if failed != 0 {
@@ -101,9 +102,10 @@ func TestH2specTLS(t *testing.T) {
 	}
 }
 
-// TestH2specH2C: every h2spec case passes over h2c with prior knowledge.
+// TestH2specH2C: every h2spec case passes over h2c with prior knowledge
+// (extended CONNECT advertised).
 func TestH2specH2C(t *testing.T) {
-	port := serveTest(t, http.HandlerFunc(specHandler), false, Options{})
+	port := serveTest(t, http.HandlerFunc(specHandler), false, Options{EnableConnectProtocol: true})
 	passed, failed, out := runH2spec(t, port, false)
 	t.Logf("h2spec over h2c: %d passed, %d failed", passed, failed)
 	if failed != 0 {

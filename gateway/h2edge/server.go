@@ -73,6 +73,15 @@ type Options struct {
 	// past it the stream is reset (0: none). A handler can move it with
 	// http.ResponseController.SetWriteDeadline.
 	WriteTimeout time.Duration
+	// EnableConnectProtocol advertises SETTINGS_ENABLE_CONNECT_PROTOCOL
+	// and accepts extended CONNECT (RFC 8441): a CONNECT with :protocol,
+	// :scheme, :path and :authority reaches Handler with Method "CONNECT",
+	// URL from :path and the protocol in Header[":protocol"] (as net/http's
+	// server presents it), its DATA both ways read and written while the
+	// handler runs. Off, a :protocol is refused (PROTOCOL_ERROR), as a
+	// handler that does not speak the protocol would take the request for
+	// a tunnel it cannot serve.
+	EnableConnectProtocol bool
 	// OnError, if set, is called with a short name for each protocol
 	// error and abuse the server answers (e.g. "rapid_reset", "ping_flood"),
 	// from the connection's goroutine. It must not block.

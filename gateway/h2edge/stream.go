@@ -162,7 +162,7 @@ func (cc *conn) newRequest(f *http2.MetaHeadersFrame) (_ http.Request, err error
 			cc.count("stream_PROTOCOL_ERROR_bad_path_method")
 		}
 	}()
-	var method, scheme, authority, path string
+	var method, scheme, authority, path, protocol string
 	for _, hf := range f.PseudoFields() {
 		switch hf.Name {
 		case ":method":
@@ -173,15 +173,24 @@ func (cc *conn) newRequest(f *http2.MetaHeadersFrame) (_ http.Request, err error
 			authority = hf.Value
 		case ":path":
 			path = hf.Value
+		case ":protocol":
+			// Extended CONNECT (RFC 8441, 4), when advertised: only on a
+			// CONNECT, which then names its target as other methods do.
+			if !cc.opts.EnableConnectProtocol || hf.Value == "" {
+				return http.Request{}, bad
+			}
+			protocol = hf.Value
 		default:
 			return http.Request{}, bad
 		}
 	}
-	if method == "CONNECT" {
+	tunnel := method == "CONNECT" && protocol == ""
+	if tunnel {
 		if path != "" || scheme != "" || authority == "" {
 			return http.Request{}, bad
 		}
-	} else if method == "" || path == "" || (scheme != "http" && scheme != "https") {
+	} else if method == "" || path == "" || (scheme != "http" && scheme != "https") ||
+		(protocol != "" && method != "CONNECT") {
 		return http.Request{}, bad
 	}
 	regular := f.RegularFields()
@@ -201,12 +210,15 @@ func (cc *conn) newRequest(f *http2.MetaHeadersFrame) (_ http.Request, err error
 			header[k] = values[i : i+1 : i+1]
 		}
 	}
+	if protocol != "" {
+		header[":protocol"] = []string{protocol}
+	}
 	if authority == "" {
 		authority = header.Get("Host")
 	}
 	var u *url.URL
 	requestURI := path
-	if method == "CONNECT" {
+	if tunnel {
 		u, requestURI = &url.URL{Host: authority}, authority
 	} else {
 		var err error
