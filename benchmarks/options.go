@@ -85,6 +85,12 @@ type Options struct {
 	// CPU: on a 2-core machine a spinning worker would take a core from
 	// the gateway and the generator and measure the machine, not admission.
 	OverloadStageDelay time.Duration
+	// ScaleStageDelay is the wait per event of the scale scenario's slowed
+	// quotes workers (default 1 ms: at most 1,000 events/s each), and
+	// ScalePartitions their group's partitions, passed as --partitions to
+	// its gateway and workers (0: the commands' default).
+	ScaleStageDelay time.Duration
+	ScalePartitions int
 	// EdgeOverloadDuration is the length of the second overload run, where
 	// the gateway's own CPU is the bottleneck (default 8 s).
 	EdgeOverloadDuration time.Duration
@@ -171,6 +177,9 @@ func (o *Options) setDefaults() {
 	if o.OverloadStageDelay <= 0 {
 		o.OverloadStageDelay = time.Millisecond
 	}
+	if o.ScaleStageDelay <= 0 {
+		o.ScaleStageDelay = time.Millisecond
+	}
 	switch {
 	case o.TradeShare == 0:
 		o.TradeShare = loadgen.DefaultTradeShare
@@ -241,6 +250,9 @@ func (o *Options) Validate() error {
 	}
 	if o.OverloadStageDelay < 0 || o.EdgeOverloadDuration < 0 || o.OverloadDuration < 0 {
 		return errors.New("bench: the overload's durations and stage delay must not be negative")
+	}
+	if o.ScaleStageDelay < 0 || o.ScalePartitions < 0 {
+		return errors.New("bench: the scale scenario's stage delay and partitions must not be negative")
 	}
 	for _, r := range o.OverloadRuns {
 		if r != OverloadWorkers && r != OverloadGateway {

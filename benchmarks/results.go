@@ -36,9 +36,13 @@ type Settings struct {
 	// OverloadStageDelay slows the overload pipeline's quotes worker.
 	OverloadStageDelay   time.Duration `json:"overload_stage_delay_ns"`
 	EdgeOverloadDuration time.Duration `json:"edge_overload_duration_ns"`
-	TradeShare           float64       `json:"trade_share"`
-	InvalidShare         float64       `json:"invalid_share"`
-	SampleEvery          int           `json:"e2e_sample_every"`
+	// ScaleStageDelay slows the scale scenario's quotes workers;
+	// ScalePartitions is their --partitions, 0 for the default.
+	ScaleStageDelay time.Duration `json:"scale_stage_delay_ns,omitempty"`
+	ScalePartitions int           `json:"scale_partitions,omitempty"`
+	TradeShare      float64       `json:"trade_share"`
+	InvalidShare    float64       `json:"invalid_share"`
+	SampleEvery     int           `json:"e2e_sample_every"`
 	// WorkerProcs and NATSProcs are the GOMAXPROCS of the workers and of
 	// the NATS server; 0 is Go's default.
 	WorkerProcs  int    `json:"worker_procs"`
@@ -68,6 +72,8 @@ type ScenarioResult struct {
 	// targets' run); EdgeOverload the one where the gateway's CPU is.
 	Overload     *Overload `json:"overload,omitempty"`
 	EdgeOverload *Overload `json:"edge_overload,omitempty"`
+	// Scale is the scale scenario's figures.
+	Scale *Scale `json:"scale,omitempty"`
 }
 
 // System kinds: what each row of results.json measured (Row.Kind).

@@ -19,6 +19,9 @@ type variant struct {
 	// quotesOnly sends no trades, whatever Options.TradeShare says: the
 	// overload's slowed pipeline only slows its quotes group.
 	quotesOnly bool
+	// validOnly sends no invalid events, whatever Options.InvalidShare
+	// says: the scale scenario expects every event in the enriched stream.
+	validOnly bool
 	// anchor, when set, makes the run no HTTP load at all but what the
 	// NATS server stores on its own in this shape (see anchor.go).
 	anchor *anchorShape
@@ -169,6 +172,8 @@ func (s *suite) scenario(ctx context.Context, name string) (*ScenarioResult, err
 		return s.fanout(ctx)
 	case ScenarioSlowConsumer:
 		return s.slowConsumer(ctx)
+	case ScenarioScale:
+		return s.scale(ctx)
 	}
 	def := scenarioDefs[name]
 	sr := &ScenarioResult{Name: name, Title: def.title, Description: def.description}
@@ -412,7 +417,7 @@ func aggregate(v variant, runs []Measurement) Row {
 
 func kindOf(system string) string {
 	switch system {
-	case sysSluice, sysSlow, sysSluiceFast, sysSluiceStd, sysDurable:
+	case sysSluice, sysSlow, sysSluiceFast, sysSluiceStd, sysDurable, sysScale:
 		return KindSluice
 	case sysNaive, sysNaiveDurable:
 		return KindNaive

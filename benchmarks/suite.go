@@ -93,6 +93,7 @@ func (o *Options) settings() Settings {
 		Rounds: o.Rounds, SweepDuration: o.SweepDuration, OverloadFactor: o.OverloadFactor,
 		OverloadDuration: o.OverloadDuration, OverloadStreams: o.OverloadStreams,
 		OverloadStageDelay: o.OverloadStageDelay, EdgeOverloadDuration: o.EdgeOverloadDuration, TradeShare: o.TradeShare,
+		ScaleStageDelay: o.ScaleStageDelay, ScalePartitions: o.ScalePartitions,
 		InvalidShare: o.InvalidShare, SampleEvery: o.SampleEvery, WorkerProcs: o.WorkerProcs, NATSProcs: o.NATSProcs, SingleFormat: string(o.SingleFormat),
 		Priority: o.Priority, Quick: o.Quick, H2LoadDuration: o.H2LoadDuration, Profiled: o.ProfileDir != "", Scenarios: o.Scenarios}
 }
@@ -123,6 +124,7 @@ type runSpec struct {
 	mode     loadgen.Mode
 	rate     float64
 	duration time.Duration
+	warmup   time.Duration
 	conns    int
 	streams  int
 	label    string
@@ -170,7 +172,7 @@ func (s *suite) measure(ctx context.Context, spec runSpec) (*Measurement, error)
 		Target:   sys.url,
 		Client:   loadgen.ClientOptions{Proto: s.o.Proto, Conns: orDefault(spec.conns, s.o.Conns), Streams: orDefault(spec.streams, s.o.Streams), TLS: s.clientTLS},
 		Payloads: payloads, Mode: spec.mode, Rate: spec.rate,
-		Warmup: s.o.Warmup, Duration: orDefault(spec.duration, s.o.Duration),
+		Warmup: orDefault(spec.warmup, s.o.Warmup), Duration: orDefault(spec.duration, s.o.Duration),
 		Observer: ob, Label: spec.label, Progress: s.o.Progress,
 		SettleQuiet: s.settleQuiet(), SettleMax: s.settleMax(),
 		OnWindow: func(start bool) {
@@ -213,6 +215,9 @@ func (s *suite) payloadOptions(v variant) loadgen.PayloadOptions {
 	po.Instruments, po.Priority = s.instruments, s.o.Priority
 	if v.quotesOnly {
 		po.TradeShare = 0
+	}
+	if v.validOnly {
+		po.InvalidShare = 0
 	}
 	// The naive gateway reads JSON only, as a conventional service would:
 	// --format changes what sluice and the baselines are sent.

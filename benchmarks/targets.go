@@ -73,6 +73,11 @@ func evaluateTargets(res *Results) []Target {
 	if edge != nil {
 		ts = append(ts, overloadTargets(edge, ", gateway CPU the bottleneck", res.Settings.OverloadFactor)...)
 	}
+	var scale *Scale
+	if s := sc(ScenarioScale); s != nil {
+		scale = s.Scale
+	}
+	ts = append(ts, scaleTargets(scale)...)
 	ts = append(ts, Target{Name: "allocations", Goal: "gateway ≤ 8 allocs per event, worker validate+enrich ≤ 4",
 		Figure: "measured by the Go benchmarks (-benchmem), not by this suite: see benchmarks/README.md", Status: NA})
 	return ts

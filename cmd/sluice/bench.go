@@ -25,7 +25,7 @@ import (
 const benchSummary = `Runs the benchmark suite: starts NATS, the gateway, the workers, the baseline servers and the naive
 reference pipeline as child processes on loopback, drives them with an open- and closed-loop HTTP/2 load
 generator, reads each process's CPU time, and writes RESULTS.md, results.json and sweep.svg (see
-benchmarks/README.md). Scenarios: ` + "baseline, naive, publish, request, batch, edge, durable, sweep, overload."
+benchmarks/README.md). Scenarios: ` + "baseline, naive, publish, request, batch, edge, durable, sweep, overload, fanout, slow-consumer, scale."
 
 // benchFlags are the options of `sluice bench`.
 type benchFlags struct {
@@ -49,6 +49,8 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.EdgeOverloadDuration, "edge-overload-duration", 0, "length of the overload run where the gateway's CPU is the bottleneck (default 8s; 400ms with --quick)")
 	fs.StringVar(&f.overloadRuns, "overload-runs", "workers,gateway", "the overload's runs, comma separated: workers (slowed workers the bottleneck), gateway (the gateway's CPU), or both")
 	fs.DurationVar(&o.OverloadStageDelay, "overload-stage-delay", time.Millisecond, "wait per event of the overload pipeline's slowed quotes worker (its --stage-delay; 0: the default)")
+	fs.DurationVar(&o.ScaleStageDelay, "scale-stage-delay", time.Millisecond, "wait per event of the scale scenario's slowed quotes workers (their --stage-delay, with --concurrency 1)")
+	fs.IntVar(&o.ScalePartitions, "scale-partitions", 0, "the scale scenario's --partitions for its gateway and workers (0: the commands' default)")
 	fs.Float64Var(&o.OverloadFactor, "overload-factor", 3, "overload offered rate as a multiple of the measured capacity")
 	fs.IntVar(&o.OverloadStreams, "overload-streams", benchmarks.DefaultOverloadStreams, "requests in flight per connection in the overload runs (past the gateway's --max-streams they wait in the generator)")
 	fs.IntVar(&o.WorkerProcs, "worker-procs", 1, "the workers' --procs (GOMAXPROCS); 0 for Go's default")

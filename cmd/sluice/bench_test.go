@@ -34,7 +34,7 @@ func TestBenchQuick(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"Quick run", "### baseline", "### naive", "### publish", "### request", "### batch",
-		"### durable", "### fanout", "SSE delivered", "### slow-consumer", "fast subscribers' p99", "`publish-durable`", "`naive-durable`", "`js-pub-600-dedupe`", "| durable publish vs core |", "### sweep", "### overload", "#### bottleneck: workers", "#### bottleneck: gateway", "sweep.svg",
+		"### durable", "### fanout", "SSE delivered", "### slow-consumer", "fast subscribers' p99", "### scale", "| scale order |", "`publish-durable`", "`naive-durable`", "`js-pub-600-dedupe`", "| durable publish vs core |", "### sweep", "### overload", "#### bottleneck: workers", "#### bottleneck: gateway", "sweep.svg",
 		"| publish vs baseline |", "`publish-traced`", "where the time of request went", "| overload latency |", "| overload latency, gateway CPU the bottleneck |"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("RESULTS.md lacks %q", want)

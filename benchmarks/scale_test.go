@@ -1,0 +1,121 @@
+package benchmarks
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// The order check takes the ingest tap's events and the enriched stream
+// read back in stream order, and counts per symbol what was stored out of
+// ingest order, twice, unseen or never.
+func TestScaleCheckOrder(t *testing.T) {
+	type stored struct{ id, sym string }
+	f := func(name string, ingested []string, back []stored, want ScaleOrder) {
+		t.Helper()
+		c := newScaleCheck()
+		for i, id := range ingested {
+			c.ingested(id, 0, int64(i+1))
+		}
+		for i, s := range back {
+			c.storedEvent(s.id, s.sym, int64(100+i))
+		}
+		got := c.result()
+		got.Example = ""
+		if got != want {
+			t.Errorf("%s: got %+v, want %+v", name, got, want)
+		}
+	}
+	f("in order, symbols interleaved", []string{"a1", "b1", "a2", "b2"},
+		[]stored{{"b1", "B"}, {"a1", "A"}, {"b2", "B"}, {"a2", "A"}},
+		ScaleOrder{Ingested: 4, Stored: 4, Symbols: 2})
+	f("one symbol swapped", []string{"a1", "a2", "a3", "b1"},
+		[]stored{{"a2", "A"}, {"a1", "A"}, {"b1", "B"}, {"a3", "A"}},
+		ScaleOrder{Ingested: 4, Stored: 4, Symbols: 2, OutOfOrder: 1})
+	f("a late one counts once, the rest in order after the highest", []string{"a1", "a2", "a3", "a4"},
+		[]stored{{"a2", "A"}, {"a3", "A"}, {"a1", "A"}, {"a4", "A"}},
+		ScaleOrder{Ingested: 4, Stored: 4, Symbols: 1, OutOfOrder: 1})
+	f("stored twice, unseen, missing", []string{"a1", "a2", "a3", "a1"},
+		[]stored{{"a1", "A"}, {"a1", "A"}, {"x", "A"}, {"a2", "A"}},
+		ScaleOrder{Ingested: 3, Stored: 4, Symbols: 1, Duplicates: 1, Unknown: 1, Missing: 1})
+
+	c := newScaleCheck()
+	c.ingested("a1", 0, 1)
+	c.ingested("a2", 0, 2)
+	c.storedEvent("a2", "AAPL", 3)
+	c.storedEvent("a1", "AAPL", 4)
+	if o := c.result(); o.Intact() || !strings.Contains(o.Example, "AAPL: event a1, ingested 1 events before") {
+		t.Errorf("example %q, intact %v", o.Example, o.Intact())
+	}
+	if (ScaleOrder{}).Intact() {
+		t.Error("nothing stored is not intact")
+	}
+}
+
+// Around a kill, each partition's stall runs from the kill to its first
+// event stored after it, and the recovery to the last store of an event
+// ingested before it.
+func TestScaleCheckFailover(t *testing.T) {
+	c := newScaleCheck()
+	if f := c.failover(2); f.MaxStall != 0 || f.Silent != 0 || len(f.Stalls) != 0 {
+		t.Fatalf("no kill: %+v", f)
+	}
+	ms := int64(time.Millisecond)
+	c.ingested("p0-old", 0, 10*ms)
+	c.ingested("p1-old", 1, 20*ms)
+	c.ingested("p0-new", 0, 120*ms)
+	c.ingested("p1-new", 1, 130*ms)
+	c.killed(100 * ms)
+	c.storedEvent("p0-new", "A", 140*ms)  // partition 0 moves on at once
+	c.storedEvent("p1-old", "B", 5100*ms) // partition 1's batch waited out its AckWait
+	c.storedEvent("p1-new", "B", 5110*ms)
+	c.storedEvent("p0-old", "A", 5200*ms) // out of order: stored after p0-new
+	f := c.failover(3)
+	want := []time.Duration{40 * time.Millisecond, 5 * time.Second}
+	if len(f.Stalls) != 2 || f.Stalls[0] != want[0] || f.Stalls[1] != want[1] || f.MaxStall != want[1] || f.Silent != 1 ||
+		f.Recovered != 5100*time.Millisecond {
+		t.Fatalf("failover %+v, want stalls %v, one silent, recovered 5.1s", f, want)
+	}
+	if o := c.result(); o.OutOfOrder != 1 || o.Missing != 0 {
+		t.Fatalf("order %+v", o)
+	}
+	if s := f.String(); !strings.Contains(s, "1 partition waited more than 1 s") || !strings.Contains(s, "1 partitions stored nothing") {
+		t.Errorf("failover line: %s", s)
+	}
+}
+
+func TestScaleTargets(t *testing.T) {
+	if ts := scaleTargets(nil); len(ts) != 3 || ts[0].Status != NA || ts[1].Status != NA || ts[2].Status != NA {
+		t.Fatalf("not run: %+v", ts)
+	}
+	steps := func(rates ...float64) []ScaleStep {
+		var out []ScaleStep
+		for i, r := range rates {
+			out = append(out, ScaleStep{Workers: i + 1, Enriched: r, Linear: linearRatio(r, i+1, rates[0])})
+		}
+		return out
+	}
+	intact := ScaleOrder{Ingested: 10, Stored: 10, Symbols: 2}
+	f := func(name string, sc *Scale, want [3]string) {
+		t.Helper()
+		ts := scaleTargets(sc)
+		for i := range ts {
+			if ts[i].Status != want[i] {
+				t.Errorf("%s: %s is %s (%s), want %s", name, ts[i].Name, ts[i].Status, ts[i].Figure, want[i])
+			}
+		}
+	}
+	fo := &ScaleFailover{Partitions: 8, MaxStall: 5 * time.Second, AckWait: 5 * time.Second}
+	f("linear, in order", &Scale{Partitions: 8, Steps: steps(1000, 1900, 2750), Order: intact, Failover: fo}, [3]string{Met, Met, Reported})
+	f("3 workers below 0.9", &Scale{Partitions: 8, Steps: steps(1000, 1900, 2600), Order: intact}, [3]string{NotMet, Met, NA})
+	f("2 workers only", &Scale{Partitions: 8, Steps: steps(1000, 2000), Order: intact}, [3]string{NotMet, Met, NA})
+	f("out of order, a silent partition", &Scale{Partitions: 1, Steps: steps(1000, 2000, 3000),
+		Order: ScaleOrder{Ingested: 10, Stored: 10, Symbols: 2, OutOfOrder: 3}, Failover: &ScaleFailover{Partitions: 8, Silent: 1}},
+		[3]string{Met, NotMet, NotMet})
+	if r := linearRatio(2700, 3, 1000); r != 0.9 {
+		t.Errorf("linearRatio %v", r)
+	}
+	if r := linearRatio(2700, 3, 0); r != 0 {
+		t.Errorf("linearRatio without a single rate %v", r)
+	}
+}
