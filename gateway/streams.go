@@ -6,14 +6,19 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/gateway/admit"
+	"github.com/sluice-dev/sluice/gateway/stream"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
 // streamsAuth puts the identity checks of publishing in front of the
 // subscribers' handler: with a keys file, a subscription needs a key
 // (401), a subscribe permission for its type (403) and a token of the
-// key's bucket (429). Without one, it passes through (the stream handler
-// has its own subscriber bound).
+// key's bucket (429); it names the key's client to the stream handler
+// ([stream.WithClient]), which bounds the streams each client holds open
+// (429 past --stream-max-subscribers-per-key). Without keys it passes
+// through: the stream handler's bound per gateway is the only one, since
+// a remote address does not tell clients apart (every subscriber behind
+// one proxy, load balancer or NAT shares it).
 func (s *Server) streamsAuth(next http.Handler) http.Handler {
 	if s.adm.opts.Disabled || !s.adm.clients.KeysRequired() {
 		return next
@@ -50,6 +55,6 @@ func (s *Server) streamsAuth(next http.Handler) http.Handler {
 				Detail: fmt.Sprintf("client %q is over its request rate; subscribe less often", cl.Name)})
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(stream.WithClient(r.Context(), cl.Name)))
 	})
 }

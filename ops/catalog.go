@@ -66,6 +66,7 @@ var sluiceFamilies = []Family{
 	// gateway: subscribers (gateway/stream)
 	{Name: "sluice_stream_subscribers", Type: "gauge", Help: "Subscribers served now on GET /v1/streams/{type} (SSE, NDJSON, WebSocket); bounded by --stream-max-subscribers."},
 	{Name: "sluice_stream_subscribers_refused_total", Type: "counter", Help: "Subscriptions refused with 503: past --stream-max-subscribers, or while shutting down."},
+	{Name: "sluice_stream_subscribers_limited_total", Type: "counter", Help: "Subscriptions refused with 429 because their client (with --keys-file or JWT: the key's client, the token's sub) already held --stream-max-subscribers-per-key streams open."},
 	{Name: "sluice_stream_events_received_total", Type: "counter", Help: "Enriched events the streams' NATS filters received (each once, duplicates of overlapping filters dropped)."},
 	{Name: "sluice_stream_events_delivered_total", Type: "counter", Help: "Events written to subscribers, snapshots included (one per subscriber that got it)."},
 	{Name: "sluice_stream_events_conflated_total", Type: "counter", Help: "Quote updates replaced by a newer one of the same symbol before a slow subscriber read them (sluicereplaced)."},

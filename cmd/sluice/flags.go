@@ -154,6 +154,7 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.Var(negatedBool{&g.noStream}, "streams", "serve GET /v1/streams/{type} to subscribers (SSE, NDJSON, WebSocket) on the data listener")
 	fs.IntVar(&so.MaxSymbols, "stream-max-symbols", stream.DefaultMaxSymbols, "most symbols one subscription names; more get 400 (symbols=* asks for all)")
 	fs.IntVar(&so.MaxSubscribers, "stream-max-subscribers", stream.DefaultMaxSubscribers, "subscribers served at once; more get 503 (watch sluice_stream_subscribers)")
+	fs.IntVar(&so.MaxSubscribersPerKey, "stream-max-subscribers-per-key", stream.DefaultMaxSubscribersPerKey, "streams one client (a --keys-file entry's client, a token's sub) holds open at once; more get 429 (watch sluice_stream_subscribers_limited_total). Without keys only --stream-max-subscribers applies")
 	fs.IntVar(&so.Buffer, "stream-buffer", stream.DefaultBuffer, "events pending per subscriber: quotes past it are conflated per symbol, a subscriber this far behind on trades is cut with its resume token (memory per subscriber)")
 	fs.IntVar(&so.CacheSymbols, "stream-cache-symbols", stream.DefaultCacheSymbols, "symbols per type in the last-value cache that snapshots come from; past it a symbol no subscriber names is evicted")
 	fs.DurationVar(&so.KeepAlive, "stream-keepalive", stream.DefaultKeepAlive, "idle time after which a stream gets a keep-alive (SSE comment, NDJSON empty line, WebSocket ping) so that proxies keep it")

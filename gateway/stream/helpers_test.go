@@ -71,7 +71,7 @@ func newEnvWith(t *testing.T, o stream.Options, sndbuf int, setup func(nc *nats.
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/streams/{type}", hub)
+	mux.Handle("/v1/streams/{type}", namedClient(hub))
 	mux.Handle("GET /ui/", hub.Page())
 	var p http.Protocols
 	p.SetHTTP1(true)
@@ -95,6 +95,20 @@ func newEnvWith(t *testing.T, o stream.Options, sndbuf int, setup func(nc *nats.
 		_ = hub.Shutdown(ctx)
 	})
 	return &env{t: t, hub: hub, hubNC: hubNC, pub: pub, subjects: o.Subjects, base: "http://" + ln.Addr().String(), srv: srv}
+}
+
+// clientHeader names a test request's client, as the gateway's keys do.
+const clientHeader = "X-Test-Client"
+
+// namedClient names the client of a request that has a clientHeader to
+// next, as the gateway does for a request's key (stream.WithClient).
+func namedClient(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c := r.Header.Get(clientHeader); c != "" {
+			r = r.WithContext(stream.WithClient(r.Context(), c))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // settle waits until the hub's subscriptions are known to the NATS server.

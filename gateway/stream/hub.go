@@ -25,6 +25,7 @@ type Hub struct {
 	feeds   [3]*feed // by schemas.Kind
 	epoch   uint64
 	active  atomic.Int64
+	clients clientCounts
 	wg      sync.WaitGroup
 	closing chan struct{}
 	stopped chan struct{} // closed when Shutdown has seen every stream end
@@ -37,6 +38,7 @@ type hubMetrics struct {
 	received, delivered *metrics.Counter
 	conflated, cut      *metrics.Counter
 	refused, evicted    *metrics.Counter
+	limited             *metrics.Counter
 	badSubject, badData *metrics.Counter
 	dropped             *metrics.Counter
 }
@@ -48,6 +50,7 @@ func NewHub(opts Options) (*Hub, error) {
 		return nil, err
 	}
 	h := &Hub{opts: opts, epoch: uint64(time.Now().UnixNano()), closing: make(chan struct{}), stopped: make(chan struct{})}
+	h.clients.max = opts.MaxSubscribersPerKey
 	ms := opts.Metrics
 	h.m = &hubMetrics{
 		subscribers: ms.NewGauge(`sluice_stream_subscribers`, func() float64 { return float64(h.active.Load()) }),
@@ -56,6 +59,7 @@ func NewHub(opts Options) (*Hub, error) {
 		conflated:   ms.NewCounter(`sluice_stream_events_conflated_total`),
 		cut:         ms.NewCounter(`sluice_stream_slow_consumers_cut_total`),
 		refused:     ms.NewCounter(`sluice_stream_subscribers_refused_total`),
+		limited:     ms.NewCounter(`sluice_stream_subscribers_limited_total`),
 		evicted:     ms.NewCounter(`sluice_stream_cache_evictions_total`),
 		badSubject:  ms.NewCounter(`sluice_stream_bad_subjects_total`),
 		badData:     ms.NewCounter(`sluice_stream_undecodable_events_total`),
@@ -138,12 +142,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, err)
 		return
 	}
-	if err := h.acquire(); err != nil {
-		h.m.refused.Inc()
+	client := clientOf(r.Context())
+	if err := h.acquire(client); err != nil {
 		writeProblem(w, err)
 		return
 	}
-	defer h.release()
+	defer h.release(client)
 	if f.rep != nil {
 		if err := f.follow(r.Context()); err != nil {
 			h.opts.Logger.Warn("stream: following the durable stream", "type", f.kind.String(), "err", err)
@@ -192,13 +196,30 @@ func (h *Hub) admitResume(ctx context.Context, f *feed, req *request) error {
 			"subscribe again without them (the stream starts with a snapshot of the last value of each symbol), or add fallback=snapshot to get that snapshot in place of a resume"}
 }
 
-func (h *Hub) acquire() error {
+// acquire admits one more stream: 503 while shutting down, 429 when client
+// (not empty) already holds Options.MaxSubscribersPerKey streams, 503 past
+// Options.MaxSubscribers. An admitted stream holds its slots until
+// [Hub.release], which ServeHTTP defers: whichever way the stream ends
+// (the peer gone, a write timeout, cut as a slow consumer, shutdown), its
+// handler returns and gives them back.
+func (h *Hub) acquire(client string) error {
 	if h.closed() {
+		h.m.refused.Inc()
 		return &StatusError{Status: http.StatusServiceUnavailable, Title: "Shutting down",
 			Detail: "this gateway is shutting down: subscribe to another one", RetryAfter: 1}
 	}
+	if client != "" {
+		if err := h.clients.acquire(client); err != nil {
+			h.m.limited.Inc()
+			return err
+		}
+	}
 	if n := h.active.Add(1); n > int64(h.opts.MaxSubscribers) {
 		h.active.Add(-1)
+		if client != "" {
+			h.clients.release(client)
+		}
+		h.m.refused.Inc()
 		return &StatusError{Status: http.StatusServiceUnavailable, Title: "Too many subscribers",
 			Detail:     fmt.Sprintf("this gateway serves %d subscribers at most (--stream-max-subscribers): subscribe to another gateway or raise the bound", h.opts.MaxSubscribers),
 			RetryAfter: 1}
@@ -207,10 +228,17 @@ func (h *Hub) acquire() error {
 	return nil
 }
 
-func (h *Hub) release() {
+func (h *Hub) release(client string) {
+	if client != "" {
+		h.clients.release(client)
+	}
 	h.active.Add(-1)
 	h.wg.Done()
 }
+
+// ClientSubscribers returns the streams the named client (see
+// [WithClient]) holds open now.
+func (h *Hub) ClientSubscribers(client string) int { return h.clients.count(client) }
 
 // negotiate picks SSE or NDJSON from an Accept header: the first of the two
 // it names, SSE when it names neither but accepts anything.

@@ -21,6 +21,12 @@ const (
 	DefaultWriteTimeout   = 10 * time.Second
 )
 
+// DefaultMaxSubscribersPerKey is the default of
+// [Options.MaxSubscribersPerKey], a tenth of [DefaultMaxSubscribers]: one
+// client's leaked or looping subscriptions cannot take every slot of a
+// gateway from the others.
+const DefaultMaxSubscribersPerKey = 1_000
+
 // Options configure a [Hub]. The zero value of every field but Conn means
 // its default.
 type Options struct {
@@ -33,6 +39,11 @@ type Options struct {
 	// MaxSubscribers bounds the subscribers of this gateway at once (503
 	// past it).
 	MaxSubscribers int
+	// MaxSubscribersPerKey bounds the streams one client holds open at
+	// once (429 past it): the client a request's context names, see
+	// [WithClient]. Requests naming none (a gateway without keys) are
+	// bounded by MaxSubscribers only.
+	MaxSubscribersPerKey int
 	// Buffer bounds the events pending for one subscriber beyond its
 	// snapshot: trades past it cut the subscriber; quotes are conflated per
 	// symbol, so it bounds the distinct symbols pending at once.
@@ -69,6 +80,7 @@ func (o *Options) setDefaults() {
 	}
 	def(&o.MaxSymbols, DefaultMaxSymbols)
 	def(&o.MaxSubscribers, DefaultMaxSubscribers)
+	def(&o.MaxSubscribersPerKey, DefaultMaxSubscribersPerKey)
 	def(&o.Buffer, DefaultBuffer)
 	def(&o.CacheSymbols, DefaultCacheSymbols)
 	if o.KeepAlive == 0 {
@@ -96,7 +108,7 @@ func (o *Options) Validate() error {
 	switch {
 	case o.Conn == nil:
 		return errors.New("stream: a NATS connection is required")
-	case o.MaxSymbols < 0 || o.MaxSubscribers < 0 || o.Buffer < 0 || o.CacheSymbols < 0:
+	case o.MaxSymbols < 0 || o.MaxSubscribers < 0 || o.MaxSubscribersPerKey < 0 || o.Buffer < 0 || o.CacheSymbols < 0:
 		return errors.New("stream: bounds must not be negative")
 	case o.KeepAlive < 0 || o.WriteTimeout < 0:
 		return errors.New("stream: --stream-keepalive and --stream-write-timeout must not be negative")
