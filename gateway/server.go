@@ -161,6 +161,9 @@ func (s *Server) fastEdge(srv *http.Server, h2e *h2Errors) {
 		ReadTimeout:          srv.ReadTimeout,
 		WriteTimeout:         srv.WriteTimeout,
 		ControlFrameLimit:    netconn.DefaultControlFrameLimit,
+		// Subscriber streams take WebSockets over HTTP/2 (RFC 8441), as
+		// net/http's server does with internal/xconnect.
+		EnableConnectProtocol: true,
 		OnError: func(reason string) {
 			if reason == "control_flood" {
 				flood.Inc()

@@ -1,7 +1,8 @@
 // Package stream serves sluice's enriched events to HTTP subscribers:
 // GET /v1/streams/{type}?symbols=... answered as server-sent events
 // (Accept: text/event-stream), NDJSON (Accept: application/x-ndjson) or a
-// WebSocket (an Upgrade on the same path; HTTP/1.1 only).
+// WebSocket on the same path: an HTTP/1.1 Upgrade, or over HTTP/2 an
+// extended CONNECT (RFC 8441, through internal/h2ws).
 //
 // It sits after the workers in the flow: workers publish one enriched event
 // per NATS message on <prefix>.enriched.<type>.<symbol>; a [Hub] holds one

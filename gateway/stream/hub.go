@@ -13,6 +13,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/sluice-dev/sluice/internal/h2ws"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -119,7 +120,7 @@ func (h *Hub) closed() bool {
 
 // ServeHTTP serves one subscription.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
+	if r.Method != http.MethodGet && !h2ws.IsRequest(r) {
 		w.Header().Set("Allow", "GET")
 		writeProblem(w, problemf(http.StatusMethodNotAllowed, "", "use GET"))
 		return
@@ -257,6 +258,8 @@ func negotiate(accept string) (format, error) {
 		Detail: "a stream is served as text/event-stream, application/x-ndjson or a WebSocket upgrade"}
 }
 
+// isWebSocket reports whether r asks for a WebSocket: an HTTP/1.1 upgrade,
+// or an extended CONNECT over HTTP/2 (RFC 8441).
 func isWebSocket(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") || h2ws.IsRequest(r)
 }

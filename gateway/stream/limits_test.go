@@ -64,31 +64,39 @@ func TestPeerThatNeverReads(t *testing.T) {
 // TestWebSocketShutdown: on shutdown a WebSocket subscriber gets the final
 // event, then a close frame with status 1001 (going away).
 func TestWebSocketShutdown(t *testing.T) {
-	e := newEnv(t, stream.Options{})
-	ctx := t.Context()
-	c, _, err := websocket.Dial(ctx, "ws"+e.base[4:]+"/v1/streams/trade?symbols=X", nil)
-	if err != nil {
-		t.Fatal(err)
+	for _, p := range protos {
+		t.Run(p.name, func(t *testing.T) {
+			e := newEnv(t, stream.Options{})
+			ctx := t.Context()
+			var o websocket.DialOptions
+			if !p.h1 {
+				o.HTTPClient = h2cWebSocket(t)
+			}
+			c, _, err := websocket.Dial(ctx, "ws"+e.base[4:]+"/v1/streams/trade?symbols=X", &o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			if _, b, err := c.Read(ctx); err != nil || !strings.Contains(string(b), stream.TypeSnapshotEnd) {
+				t.Fatalf("first frame %s, %v", b, err)
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- e.hub.Shutdown(sctx) }()
+			_, b, err := c.Read(ctx)
+			if err != nil || !strings.Contains(string(b), `"reason":"shutdown"`) {
+				t.Fatalf("final frame %s, %v", b, err)
+			}
+			if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
+				t.Fatalf("after the final frame: %v, want close status 1001", err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			// A new subscriber is refused while shutting down.
+			wantProblem(t, get(t, client(protos[0], 0), e.base+"/v1/streams/trade?symbols=X"), 503)
+			_ = net.IPv4len
+		})
 	}
-	defer c.CloseNow()
-	if _, b, err := c.Read(ctx); err != nil || !strings.Contains(string(b), stream.TypeSnapshotEnd) {
-		t.Fatalf("first frame %s, %v", b, err)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- e.hub.Shutdown(sctx) }()
-	_, b, err := c.Read(ctx)
-	if err != nil || !strings.Contains(string(b), `"reason":"shutdown"`) {
-		t.Fatalf("final frame %s, %v", b, err)
-	}
-	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
-		t.Fatalf("after the final frame: %v, want close status 1001", err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	// A new subscriber is refused while shutting down.
-	wantProblem(t, get(t, client(protos[0], 0), e.base+"/v1/streams/trade?symbols=X"), 503)
-	_ = net.IPv4len
 }

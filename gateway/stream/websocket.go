@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/sluice-dev/sluice/internal/h2ws"
 )
 
 // WebSocket subprotocols: JSON text frames (the default) or MessagePack
@@ -24,7 +26,7 @@ type wsTransport struct {
 }
 
 func (s *session) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	c, err := h2ws.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:    []string{SubprotocolJSON, SubprotocolMsgpack},
 		CompressionMode: websocket.CompressionDisabled,
 	})
