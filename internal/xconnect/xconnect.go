@@ -20,8 +20,9 @@
 // A GODEBUG that already names http2xconnect is left as it is: an operator
 // can still turn the feature off with GODEBUG=http2xconnect=0. The setting
 // is process-wide (every net/http HTTP/2 server of the process advertises
-// it, and child processes inherit it); sluice serves RFC 8441 only on its
-// subscriber streams, other paths answer such a CONNECT 404 or 405.
+// it, and child processes inherit it): such a CONNECT goes to the handler
+// of its path like any request. sluice takes it on its subscriber streams;
+// the data listener's other routes answer it 405 or 404.
 package xconnect
 
 import (
