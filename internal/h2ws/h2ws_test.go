@@ -164,3 +164,46 @@ func TestNotAdvertised(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestStalledReader: a client that stops reading fills its windows; the
+// server's write, bounded by its context, fails rather than wait for ever,
+// and the handler returns (Close ends a write stuck on flow control).
+func TestStalledReader(t *testing.T) {
+	for _, server := range []string{"std", "fast"} {
+		t.Run(server, func(t *testing.T) {
+			done := make(chan error, 1)
+			url, h2 := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, err := h2ws.Accept(w, r, nil)
+				if err != nil {
+					done <- err
+					return
+				}
+				defer c.CloseNow()
+				msg := make([]byte, 64<<10)
+				for {
+					ctx, cancel := context.WithTimeout(r.Context(), 300*time.Millisecond)
+					err := c.Write(ctx, websocket.MessageBinary, msg)
+					cancel()
+					if err != nil {
+						done <- err
+						return
+					}
+				}
+			}), server, false)
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			c, _, err := websocket.Dial(ctx, url+"/ws", &websocket.DialOptions{
+				HTTPClient: &http.Client{Transport: &h2ws.Transport{H2: h2}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			select {
+			case err := <-done:
+				t.Logf("the server's write ended: %v", err)
+			case <-ctx.Done():
+				t.Fatal("the server's write to a client that does not read never ended")
+			}
+		})
+	}
+}
