@@ -75,6 +75,14 @@ type ScaleStep struct {
 	// Cores is the CPU the system and the generator used over the window,
 	// in cores: how far the two-core machine is from saturation.
 	Cores float64 `json:"cores"`
+	// Waiting is the quotes group's ingest batches not yet delivered to a
+	// worker, summed over its consumers, sampled every 250 ms over the
+	// window: the mean and the least. Ready is the mean number of
+	// partitions with a batch waiting. A group whose workers never ran dry
+	// has a least above zero: admission did not starve it.
+	Waiting    float64 `json:"batches_waiting_mean"`
+	WaitingMin uint64  `json:"batches_waiting_min"`
+	Ready      float64 `json:"partitions_ready_mean"`
 }
 
 // scaleEnv is the scale pipeline: its processes, the suite's NATS
@@ -133,8 +141,8 @@ func (s *suite) scale(ctx context.Context) (*ScenarioResult, error) {
 		sc.Steps = append(sc.Steps, st)
 		sr.Runs = append(sr.Runs, *run)
 		sr.Rows = append(sr.Rows, aggregate(scaleVariant(n, d), []Measurement{*run}))
-		s.progress("  scale, %d workers: %s enriched events/s stored (%.2f× linear), %s accepted/s, %d shed, %.2f cores busy",
-			n, thousands(st.Enriched), st.Linear, thousands(st.Accepted), st.Shed, st.Cores)
+		s.progress("  scale, %d workers: %s enriched events/s stored (%.2f× linear), %s accepted/s, %d shed, %.2f cores busy, batches waiting %.1f (least %d) in %.1f partitions",
+			n, thousands(st.Enriched), st.Linear, thousands(st.Accepted), st.Shed, st.Cores, st.Waiting, st.WaitingMin, st.Ready)
 	}
 	if sc.Partitions, err = e.partitions(ctx); err != nil {
 		return sr, err
@@ -325,12 +333,16 @@ func (e *scaleEnv) step(ctx context.Context, n int, rate float64) (*Measurement,
 	var seqs [2]uint64
 	var times [2]time.Time
 	var errs [2]error
+	var bl *backlog
 	spec := runSpec{v: scaleVariant(n, e.s.o.ScaleStageDelay), mode: loadgen.Open, rate: rate, warmup: e.warmup,
 		label: fmt.Sprintf("scale, %d workers", n),
 		onWindow: func(start bool) {
 			i := 1
 			if start {
 				i = 0
+				bl = e.sampleBacklog(ctx)
+			} else {
+				bl.finish()
 			}
 			seqs[i], errs[i] = e.storedSeq(ctx)
 			times[i] = time.Now()
@@ -343,6 +355,9 @@ func (e *scaleEnv) step(ctx context.Context, n int, rate float64) (*Measurement,
 		return nil, ScaleStep{}, fmt.Errorf("scale, %d workers: %w", n, err)
 	}
 	st := ScaleStep{Workers: n, Accepted: run.Load.ReqPerSec, Shed: run.Load.Status[503] + run.Load.Status[429]}
+	if bl != nil && bl.samples > 0 {
+		st.Waiting, st.WaitingMin, st.Ready = float64(bl.waiting)/float64(bl.samples), bl.least, float64(bl.ready)/float64(bl.samples)
+	}
 	if secs := times[1].Sub(times[0]).Seconds(); secs > 0 {
 		st.Enriched = float64(seqs[1]-seqs[0]) / secs
 	}
@@ -352,6 +367,72 @@ func (e *scaleEnv) step(ctx context.Context, n int, rate float64) (*Measurement,
 		}
 	}
 	return run, st, nil
+}
+
+// backlog samples the quotes group's consumers on the ingest stream until
+// finished.
+type backlog struct {
+	stop, done     chan struct{}
+	samples        int
+	waiting, ready uint64
+	least          uint64
+}
+
+// sampleBacklog starts sampling the quotes consumers every 250 ms.
+func (e *scaleEnv) sampleBacklog(ctx context.Context) *backlog {
+	b := &backlog{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		st, err := e.js.Stream(ctx, bus.IngestStream(e.subj))
+		if err != nil {
+			return
+		}
+		var names []string
+		lister := st.ConsumerNames(ctx)
+		for name := range lister.Name() {
+			if name == "quotes" || strings.HasPrefix(name, "quotes-p") {
+				names = append(names, name)
+			}
+		}
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-b.stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			var waiting, ready uint64
+			for _, name := range names {
+				c, err := st.Consumer(ctx, name)
+				if err != nil {
+					return
+				}
+				if n := c.CachedInfo().NumPending; n > 0 {
+					waiting += n
+					ready++
+				}
+			}
+			if b.samples == 0 || waiting < b.least {
+				b.least = waiting
+			}
+			b.samples++
+			b.waiting += waiting
+			b.ready += ready
+		}
+	}()
+	return b
+}
+
+// finish stops the sampling and waits for it.
+func (b *backlog) finish() {
+	if b == nil {
+		return
+	}
+	close(b.stop)
+	<-b.done
 }
 
 // partitions counts the quotes group's consumers on the ingest stream:
@@ -499,10 +580,12 @@ func (e *scaleEnv) close() {
 func scaleNotes(sc *Scale) []string {
 	var parts []string
 	for _, st := range sc.Steps {
-		parts = append(parts, fmt.Sprintf("%d: %s events/s (%.2f×, %.2f cores busy)", st.Workers, thousands(st.Enriched), st.Linear, st.Cores))
+		parts = append(parts, fmt.Sprintf("%d: %s events/s (%.2f×, %.2f cores busy; batches waiting %.1f on average, %d at least, in %.1f partitions)",
+			st.Workers, thousands(st.Enriched), st.Linear, st.Cores, st.Waiting, st.WaitingMin, st.Ready))
 	}
 	notes := []string{fmt.Sprintf("enriched events/s stored by N workers, against N × one worker's (target ≥ %.1f×), with the CPU "+
-		"the system and the generator used: %s", targetScaleLinear, strings.Join(parts, "; "))}
+		"the system and the generator used and the quotes group's ingest batches not yet delivered to a worker (sampled every 250 ms): %s",
+		targetScaleLinear, strings.Join(parts, "; "))}
 	what := plural(sc.Partitions, "partition") + ", each partition's batches one at a time"
 	if sc.Partitions <= 1 {
 		what = "one unpartitioned consumer: batches of a symbol may run at once on different workers, so the check should find events out of order"
