@@ -83,6 +83,13 @@ type ScaleStep struct {
 	Waiting    float64 `json:"batches_waiting_mean"`
 	WaitingMin uint64  `json:"batches_waiting_min"`
 	Ready      float64 `json:"partitions_ready_mean"`
+	// PerBatch is the events per batch the quotes workers processed over
+	// the window, Busy the share of the window they spent in a batch (from
+	// delivery to ack; their metrics, averaged over the workers). A busy
+	// worker does at most PerBatch events per (PerBatch × stage delay +
+	// what a batch costs beyond its delay).
+	PerBatch float64 `json:"events_per_batch"`
+	Busy     float64 `json:"busy"`
 }
 
 // scaleEnv is the scale pipeline: its processes, the suite's NATS
@@ -141,8 +148,9 @@ func (s *suite) scale(ctx context.Context) (*ScenarioResult, error) {
 		sc.Steps = append(sc.Steps, st)
 		sr.Runs = append(sr.Runs, *run)
 		sr.Rows = append(sr.Rows, aggregate(scaleVariant(n, d), []Measurement{*run}))
-		s.progress("  scale, %d workers: %s enriched events/s stored (%.2f× linear), %s accepted/s, %d shed, %.2f cores busy, batches waiting %.1f (least %d) in %.1f partitions",
-			n, thousands(st.Enriched), st.Linear, thousands(st.Accepted), st.Shed, st.Cores, st.Waiting, st.WaitingMin, st.Ready)
+		s.progress("  scale, %d workers: %s enriched events/s stored (%.2f× linear), %s accepted/s, %d shed, %.2f cores busy, "+
+			"batches waiting %.1f (least %d) in %.1f partitions, %.1f events a batch, workers busy %.0f%%",
+			n, thousands(st.Enriched), st.Linear, thousands(st.Accepted), st.Shed, st.Cores, st.Waiting, st.WaitingMin, st.Ready, st.PerBatch, st.Busy*100)
 	}
 	if sc.Partitions, err = e.partitions(ctx); err != nil {
 		return sr, err
@@ -334,6 +342,7 @@ func (e *scaleEnv) step(ctx context.Context, n int, rate float64) (*Measurement,
 	var times [2]time.Time
 	var errs [2]error
 	var bl *backlog
+	var work [2]workerWork
 	spec := runSpec{v: scaleVariant(n, e.s.o.ScaleStageDelay), mode: loadgen.Open, rate: rate, warmup: e.warmup,
 		label: fmt.Sprintf("scale, %d workers", n),
 		onWindow: func(start bool) {
@@ -346,6 +355,13 @@ func (e *scaleEnv) step(ctx context.Context, n int, rate float64) (*Measurement,
 			}
 			seqs[i], errs[i] = e.storedSeq(ctx)
 			times[i] = time.Now()
+			for _, w := range e.workers {
+				ww, err := scrapeWork(w.ops)
+				if err != nil {
+					errs[i] = errors.Join(errs[i], err)
+				}
+				work[i] = work[i].add(ww)
+			}
 		}}
 	run, err := e.s.measure(ctx, spec)
 	if err == nil {
@@ -360,6 +376,9 @@ func (e *scaleEnv) step(ctx context.Context, n int, rate float64) (*Measurement,
 	}
 	if secs := times[1].Sub(times[0]).Seconds(); secs > 0 {
 		st.Enriched = float64(seqs[1]-seqs[0]) / secs
+	}
+	if d := work[1].sub(work[0]); d.batches > 0 && n > 0 {
+		st.PerBatch, st.Busy = d.events/d.batches, d.busy/times[1].Sub(times[0]).Seconds()/float64(n)
 	}
 	if secs := run.Load.Duration.Seconds(); secs > 0 {
 		for _, p := range run.CPU {
@@ -580,8 +599,9 @@ func (e *scaleEnv) close() {
 func scaleNotes(sc *Scale) []string {
 	var parts []string
 	for _, st := range sc.Steps {
-		parts = append(parts, fmt.Sprintf("%d: %s events/s (%.2f×, %.2f cores busy; batches waiting %.1f on average, %d at least, in %.1f partitions)",
-			st.Workers, thousands(st.Enriched), st.Linear, st.Cores, st.Waiting, st.WaitingMin, st.Ready))
+		parts = append(parts, fmt.Sprintf("%d: %s events/s (%.2f×, %.2f cores busy; batches waiting %.1f on average, %d at least, in %.1f partitions; "+
+			"%.1f events a batch, workers in a batch %.0f%% of the time)",
+			st.Workers, thousands(st.Enriched), st.Linear, st.Cores, st.Waiting, st.WaitingMin, st.Ready, st.PerBatch, st.Busy*100))
 	}
 	notes := []string{fmt.Sprintf("enriched events/s stored by N workers, against N × one worker's (target ≥ %.1f×), with the CPU "+
 		"the system and the generator used and the quotes group's ingest batches not yet delivered to a worker (sampled every 250 ms): %s",

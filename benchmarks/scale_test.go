@@ -119,3 +119,25 @@ func TestScaleTargets(t *testing.T) {
 		t.Errorf("linearRatio without a single rate %v", r)
 	}
 }
+
+func TestParseWork(t *testing.T) {
+	page := `# HELP x
+sluice_worker_batches_total{group="quotes"} 40
+sluice_worker_batches_total_other 7
+sluice_worker_events_total{group="quotes",kind="quote",outcome="enriched"} 1200
+sluice_worker_events_total{group="quotes",kind="quote",outcome="rejected"} 3
+sluice_worker_batch_duration_seconds_bucket{group="quotes",vmrange="1.0e-3...1.2e-3"} 40
+sluice_worker_batch_duration_seconds_sum{group="quotes"} 1.5
+sluice_worker_batch_duration_seconds_count{group="quotes"} 40
+`
+	w, err := parseWork(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w != (workerWork{batches: 40, events: 1200, busy: 1.5}) {
+		t.Fatalf("parsed %+v", w)
+	}
+	if _, err := parseWork(strings.NewReader("sluice_worker_batches_total{} x\n")); err == nil {
+		t.Fatal("an unreadable value parsed")
+	}
+}
