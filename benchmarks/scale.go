@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,8 +57,11 @@ type Scale struct {
 	StageDelay time.Duration `json:"stage_delay_ns"`
 	Partitions int           `json:"partitions"`
 	Offered    float64       `json:"offered_per_sec"`
-	Steps      []ScaleStep   `json:"steps"`
-	Order      ScaleOrder    `json:"order"`
+	// Steps are the worker counts, their windows merged; Windows every
+	// window in the order taken (see scalePlan).
+	Steps   []ScaleStep `json:"steps"`
+	Windows []ScaleStep `json:"windows"`
+	Order   ScaleOrder  `json:"order"`
 	// Failover is the kill -9 run, nil when it did not run.
 	Failover *ScaleFailover `json:"failover,omitempty"`
 }
@@ -65,6 +69,8 @@ type Scale struct {
 // ScaleStep is one worker count's window.
 type ScaleStep struct {
 	Workers int `json:"workers"`
+	// Rounds are the Enriched of each window merged into a step.
+	Rounds []float64 `json:"rounds,omitempty"`
 	// Enriched is the events/s the enriched stream stored over the window;
 	// Linear that over Workers times the 1-worker run's.
 	Enriched float64 `json:"enriched_per_sec"`
@@ -104,6 +110,8 @@ type scaleEnv struct {
 	// ackWait is the workers' --ack-wait, warmup every run's warm-up:
 	// scaleAckWait and scaleWarmup, shorter in a quick run.
 	ackWait, warmup time.Duration
+	killed          string
+	started         int // quotes workers started so far
 	mu              sync.Mutex
 	check           *scaleCheck
 	tapErr          int
@@ -119,10 +127,11 @@ func (s *suite) scale(ctx context.Context) (*ScenarioResult, error) {
 			"workers are slowed with `--stage-delay %v --concurrency 1` (at most %s events/s each, a wait rather than CPU, so that the "+
 			"workers and not the machine's two cores are the bottleneck) and run with `--ack-wait %v`. Quotes alone, no invalid "+
 			"events, open loop at %.2f× the nominal capacity of %d workers (%s req/s) for every worker count: the gateway's "+
-			"admission keeps each group's backlog at its queue-delay bound and sheds the rest (503). Workers are started one by one; "+
-			"each count's rate is what the enriched stream stored over its window, reported against N × the 1-worker rate. A tap "+
+			"admission keeps each group's backlog at its queue-delay bound and sheds the rest (503). Workers are started one by one "+
+			"(then, past the kill below, a third again and stopped one by one: windows at 1, 2, 3, 3, 2, 1 workers); each count's rate "+
+			"is what the enriched stream stored over its windows, reported against N × the 1-worker rate. A tap "+
 			"on the ingest subjects records the order in which the gateway published every event; at the end the enriched stream "+
-			"is read back and every symbol's events checked in ingest order, each stored once, none missing. Last, with %d workers, "+
+			"is read back and every symbol's events checked in ingest order, each stored once, none missing. With %d workers, "+
 			"one is killed with SIGKILL mid-run: per partition, the time from the kill to its next stored event.",
 			scalePrefix, d, thousands(float64(time.Second)/float64(d)), scaleAckWait, scaleOffer, scaleWorkers, thousands(sc.Offered), scaleWorkers)}
 	e, err := s.startScale(ctx)
@@ -130,32 +139,7 @@ func (s *suite) scale(ctx context.Context) (*ScenarioResult, error) {
 		return sr, err
 	}
 	defer e.close()
-	var single float64
-	for n := 1; n <= scaleWorkers; n++ {
-		if n > 1 {
-			if err := e.addWorker(ctx); err != nil {
-				return sr, err
-			}
-		}
-		run, st, err := e.step(ctx, n, sc.Offered)
-		if err != nil {
-			return sr, err
-		}
-		if n == 1 {
-			single = st.Enriched
-		}
-		st.Linear = linearRatio(st.Enriched, n, single)
-		sc.Steps = append(sc.Steps, st)
-		sr.Runs = append(sr.Runs, *run)
-		sr.Rows = append(sr.Rows, aggregate(scaleVariant(n, d), []Measurement{*run}))
-		s.progress("  scale, %d workers: %s enriched events/s stored (%.2f× linear), %s accepted/s, %d shed, %.2f cores busy, "+
-			"batches waiting %.1f (least %d) in %.1f partitions, %.1f events a batch, workers busy %.0f%%",
-			n, thousands(st.Enriched), st.Linear, thousands(st.Accepted), st.Shed, st.Cores, st.Waiting, st.WaitingMin, st.Ready, st.PerBatch, st.Busy*100)
-	}
-	if sc.Partitions, err = e.partitions(ctx); err != nil {
-		return sr, err
-	}
-	if err := e.kill(ctx, sc.Offered); err != nil {
+	if err := e.run(ctx, sc, sr); err != nil {
 		return sr, err
 	}
 	if err := e.drain(ctx); err != nil {
@@ -166,7 +150,7 @@ func (s *suite) scale(ctx context.Context) (*ScenarioResult, error) {
 	}
 	sc.Order = e.check.result()
 	f := e.check.failover(sc.Partitions)
-	f.Killed, f.AckWait = e.workers[len(e.workers)-1].name, e.ackWait
+	f.Killed, f.AckWait = e.killed, e.ackWait
 	sc.Failover = &f
 	sr.Notes = scaleNotes(sc)
 	for _, n := range sr.Notes {
@@ -179,6 +163,110 @@ func (s *suite) progress(format string, args ...any) {
 	if s.o.Progress != nil {
 		fmt.Fprintf(s.o.Progress, format+"\n", args...)
 	}
+}
+
+// scalePlan is the order of the scenario's windows: worker counts, and 0
+// for the kill -9 run. Two rounds or more go up to three workers, kill one,
+// start another and come down again (1, 2, 3, kill, 3, 2, 1), so that a
+// drift of the machine weighs on every count alike; one round goes up only.
+func scalePlan(rounds int) []int {
+	plan := []int{1, 2, 3, 0}
+	if rounds >= 2 {
+		plan = append(plan, 3, 2, 1)
+	}
+	return plan
+}
+
+// run takes the windows of scalePlan, then merges each worker count's.
+func (e *scaleEnv) run(ctx context.Context, sc *Scale, sr *ScenarioResult) error {
+	s := e.s
+	byCount := map[int][]ScaleStep{}
+	runs := map[int][]Measurement{}
+	for _, n := range scalePlan(s.o.Rounds) {
+		if n == 0 {
+			var err error
+			if sc.Partitions, err = e.partitions(ctx); err != nil {
+				return err
+			}
+			if err := e.kill(ctx, sc.Offered); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := e.setWorkers(ctx, n); err != nil {
+			return err
+		}
+		run, st, err := e.step(ctx, n, sc.Offered)
+		if err != nil {
+			return err
+		}
+		sc.Windows = append(sc.Windows, st)
+		byCount[n] = append(byCount[n], st)
+		runs[n] = append(runs[n], *run)
+		sr.Runs = append(sr.Runs, *run)
+		s.progress("  scale, %d workers: %s enriched events/s stored, %s accepted/s, %d shed, %.2f cores busy, "+
+			"batches waiting %.1f (least %d) in %.1f partitions, %.1f events a batch, workers busy %.0f%%",
+			n, thousands(st.Enriched), thousands(st.Accepted), st.Shed, st.Cores, st.Waiting, st.WaitingMin, st.Ready, st.PerBatch, st.Busy*100)
+	}
+	for n := 1; n <= scaleWorkers; n++ {
+		st := mergeSteps(byCount[n])
+		for _, w := range byCount[n] {
+			st.Rounds = append(st.Rounds, w.Enriched)
+		}
+		sc.Steps = append(sc.Steps, st)
+		sr.Rows = append(sr.Rows, aggregate(scaleVariant(n, sc.StageDelay), runs[n]))
+	}
+	for i := range sc.Steps {
+		sc.Steps[i].Linear = linearRatio(sc.Steps[i].Enriched, sc.Steps[i].Workers, sc.Steps[0].Enriched)
+	}
+	return nil
+}
+
+// setWorkers starts or stops (SIGTERM: the last batch finishes) quotes
+// workers until n run.
+func (e *scaleEnv) setWorkers(ctx context.Context, n int) error {
+	for len(e.workers) < n {
+		if err := e.addWorker(ctx); err != nil {
+			return err
+		}
+	}
+	for len(e.workers) > n {
+		w := e.workers[len(e.workers)-1]
+		e.workers = e.workers[:len(e.workers)-1]
+		e.dropProc(w)
+		if err := w.stop(15 * time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropProc takes w out of the system's processes.
+func (e *scaleEnv) dropProc(w *child) {
+	e.sys.procs = slices.DeleteFunc(e.sys.procs, func(c *child) bool { return c == w })
+}
+
+// mergeSteps averages the windows of one worker count.
+func mergeSteps(ws []ScaleStep) ScaleStep {
+	if len(ws) == 0 {
+		return ScaleStep{}
+	}
+	m := ScaleStep{Workers: ws[0].Workers, WaitingMin: ws[0].WaitingMin}
+	for _, w := range ws {
+		m.Enriched += w.Enriched
+		m.Accepted += w.Accepted
+		m.Shed += w.Shed
+		m.Cores += w.Cores
+		m.Waiting += w.Waiting
+		m.WaitingMin = min(m.WaitingMin, w.WaitingMin)
+		m.Ready += w.Ready
+		m.PerBatch += w.PerBatch
+		m.Busy += w.Busy
+	}
+	k := float64(len(ws))
+	m.Enriched, m.Accepted, m.Cores, m.Waiting, m.Ready, m.PerBatch, m.Busy =
+		m.Enriched/k, m.Accepted/k, m.Cores/k, m.Waiting/k, m.Ready/k, m.PerBatch/k, m.Busy/k
+	return m
 }
 
 // scaleVariant is the row of n workers.
@@ -269,7 +357,8 @@ func (e *scaleEnv) startWorker(ctx context.Context, group string) (*child, error
 	name := "scale-worker-" + group
 	if group == "quotes" {
 		args = append(args, "--stage-delay", s.o.ScaleStageDelay.String(), "--concurrency", "1")
-		name = fmt.Sprintf("scale-worker-quotes-%d", len(e.workers)+1)
+		e.started++
+		name = fmt.Sprintf("scale-worker-quotes-%d", e.started)
 	}
 	args = append(args, s.partitionArgs()...)
 	w, err := s.startChild(name, RoleWorker, args...)
@@ -518,6 +607,9 @@ func (e *scaleEnv) kill(ctx context.Context, rate float64) error {
 		return fmt.Errorf("scale: killing %s: %w", victim.name, killErr)
 	}
 	<-victim.exited
+	e.killed = victim.name
+	e.workers = e.workers[:len(e.workers)-1]
+	e.dropProc(victim)
 	s.progress("%s", res)
 	return nil
 }
@@ -599,9 +691,13 @@ func (e *scaleEnv) close() {
 func scaleNotes(sc *Scale) []string {
 	var parts []string
 	for _, st := range sc.Steps {
-		parts = append(parts, fmt.Sprintf("%d: %s events/s (%.2f×, %.2f cores busy; batches waiting %.1f on average, %d at least, in %.1f partitions; "+
-			"%.1f events a batch, workers in a batch %.0f%% of the time)",
-			st.Workers, thousands(st.Enriched), st.Linear, st.Cores, st.Waiting, st.WaitingMin, st.Ready, st.PerBatch, st.Busy*100))
+		rounds := make([]string, len(st.Rounds))
+		for i, r := range st.Rounds {
+			rounds[i] = thousands(r)
+		}
+		parts = append(parts, fmt.Sprintf("%d: %s events/s (windows %s) = %.2f×, %.2f cores busy; batches waiting %.1f on average, %d at least, in %.1f partitions; "+
+			"%.1f events a batch, workers in a batch %.0f%% of the time",
+			st.Workers, thousands(st.Enriched), strings.Join(rounds, ", "), st.Linear, st.Cores, st.Waiting, st.WaitingMin, st.Ready, st.PerBatch, st.Busy*100))
 	}
 	notes := []string{fmt.Sprintf("enriched events/s stored by N workers, against N × one worker's (target ≥ %.1f×), with the CPU "+
 		"the system and the generator used and the quotes group's ingest batches not yet delivered to a worker (sampled every 250 ms): %s",

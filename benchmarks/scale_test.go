@@ -141,3 +141,20 @@ sluice_worker_batch_duration_seconds_count{group="quotes"} 40
 		t.Fatal("an unreadable value parsed")
 	}
 }
+
+func TestScalePlanAndMerge(t *testing.T) {
+	if p := scalePlan(1); len(p) != 4 || p[3] != 0 {
+		t.Errorf("one round: %v", p)
+	}
+	if p := scalePlan(2); len(p) != 7 || p[3] != 0 || p[4] != 3 || p[6] != 1 {
+		t.Errorf("two rounds: %v", p)
+	}
+	m := mergeSteps([]ScaleStep{{Workers: 2, Enriched: 1800, Shed: 10, WaitingMin: 4, Busy: 0.9},
+		{Workers: 2, Enriched: 2000, Shed: 5, WaitingMin: 2, Busy: 0.7}})
+	if m.Workers != 2 || m.Enriched != 1900 || m.Shed != 15 || m.WaitingMin != 2 || m.Busy != 0.8 {
+		t.Errorf("merged %+v", m)
+	}
+	if m := mergeSteps(nil); m.Workers != 0 {
+		t.Errorf("merged nothing: %+v", m)
+	}
+}
