@@ -89,6 +89,11 @@ type ScaleStep struct {
 	Waiting    float64 `json:"batches_waiting_mean"`
 	WaitingMin uint64  `json:"batches_waiting_min"`
 	Ready      float64 `json:"partitions_ready_mean"`
+	// Delivered is the mean of the batches delivered to the workers and
+	// not yet acked (the consumers' ack pending): past one per worker
+	// (--concurrency 1), the rest wait inside a busy worker, and with
+	// partitions their partitions wait with them.
+	Delivered float64 `json:"batches_delivered_mean"`
 	// PerBatch is the events per batch the quotes workers processed over
 	// the window, Busy the share of the window they spent in a batch (from
 	// delivery to ack; their metrics, averaged over the workers). A busy
@@ -205,8 +210,8 @@ func (e *scaleEnv) run(ctx context.Context, sc *Scale, sr *ScenarioResult) error
 		runs[n] = append(runs[n], *run)
 		sr.Runs = append(sr.Runs, *run)
 		s.progress("  scale, %d workers: %s enriched events/s stored, %s accepted/s, %d shed, %.2f cores busy, "+
-			"batches waiting %.1f (least %d) in %.1f partitions, %.1f events a batch, workers busy %.0f%%",
-			n, thousands(st.Enriched), thousands(st.Accepted), st.Shed, st.Cores, st.Waiting, st.WaitingMin, st.Ready, st.PerBatch, st.Busy*100)
+			"batches waiting %.1f (least %d) in %.1f partitions, %.1f delivered, %.1f events a batch, workers busy %.0f%%",
+			n, thousands(st.Enriched), thousands(st.Accepted), st.Shed, st.Cores, st.Waiting, st.WaitingMin, st.Ready, st.Delivered, st.PerBatch, st.Busy*100)
 	}
 	for n := 1; n <= scaleWorkers; n++ {
 		st := mergeSteps(byCount[n])
@@ -260,12 +265,13 @@ func mergeSteps(ws []ScaleStep) ScaleStep {
 		m.Waiting += w.Waiting
 		m.WaitingMin = min(m.WaitingMin, w.WaitingMin)
 		m.Ready += w.Ready
+		m.Delivered += w.Delivered
 		m.PerBatch += w.PerBatch
 		m.Busy += w.Busy
 	}
 	k := float64(len(ws))
-	m.Enriched, m.Accepted, m.Cores, m.Waiting, m.Ready, m.PerBatch, m.Busy =
-		m.Enriched/k, m.Accepted/k, m.Cores/k, m.Waiting/k, m.Ready/k, m.PerBatch/k, m.Busy/k
+	m.Enriched, m.Accepted, m.Cores, m.Waiting, m.Ready, m.Delivered, m.PerBatch, m.Busy =
+		m.Enriched/k, m.Accepted/k, m.Cores/k, m.Waiting/k, m.Ready/k, m.Delivered/k, m.PerBatch/k, m.Busy/k
 	return m
 }
 
@@ -461,7 +467,8 @@ func (e *scaleEnv) step(ctx context.Context, n int, rate float64) (*Measurement,
 	}
 	st := ScaleStep{Workers: n, Accepted: run.Load.ReqPerSec, Shed: run.Load.Status[503] + run.Load.Status[429]}
 	if bl != nil && bl.samples > 0 {
-		st.Waiting, st.WaitingMin, st.Ready = float64(bl.waiting)/float64(bl.samples), bl.least, float64(bl.ready)/float64(bl.samples)
+		k := float64(bl.samples)
+		st.Waiting, st.WaitingMin, st.Ready, st.Delivered = float64(bl.waiting)/k, bl.least, float64(bl.ready)/k, float64(bl.delivered)/k
 	}
 	if secs := times[1].Sub(times[0]).Seconds(); secs > 0 {
 		st.Enriched = float64(seqs[1]-seqs[0]) / secs
@@ -480,10 +487,10 @@ func (e *scaleEnv) step(ctx context.Context, n int, rate float64) (*Measurement,
 // backlog samples the quotes group's consumers on the ingest stream until
 // finished.
 type backlog struct {
-	stop, done     chan struct{}
-	samples        int
-	waiting, ready uint64
-	least          uint64
+	stop, done                chan struct{}
+	samples                   int
+	waiting, ready, delivered uint64
+	least                     uint64
 }
 
 // sampleBacklog starts sampling the quotes consumers every 250 ms.
@@ -518,10 +525,12 @@ func (e *scaleEnv) sampleBacklog(ctx context.Context) *backlog {
 				if err != nil {
 					return
 				}
-				if n := c.CachedInfo().NumPending; n > 0 {
+				info := c.CachedInfo()
+				if n := info.NumPending; n > 0 {
 					waiting += n
 					ready++
 				}
+				b.delivered += uint64(info.NumAckPending)
 			}
 			if b.samples == 0 || waiting < b.least {
 				b.least = waiting
@@ -695,12 +704,14 @@ func scaleNotes(sc *Scale) []string {
 		for i, r := range st.Rounds {
 			rounds[i] = thousands(r)
 		}
-		parts = append(parts, fmt.Sprintf("%d: %s events/s (windows %s) = %.2f×, %.2f cores busy; batches waiting %.1f on average, %d at least, in %.1f partitions; "+
-			"%.1f events a batch, workers in a batch %.0f%% of the time",
-			st.Workers, thousands(st.Enriched), strings.Join(rounds, ", "), st.Linear, st.Cores, st.Waiting, st.WaitingMin, st.Ready, st.PerBatch, st.Busy*100))
+		parts = append(parts, fmt.Sprintf("%d: %s events/s (windows %s) = %.2f×, %.2f cores busy; batches waiting %.1f on average, %d at least, in %.1f partitions, "+
+			"%.1f delivered and unacked; %.1f events a batch, workers in a batch %.0f%% of the time",
+			st.Workers, thousands(st.Enriched), strings.Join(rounds, ", "), st.Linear, st.Cores, st.Waiting, st.WaitingMin, st.Ready, st.Delivered,
+			st.PerBatch, st.Busy*100))
 	}
 	notes := []string{fmt.Sprintf("enriched events/s stored by N workers, against N × one worker's (target ≥ %.1f×), with the CPU "+
-		"the system and the generator used and the quotes group's ingest batches not yet delivered to a worker (sampled every 250 ms): %s",
+		"the system and the generator used, the quotes group's ingest batches not yet delivered to a worker and those delivered and not yet "+
+		"acked (its consumers, sampled every 250 ms), and the workers' own figures: %s",
 		targetScaleLinear, strings.Join(parts, "; "))}
 	what := plural(sc.Partitions, "partition") + ", each partition's batches one at a time"
 	if sc.Partitions <= 1 {
