@@ -19,10 +19,13 @@ type profiler struct {
 	// pipeline; secs is the profile's length (default the run's Duration).
 	tag  string
 	secs int
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	errs []error
-	self *os.File // this process's profile, while it runs
+	// gateway, when set, names the gateway child profiled instead of
+	// tag+"gateway" (the edge scenario's gateways are named by system).
+	gateway string
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	errs    []error
+	self    *os.File // this process's profile, while it runs
 }
 
 func (s *suite) profiler(name string) *profiler {
@@ -43,7 +46,11 @@ func (p *profiler) hook(start bool) {
 		secs = 1
 	}
 	for _, c := range p.s.children {
-		if c.ops == "" || (c.name != p.tag+"gateway" && c.name != p.tag+"worker-quotes") {
+		gw := p.tag + "gateway"
+		if p.gateway != "" {
+			gw = p.gateway
+		}
+		if c.ops == "" || (c.name != gw && c.name != p.tag+"worker-quotes") {
 			continue
 		}
 		p.wg.Add(1)

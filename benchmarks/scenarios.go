@@ -214,8 +214,11 @@ func (s *suite) rotate(ctx context.Context, name string, def scenarioDef) ([]Mea
 		for _, vname := range order {
 			spec := runSpec{v: variants[vname], round: r, mode: loadgen.Closed}
 			var prof *profiler
-			if s.o.ProfileDir != "" && r == 0 && spec.v.system == sysSluice {
+			if s.o.ProfileDir != "" && r == 0 && (spec.v.system == sysSluice || spec.v.system == sysSluiceFast || spec.v.system == sysSluiceStd) {
 				prof = s.profiler(vname)
+				if spec.v.system != sysSluice {
+					prof.gateway = spec.v.system + "-gateway" // startEdgeGateway's child
+				}
 				spec.onWindow = prof.hook
 			}
 			run, err := s.measure(ctx, spec)
