@@ -188,14 +188,14 @@ func (s *Server) GroupWorkers() map[string]int64 {
 // for the group (503 at once), the group's concurrency limit (503) and
 // queue-depth shedding by priority (503). It answers rejected requests
 // itself and returns nil; an admitted request gets its group, holding a
-// concurrency slot that the caller releases.
-func (s *Server) admitRequest(w http.ResponseWriter, r *http.Request, kind schemas.Kind, st *reqState) *groupAdmission {
+// concurrency slot that the caller releases. now is the request's arrival
+// (the caller's clock read, not one more).
+func (s *Server) admitRequest(w http.ResponseWriter, r *http.Request, kind schemas.Kind, st *reqState, now time.Time) *groupAdmission {
 	ga := s.adm.groups[kind]
 	if s.adm.opts.Disabled {
 		return ga
 	}
 	var cl *admit.Client
-	now := time.Now()
 	if s.adm.clients.KeysRequired() {
 		var why admit.Denial
 		var desc string

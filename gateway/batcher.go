@@ -51,7 +51,7 @@ type batch struct {
 // handed to NATS (Unix ns; 0 if it never was), from the goroutine
 // that finished it.
 type batchWaiter interface {
-	batchDone(err error, sent int64)
+	batchDone(err error, sent, done int64)
 	// touch counts one more batch the request waits for; called under
 	// the batcher's lock, before any batchDone.
 	touch()
@@ -332,8 +332,12 @@ func (b *batcher) finish(f *batch) {
 	}
 	f.buf = nil
 	close(f.done)
+	var done int64
+	if len(f.calls) > 0 {
+		done = now() // once for the batch's requests, not once each
+	}
 	for i, c := range f.calls {
-		c.batchDone(f.err, f.sent)
+		c.batchDone(f.err, f.sent, done)
 		f.calls[i] = nil
 	}
 }

@@ -109,7 +109,11 @@ func (x *fastExchange) Begin(fs *h2edge.FastStream) (int64, bool) {
 	}
 	ret := preferredReturn(h)
 	s := x.s
-	x.fs, x.start, x.minimal, x.sync = fs, time.Now(), ret == returnMinimal, ret == returnRepresentation
+	start := fs.Arrived() // the connection's clock read for the burst: no read of our own
+	if start.IsZero() {
+		start = time.Now()
+	}
+	x.fs, x.start, x.minimal, x.sync = fs, start, ret == returnMinimal, ret == returnRepresentation
 	x.req = http.Request{Method: http.MethodPost, Proto: "HTTP/2.0", ProtoMajor: 2, Header: h,
 		RemoteAddr: fs.RemoteAddr(), ContentLength: fs.ContentLength()}
 	x.st = getState()
@@ -117,7 +121,7 @@ func (x *fastExchange) Begin(fs *h2edge.FastStream) (int64, bool) {
 	if s.opts.Tracing != nil {
 		x.st.span = s.startRequestSpan(&x.req, x.kind)
 	}
-	ga := s.admitRequest(&x.w, &x.req, x.kind, x.st)
+	ga := s.admitRequest(&x.w, &x.req, x.kind, x.st, x.start)
 	if ga == nil {
 		x.respond()
 		return 0, true
@@ -242,7 +246,7 @@ func (x *fastExchange) touch() {
 
 // batchDone counts one of the request's batches done. A batch refused
 // ends a wait for results at once: they will not all come.
-func (x *fastExchange) batchDone(err error, sent int64) {
+func (x *fastExchange) batchDone(err error, sent, done int64) {
 	x.errMu.Lock()
 	x.sent = max(x.sent, sent)
 	if x.err == nil {
@@ -256,7 +260,7 @@ func (x *fastExchange) batchDone(err error, sent int64) {
 		}
 	}
 	if x.batches.Add(-1) == 0 {
-		x.published = now()
+		x.published = done
 	}
 	x.done()
 }
@@ -289,21 +293,24 @@ func (x *fastExchange) done() {
 	case x.corr == 0:
 		s.m.accepted[x.kind].Add(len(st.events))
 		s.respondAccepted(&x.w, st, x.minimal)
-		s.m.observe(stageWrite, st.published, now())
+		end := now()
+		s.m.observe(stageWrite, st.published, end)
 		s.releaseSlot(x.ga, time.Time{}, false)
-		s.m.latencyAsync.UpdateDuration(x.start)
+		s.m.latencyAsync.Update(seconds(end - x.start.UnixNano()))
 	default:
 		s.m.accepted[x.kind].Add(len(st.events))
 		wtr := &s.replies.slots[uint32(x.corr)-1]
+		var end int64
 		if x.timedOut {
 			s.m.timeouts.Inc()
 			s.timeout(&x.w, st, wtr)
+			end = now()
 		} else {
-			s.answerResults(&x.w, &x.req, st, wtr)
+			end = s.answerResults(&x.w, &x.req, st, wtr)
 		}
 		s.replies.release(x.corr)
 		s.releaseSlot(x.ga, time.Unix(0, st.published), x.timedOut)
-		s.m.latencySync.UpdateDuration(x.start)
+		s.m.latencySync.Update(seconds(end - x.start.UnixNano()))
 	}
 	x.respond()
 }

@@ -31,7 +31,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			defer func() { endRequestSpan(st, st.status) }()
 		}
 	}
-	ga := s.admitRequest(w, r, kind, st)
+	ga := s.admitRequest(w, r, kind, st, start)
 	if ga == nil {
 		return
 	}

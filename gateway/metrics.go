@@ -114,3 +114,7 @@ func (m *gatewayMetrics) batchFlushed(reason, n, size int, err error) {
 		m.publishErrors.Inc()
 	}
 }
+
+// seconds converts a duration in nanoseconds to the seconds histograms
+// take.
+func seconds(ns int64) float64 { return float64(ns) / 1e9 }

@@ -45,14 +45,14 @@ func (s *Server) respondResults(w http.ResponseWriter, r *http.Request, st *reqS
 }
 
 // answerResults answers with the results in wtr, all in: they stay the
-// request's until its slot is released.
-func (s *Server) answerResults(w http.ResponseWriter, r *http.Request, st *reqState, wtr *waiter) {
+// request's until its slot is released. It returns when it was done (Unix
+// ns).
+func (s *Server) answerResults(w http.ResponseWriter, r *http.Request, st *reqState, wtr *waiter) int64 {
 	in := now()
 	s.m.observe(stageResults, st.published, in)
 	if st.span != nil {
 		st.span.AddEvent("results")
 	}
-	defer func() { s.m.observe(stageWrite, in, now()) }()
 	// Every result is in and the slot stays ours until release: reading
 	// without the lock is safe, the dispatcher no longer writes to it.
 	kind := st.events[0].Kind
@@ -66,9 +66,12 @@ func (s *Server) answerResults(w http.ResponseWriter, r *http.Request, st *reqSt
 	w.Header()["Preference-Applied"] = preferenceApplied
 	if st.single {
 		s.respondOne(w, r, st, &wtr.results[0])
-		return
+	} else {
+		s.respondMany(w, r, st, wtr.results)
 	}
-	s.respondMany(w, r, st, wtr.results)
+	end := now()
+	s.m.observe(stageWrite, in, end)
+	return end
 }
 
 func (s *Server) timeout(w http.ResponseWriter, st *reqState, wtr *waiter) {

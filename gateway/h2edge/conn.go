@@ -52,8 +52,9 @@ type conn struct {
 	hb *blockReader // decodes the header blocks the framer reads
 
 	mu          sync.Mutex
-	closed      bool // the socket is closed, or a write failed
-	inBurst     bool // the loop is taking in buffered frames and flushes after them
+	closed      bool      // the socket is closed, or a write failed
+	inBurst     bool      // the loop is taking in buffered frames and flushes after them
+	burstAt     time.Time // when the loop began the burst: the arrival time of its requests
 	streams     map[uint32]*stream
 	handlers    int // handlers running, including those of reset streams
 	maxStreamID uint32
@@ -69,6 +70,9 @@ type conn struct {
 	recvUnacked  int32 // consumed, not yet given back by WINDOW_UPDATE
 	henc         *hpack.Encoder
 	hbuf         bytes.Buffer
+	hgen         uint64      // moved on by every field encoded and table size change (see answerCache)
+	acache       answerCache // the last fast answer's header block
+	clbuf        [32]byte    // scratch for a content-length field
 	lower        map[string]string
 	canon        map[string]string
 	ctrlCount    int
@@ -230,6 +234,9 @@ func (cc *conn) serve(sawPreface bool) {
 			f, err = cc.hb.read(cc.fr, hf)
 		}
 		cc.mu.Lock()
+		if !cc.inBurst {
+			cc.burstAt = time.Now() // one clock read for the frames of a read burst
+		}
 		cc.inBurst = true
 		ok := false
 		cc.guard("taking in a frame", func() { ok = cc.process(f, err) })
@@ -426,6 +433,7 @@ func (cc *conn) processSetting(s http2.Setting) error {
 	switch s.ID {
 	case http2.SettingHeaderTableSize:
 		cc.henc.SetMaxDynamicTableSize(s.Val)
+		cc.hgen++ // the next block starts with the size update: not from the cache
 	case http2.SettingInitialWindowSize:
 		delta := int64(s.Val) - cc.initSendWin
 		cc.initSendWin = int64(s.Val)

@@ -3,7 +3,6 @@ package h2edge
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,8 +67,9 @@ type FastStream struct {
 	drainLimit int64
 	drainUntil time.Time // the end of the drain
 
-	begun    bool // Begin took the request: the body is collected for End
-	ended    bool // End or Abort called, or answered in Begin
+	arrived  time.Time // when the read burst holding its HEADERS began
+	begun    bool      // Begin took the request: the body is collected for End
+	ended    bool      // End or Abort called, or answered in Begin
 	answered atomic.Bool
 	// A FastStream goes back to streamPool once it is both removed from
 	// the connection's streams and settled: its answer taken from the
@@ -95,6 +95,11 @@ func (fs *FastStream) Path() string { return fs.path }
 
 // RemoteAddr returns the connection's remote address.
 func (fs *FastStream) RemoteAddr() string { return fs.st.cc.remote }
+
+// Arrived returns when the connection's loop began taking in the read
+// burst that held the request's HEADERS: the request's arrival, to within
+// one burst (the loop reads the clock once a burst, not once a request).
+func (fs *FastStream) Arrived() time.Time { return fs.arrived }
 
 // ContentLength returns the request's declared content-length, -1 if
 // none.
@@ -297,26 +302,37 @@ func (fs *FastStream) release() {
 }
 
 // writeFields sends an answer's status and fields (name, value pairs) as
-// HEADERS and CONTINUATION frames.
+// HEADERS and CONTINUATION frames. The block without content-length is
+// reused from the connection's answerCache when the last answer's was the
+// same and made of indexed fields only (the common case: one answer shape
+// repeated on a connection).
 func (cc *conn) writeFields(st *stream, status int, fields []string, end bool, length int64) error {
-	cc.hbuf.Reset()
-	cc.field(":status", statusText(status))
 	st.answered = true
-	date := false
-	for i := 0; i+1 < len(fields); i += 2 {
-		switch fields[i] {
-		case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Trailer", "Content-Length":
-			continue
-		case "Date":
-			date = true
+	d := httpDate()
+	c := &cc.acache
+	if c.match(cc.hgen, status, d, fields) {
+		cc.hbuf.Reset()
+		cc.hbuf.Write(c.block)
+	} else {
+		cc.hbuf.Reset()
+		cc.field(":status", statusText(status))
+		date := false
+		for i := 0; i+1 < len(fields); i += 2 {
+			switch fields[i] {
+			case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Trailer", "Content-Length":
+				continue
+			case "Date":
+				date = true
+			}
+			cc.field(cc.lowerName(fields[i]), fields[i+1])
 		}
-		cc.field(cc.lowerName(fields[i]), fields[i+1])
-	}
-	if !date {
-		cc.field("date", httpDate())
+		if !date {
+			cc.field("date", d)
+		}
+		c.store(cc.hgen, status, d, fields, cc.hbuf.Bytes())
 	}
 	if length > 0 {
-		cc.field("content-length", strconv.FormatInt(length, 10))
+		cc.hbuf.Write(appendContentLength(cc.clbuf[:0], length))
 	}
 	return cc.writeBlock(st, end)
 }
@@ -325,7 +341,7 @@ func (cc *conn) writeFields(st *stream, status int, fields []string, end bool, l
 // declined, the request goes to the adapter.
 func (cc *conn) beginFast(f *http2.MetaHeadersFrame, x FastExchange, method, path string) (bool, error) {
 	fs := streamPool.Get().(*FastStream)
-	fs.x, fs.method, fs.path = x, method, path
+	fs.x, fs.method, fs.path, fs.arrived = x, method, path, cc.burstAt
 	st := &fs.st
 	*st = stream{cc: cc, id: f.StreamID, sendWindow: cc.initSendWin, recvWindow: cc.opts.InitialWindowSize,
 		declLen: -1, hasBody: !f.StreamEnded(), fast: fs}
@@ -366,7 +382,7 @@ func (cc *conn) beginFast(f *http2.MetaHeadersFrame, x FastExchange, method, pat
 		return true, nil
 	}
 	if cc.opts.ReadTimeout > 0 {
-		st.rdeadline = time.Now().Add(cc.opts.ReadTimeout)
+		st.rdeadline = fs.arrived.Add(cc.opts.ReadTimeout)
 		cc.armFastTimer(st.rdeadline)
 	}
 	return true, nil

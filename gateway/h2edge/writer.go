@@ -368,7 +368,10 @@ func (cc *conn) writeBlock(st *stream, end bool) error {
 	return nil
 }
 
+// field encodes one field into hbuf; it moves hgen on, since the field
+// may have been added to the dynamic table.
 func (cc *conn) field(name, value string) {
+	cc.hgen++
 	_ = cc.henc.WriteField(hpack.HeaderField{Name: name, Value: value})
 }
 
