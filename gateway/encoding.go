@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -86,7 +87,8 @@ func unsupportedCoding(what string) *decodeError {
 // deadline moves one second per minRate bytes received, as for a plain
 // body), refuses more than max wire bytes, and keeps the first error of the
 // body itself so that a failed read is classified by its cause rather than
-// as a corrupt stream.
+// as a corrupt stream. (The fast edge's bodies are all in before they are
+// decoded, see decodeCoded: they need none of this.)
 type wireReader struct {
 	br       *bodyReader
 	w        http.ResponseWriter
@@ -120,14 +122,16 @@ func (wr *wireReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// An inflater is a pooled decompressor over a wireReader; building them
-// is the costly part (a zstd decoder allocates its tables), so both kinds
-// are reused. Each is reset onto the next request's body.
+// An inflater is a pooled decompressor over a wireReader (a body read
+// from its request) or mem (a body already in memory); building them is
+// the costly part (a zstd decoder allocates its tables), so both kinds are
+// reused. Each is reset onto the next request's body.
 type inflater struct {
 	wire wireReader
+	mem  bytes.Reader // an io.ByteReader: gzip reads it without a bufio.Reader of its own
 	gz   *gzip.Reader
 	zs   *zstd.Decoder
-	src  io.Reader // gz or zs, once reset onto wire
+	src  io.Reader // gz or zs, once reset onto wire or mem
 }
 
 var (
@@ -136,9 +140,10 @@ var (
 )
 
 // getInflater returns an inflater of coding c reading the body of r
-// through wr's bounds; io errors from resetting (a gzip header cut short or
-// corrupt) come back as err with the inflater still to be put back.
-func getInflater(c coding, wire wireReader) (*inflater, error) {
+// through wire's bounds, or, with mem set (wire unused), the bytes of mem;
+// io errors from resetting (a gzip header cut short or corrupt) come back
+// as err with the inflater still to be put back.
+func getInflater(c coding, wire wireReader, mem []byte) (*inflater, error) {
 	pool := &gzipInflaters
 	if c == codingZstd {
 		pool = &zstdInflaters
@@ -147,14 +152,20 @@ func getInflater(c coding, wire wireReader) (*inflater, error) {
 	if inf == nil {
 		inf = &inflater{}
 	}
-	inf.wire = wire
+	var src io.Reader = &inf.wire
+	if mem != nil {
+		inf.mem.Reset(mem)
+		src = &inf.mem
+	} else {
+		inf.wire = wire
+	}
 	switch c {
 	case codingGzip:
 		if inf.gz == nil {
 			inf.gz = new(gzip.Reader)
 		}
 		inf.src = inf.gz
-		return inf, inf.gz.Reset(&inf.wire)
+		return inf, inf.gz.Reset(src)
 	default:
 		if inf.zs == nil {
 			zs, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
@@ -165,12 +176,13 @@ func getInflater(c coding, wire wireReader) (*inflater, error) {
 			inf.zs = zs
 		}
 		inf.src = inf.zs
-		return inf, inf.zs.Reset(&inf.wire)
+		return inf, inf.zs.Reset(src)
 	}
 }
 
 func putInflater(c coding, inf *inflater) {
 	inf.wire = wireReader{}
+	inf.mem.Reset(nil)
 	inf.src = nil
 	if c == codingZstd {
 		if inf.zs == nil {
@@ -189,8 +201,49 @@ func putInflater(c coding, inf *inflater) {
 // too; a corrupt or truncated stream is 400; the time bounds apply to the
 // wire bytes as for a plain body.
 func (br *bodyReader) readCoded(w http.ResponseWriter, r *http.Request, c coding, buf []byte, arrived time.Time) ([]byte, *decodeError) {
-	inf, err := getInflater(c, wireReader{br: br, w: w, r: r, arrived: arrived})
+	inf, err := getInflater(c, wireReader{br: br, w: w, r: r, arrived: arrived}, nil)
 	defer putInflater(c, inf)
+	buf, err = br.inflate(inf, buf, err)
+	if err == nil {
+		if inf.wire.extended > 0 || r.ProtoMajor == 1 {
+			setReadDeadline(w, time.Time{}) // as in read
+		}
+		return buf, nil
+	}
+	var derr *decodeError
+	if errors.As(err, &derr) {
+		return buf, derr
+	}
+	return buf, br.codedError(r, c, &inf.wire, err)
+}
+
+// decodeCoded is readCoded for a body the fast edge collected (within
+// --max-body on the wire): it is decompressed from body into buf
+// (reused) on the caller's goroutine, with the same bound on the
+// decompressed bytes and the same errors.
+func (br *bodyReader) decodeCoded(r *http.Request, c coding, body, buf []byte) ([]byte, *decodeError) {
+	wire := wireReader{n: int64(len(body))}
+	if len(body) == 0 {
+		return buf[:0], br.codedError(r, c, &wire, io.EOF)
+	}
+	inf, err := getInflater(c, wireReader{}, body)
+	defer putInflater(c, inf)
+	buf, err = br.inflate(inf, buf, err)
+	if err == nil {
+		return buf, nil
+	}
+	var derr *decodeError
+	if errors.As(err, &derr) {
+		return buf, derr
+	}
+	return buf, br.codedError(r, c, &wire, err)
+}
+
+// inflate reads inf's decompressed bytes into buf (reused) until the end
+// of the stream (nil), more than max bytes (a *decodeError, 413), or
+// another error of the decoder or its source (err first, from resetting
+// inf).
+func (br *bodyReader) inflate(inf *inflater, buf []byte, err error) ([]byte, error) {
 	buf = buf[:0]
 	for err == nil {
 		if len(buf) == cap(buf) {
@@ -207,13 +260,10 @@ func (br *bodyReader) readCoded(w http.ResponseWriter, r *http.Request, c coding
 				detail: fmt.Sprintf("body larger than %d bytes once decompressed (flag --max-body)", br.max)}
 		}
 	}
-	if errors.Is(err, io.EOF) && inf.wire.err == nil && inf.wire.n > 0 {
-		if inf.wire.extended > 0 || r.ProtoMajor == 1 {
-			setReadDeadline(w, time.Time{}) // as in read
-		}
+	if errors.Is(err, io.EOF) && inf.wire.err == nil && (inf.wire.n > 0 || inf.mem.Size() > 0) {
 		return buf, nil
 	}
-	return buf, br.codedError(r, c, &inf.wire, err)
+	return buf, err
 }
 
 // codedError classifies a failed compressed read: the wire's own bound or

@@ -208,6 +208,15 @@ func FuzzInflate(f *testing.F) {
 		if derr != nil && derr.status != http.StatusBadRequest && derr.status != http.StatusRequestEntityTooLarge {
 			t.Fatalf("status %d: %s", derr.status, derr.detail)
 		}
+		// The fast edge's decodeCoded, from the body in memory, gives the
+		// same bytes and the same answer.
+		mem, merr := br.decodeCoded(r, c, data, nil)
+		if (derr == nil) != (merr == nil) || derr != nil && (derr.status != merr.status || derr.detail != merr.detail) {
+			t.Fatalf("read: %v; decodeCoded: %v", derr, merr)
+		}
+		if derr == nil && !bytes.Equal(buf, mem) {
+			t.Fatalf("decodeCoded: %d bytes, read: %d", len(mem), len(buf))
+		}
 	})
 }
 

@@ -20,8 +20,9 @@ import (
 // goroutine per request, the answer given when the request's batches are
 // published (stored, in durable mode) or, for Prefer:
 // return=representation, when its results are in (or its deadline
-// passed: one timer per pooled exchange). Compressed bodies are left to
-// handleEvents, through the adapter.
+// passed: one timer per pooled exchange). Compressed bodies (gzip, zstd)
+// are collected as they come and decompressed in End, on the same
+// goroutine, with pooled decoders.
 type fastEvents struct{ s *Server }
 
 var _ h2edge.FastHandler = fastEvents{}
@@ -62,7 +63,8 @@ type fastExchange struct {
 	fs      *h2edge.FastStream
 	start   time.Time
 	minimal bool
-	sync    bool // Prefer: return=representation
+	sync    bool   // Prefer: return=representation
+	coding  coding // the body's Content-Encoding
 
 	// The answer is given when pending comes to zero: one for each batch
 	// holding the request's events, and one for its results (sync),
@@ -100,13 +102,10 @@ func (x *fastExchange) Header() http.Header {
 }
 
 // Begin runs admission on the header: a refusal is answered at once,
-// before any of the body is read.
+// before any of the body is read. A Content-Encoding other than gzip or
+// zstd is 415 once admitted, as on the std server.
 func (x *fastExchange) Begin(fs *h2edge.FastStream) (int64, bool) {
 	h := x.hdr
-	if len(h["Content-Encoding"]) > 0 {
-		x.free()
-		return 0, false
-	}
 	ret := preferredReturn(h)
 	s := x.s
 	start := fs.Arrived() // the connection's clock read for the burst: no read of our own
@@ -134,6 +133,19 @@ func (x *fastExchange) Begin(fs *h2edge.FastStream) (int64, bool) {
 		x.refuse(tooLarge(s.body.max))
 		return 0, true
 	}
+	x.coding = codingIdentity
+	if len(h["Content-Encoding"]) > 0 {
+		c, derr := requestCoding(h)
+		if derr != nil {
+			x.w.hdr["Accept-Encoding"] = acceptEncoding
+			fs.DrainBody(s.body.drainBound())
+			x.refuse(derr)
+			return 0, true
+		}
+		x.coding = c
+	}
+	// A compressed body is bounded on the wire by --max-body too (as
+	// readCoded bounds it), and once decompressed in End.
 	return s.body.max, true
 }
 
@@ -154,7 +166,12 @@ func (x *fastExchange) End(_ *h2edge.FastStream, body []byte, err error) {
 		return
 	}
 	st := x.st
-	st.body = append(st.body[:0], body...) // the events point into it until answered
+	var derr *decodeError
+	if x.coding == codingIdentity {
+		st.body = append(st.body[:0], body...) // the events point into it until answered
+	} else {
+		st.body, derr = s.body.decodeCoded(&x.req, x.coding, body, st.body)
+	}
 	bt := s.batchers[x.kind]
 	bt.enter()
 	// End holds a share of pending while publishBody runs: a results
@@ -164,7 +181,7 @@ func (x *fastExchange) End(_ *h2edge.FastStream, body []byte, err error) {
 	x.pending.Store(1)
 	x.batches.Store(0)
 	x.err, x.corr, x.timedOut, x.sent = nil, 0, false, 0
-	if status, _ := s.publishBody(&x.w, &x.req, x.kind, bt, st, x.start, x.sync, nil, x); status != 0 {
+	if status, _ := s.publishBody(&x.w, &x.req, x.kind, bt, st, x.start, x.sync, derr, x); status != 0 {
 		if x.corr != 0 { // publishBody gave the slot back
 			x.wait.Store(0)
 			x.stopTimer()

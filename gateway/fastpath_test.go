@@ -12,11 +12,23 @@ import (
 
 // TestFastEdgeWaitsWithoutGoroutines: requests waiting for their results
 // (Prefer: return=representation) on the fast edge hold no goroutine of
-// the gateway's each, and are answered with their results once the
-// workers reply; on std each holds its handler's goroutine.
+// the gateway's each, their bodies plain or compressed (gzip, zstd:
+// decompressed on the connection's goroutine), and are answered with their
+// results once the workers reply; on std each holds its handler's
+// goroutine.
 func TestFastEdgeWaitsWithoutGoroutines(t *testing.T) {
-	for _, server := range []string{HTTP2Fast, HTTP2Std} {
-		t.Run(server, func(t *testing.T) {
+	for _, tc := range []struct{ server, coding string }{
+		{HTTP2Fast, ""}, {HTTP2Fast, "gzip"}, {HTTP2Fast, "zstd"}, {HTTP2Std, ""}, {HTTP2Std, "gzip"},
+	} {
+		server := tc.server
+		t.Run(server+"/"+tc.coding, func(t *testing.T) {
+			req, hdr := quoteJSONBody("AAPL"), []string{"Prefer", "return=representation"}
+			switch tc.coding {
+			case "gzip":
+				req, hdr = string(gzipped(t, []byte(req))), append(hdr, "Content-Encoding", "gzip")
+			case "zstd":
+				req, hdr = string(zstded(t, []byte(req))), append(hdr, "Content-Encoding", "zstd")
+			}
 			e := newTestEnv(t, "h2c", nil, func(o *Options) { o.HTTP2Server = server })
 			hold := make(chan struct{})
 			e.startResponder(schemas.KindQuote, hold)
@@ -34,7 +46,7 @@ func TestFastEdgeWaitsWithoutGoroutines(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					resp, body := e.post("quote", "application/json", quoteJSONBody("AAPL"), "Prefer", "return=representation")
+					resp, body := e.post("quote", "application/json", req, hdr...)
 					statuses[i] = resp.StatusCode
 					if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"symbol":"AAPL"`) {
 						t.Errorf("request %d: %d %s", i, resp.StatusCode, body)
