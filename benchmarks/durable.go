@@ -55,6 +55,12 @@ func durableNotes(sr *ScenarioResult) []string {
 			"core at the same rate p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms", thousands(h.Offered), h.Latency.P50, h.Latency.P99, h.Latency.P999,
 			c.Latency.P50, c.Latency.P99, c.Latency.P999))
 	}
+	for _, v := range []string{"publish-durable-half", "publish-core-half"} {
+		if m := lastRun(sr.Runs, v); m != nil && len(m.Stages) > 0 {
+			notes = append(notes, fmt.Sprintf("where the time of %s went (the stage histograms of gateway and workers over its window): %s",
+				v, formatStages(m.Load.Latency.P50, m.Load.Latency.P99, m.Stages)))
+		}
+	}
 	return notes
 }
 

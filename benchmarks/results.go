@@ -138,8 +138,9 @@ type Measurement struct {
 	// Rejected counts a sluice gateway's refusals over the window by
 	// reason (sluice_gateway_rejected_total).
 	Rejected map[string]float64 `json:"rejected_by_reason,omitempty"`
-	// Stages is where a request-reply run's latency went, stage by stage,
-	// from the gateway's and workers' stage histograms over the window.
+	// Stages is where a request-reply, durable or half-rate run's latency
+	// went, stage by stage, from the gateway's and workers' stage
+	// histograms over the window.
 	Stages []StageLatency `json:"stages,omitempty"`
 }
 

@@ -163,9 +163,12 @@ func (s *suite) measure(ctx context.Context, spec runSpec) (*Measurement, error)
 	if sys.edge != nil {
 		rej.ops = sys.edge.ops
 	}
-	// A request-reply run against sluice reads where its time went.
+	// A request-reply run against sluice, a run against its durable
+	// pipeline (where a 202 waits for the stream's ack) and a half-rate
+	// run read where their time went.
 	sw := &stageWatch{}
-	if sys.edge != nil && spec.v.payload.Prefer && strings.HasPrefix(sys.name, sysSluice) {
+	if sys.edge != nil && (spec.v.payload.Prefer || sys.name == sysDurable || strings.HasSuffix(spec.v.name, "-half")) &&
+		strings.HasPrefix(sys.name, sysSluice) {
 		sw.ops = sluiceOps(sys)
 	}
 	cfg := loadgen.Config{
