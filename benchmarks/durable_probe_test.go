@@ -23,8 +23,11 @@ import (
 // run, so on a shared machine two runs seldom offer the same rate; this
 // offers SLUICE_PROBE_RATE (default 10,000 req/s) SLUICE_PROBE_ROUNDS
 // times (default 2). SLUICE_PROBE_VARIANTS (comma separated, default
-// publish-durable,publish) and SLUICE_PROBE_CLOSED=1 (closed loop, for a
-// batch variant's rate) change what runs. It logs and asserts nothing;
+// publish-durable,publish), SLUICE_PROBE_CLOSED=1 (closed loop, for a
+// batch variant's rate) and SLUICE_PROBE_STREAMS (requests in flight per
+// connection, default --streams') change what runs;
+// SLUICE_PROBE_WORKER_ARGS (space separated) is added to every worker's
+// command line. It logs and asserts nothing;
 // it runs only with SLUICE_PROBES=1.
 func TestDurableProbe(t *testing.T) {
 	bin := os.Getenv("SLUICE_PROBE_BIN")
@@ -33,6 +36,7 @@ func TestDurableProbe(t *testing.T) {
 	}
 	rate := probeEnv(t, "SLUICE_PROBE_RATE", 10_000)
 	rounds := int(probeEnv(t, "SLUICE_PROBE_ROUNDS", 2))
+	streams := int(probeEnv(t, "SLUICE_PROBE_STREAMS", 0))
 	names := []string{"publish-durable", "publish"}
 	if v := os.Getenv("SLUICE_PROBE_VARIANTS"); v != "" {
 		names = strings.Split(v, ",")
@@ -41,7 +45,13 @@ func TestDurableProbe(t *testing.T) {
 	if os.Getenv("SLUICE_PROBE_CLOSED") != "" {
 		mode, rate = loadgen.Closed, 0
 	}
-	o := Options{Launcher: func(args ...string) *exec.Cmd { return exec.Command(bin, args...) },
+	workerArgs := strings.Fields(os.Getenv("SLUICE_PROBE_WORKER_ARGS"))
+	o := Options{Launcher: func(args ...string) *exec.Cmd {
+		if len(args) > 0 && args[0] == "worker" {
+			args = append(args, workerArgs...)
+		}
+		return exec.Command(bin, args...)
+	},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Duration: 4 * time.Second, Rounds: 1,
 		Scenarios: []string{ScenarioDurable}, WorkDir: t.TempDir(), H2Load: "off", Progress: io.Discard}
 	o.setDefaults()
@@ -58,7 +68,7 @@ func TestDurableProbe(t *testing.T) {
 				t.Fatalf("no variant %q", name)
 			}
 			v.name += "-half" // a half-rate name: the suite reads its stages
-			m, err := s.measure(context.Background(), runSpec{v: v, mode: mode, rate: rate, label: name})
+			m, err := s.measure(context.Background(), runSpec{v: v, mode: mode, rate: rate, streams: streams, label: name})
 			if err != nil {
 				t.Fatal(err)
 			}
