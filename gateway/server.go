@@ -126,8 +126,12 @@ func (s *Server) newHTTPServer() *http.Server {
 		p.SetUnencryptedHTTP2(true)
 	}
 	h2e := newH2Errors(s.opts.Metrics)
+	h := s.routes()
+	if s.opts.HTTP2Server == HTTP2Std {
+		h = s.refuseStrayProtocol(h)
+	}
 	srv := &http.Server{
-		Handler:           s.routes(),
+		Handler:           h,
 		Protocols:         &p,
 		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
 		// Headers plus body: a stalled upload is cut here (HTTP/2: the
@@ -146,6 +150,23 @@ func (s *Server) newHTTPServer() *http.Server {
 		s.fastEdge(srv, h2e)
 	}
 	return srv
+}
+
+// refuseStrayProtocol answers 400 a request that carries :protocol without
+// being a CONNECT. net/http's HTTP/2 server, once extended CONNECT is on
+// (internal/xconnect), hands such a request to its handler, where RFC 8441
+// (4) makes it malformed; the fast edge resets its stream itself.
+func (s *Server) refuseStrayProtocol(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.Header[":protocol"]; ok && r.Method != http.MethodConnect {
+			st := getState()
+			defer putState(st)
+			s.fail(w, st, &problem{Status: http.StatusBadRequest,
+				Detail: "the :protocol pseudo-header belongs to an extended CONNECT (RFC 8441), not to " + r.Method})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // fastEdge hands srv's HTTP/2 connections to gateway/h2edge, with srv's

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/sluice-dev/sluice/gateway/stream"
 	"github.com/sluice-dev/sluice/internal/h2ws"
@@ -204,6 +206,68 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 			}
 			if err := <-done; err != nil {
 				t.Fatalf("shutdown: %v", err)
+			}
+		})
+	}
+}
+
+// TestStrayProtocolRefused: what RFC 8441 (4) and RFC 9113 (8.5) make a
+// malformed request never reaches a route: :protocol on a GET is reset by
+// the fast edge (PROTOCOL_ERROR) and answered 400 on net/http's server,
+// which hands it to the handler; a CONNECT without :protocol that names a
+// path is reset by both.
+func TestStrayProtocolRefused(t *testing.T) {
+	e := newTestEnv(t, "h2c", nil)
+	for _, tc := range []struct {
+		name   string
+		fields []string
+	}{
+		{"GET with :protocol", []string{":method", "GET", ":protocol", "websocket", ":scheme", "http", ":path", "/v1/types", ":authority", "x"}},
+		{"CONNECT with a path, no :protocol", []string{":method", "CONNECT", ":scheme", "http", ":path", "/v1/types", ":authority", "x"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.DialTimeout("tcp", e.srv.Addr(), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := c.Write([]byte(http2.ClientPreface)); err != nil {
+				t.Fatal(err)
+			}
+			fr := http2.NewFramer(c, c)
+			fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+			var b bytes.Buffer
+			enc := hpack.NewEncoder(&b)
+			for i := 0; i < len(tc.fields); i += 2 {
+				_ = enc.WriteField(hpack.HeaderField{Name: tc.fields[i], Value: tc.fields[i+1]})
+			}
+			if err := fr.WriteSettings(); err != nil {
+				t.Fatal(err)
+			}
+			if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b.Bytes(),
+				EndHeaders: true, EndStream: true}); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				f, err := fr.ReadFrame()
+				if err != nil {
+					t.Fatalf("no answer: %v", err)
+				}
+				switch f := f.(type) {
+				case *http2.RSTStreamFrame:
+					if f.ErrCode != http2.ErrCodeProtocol {
+						t.Fatalf("reset %v, want PROTOCOL_ERROR", f.ErrCode)
+					}
+					return
+				case *http2.MetaHeadersFrame:
+					if st := f.PseudoValue("status"); st != "400" || tc.fields[1] == "CONNECT" {
+						t.Fatalf("answered %s, want a reset or 400", st)
+					}
+					return
+				case *http2.GoAwayFrame:
+					t.Fatalf("GOAWAY %v", f.ErrCode)
+				}
 			}
 		})
 	}
