@@ -17,31 +17,14 @@ import (
 // at 1% of its rate when slow.
 func (e *fanoutEnv) runSSE(ctx context.Context, s *suite, n int, slow bool) (fanoutRun, error) {
 	l := newLatencies()
-	base := "http://" + e.gw.addr
-	tr := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 1}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr}
 	rss0, _, err := memStatus(e.gw.pid)
 	if err != nil {
 		return fanoutRun{}, err
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-	var connected atomic.Int64
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			readSSE(sctx, hc, streamURL(base, fanoutSymbolsOf(i)), l, &connected)
-		}()
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for connected.Load() < int64(n) {
-		if time.Now().After(deadline) || l.ended.Load() > 0 {
-			return fanoutRun{}, fmt.Errorf("%w: %d of %d, %d failed", errFanoutSetup, connected.Load(), n, l.ended.Load())
-		}
-		time.Sleep(10 * time.Millisecond)
+	subs, err := e.connectSSE(ctx, n, l)
+	defer subs.close()
+	if err != nil {
+		return fanoutRun{}, err
 	}
 	time.Sleep(500 * time.Millisecond) // the gateway's heap settles
 	rss1, _, err := memStatus(e.gw.pid)
@@ -49,21 +32,80 @@ func (e *fanoutEnv) runSSE(ctx context.Context, s *suite, n int, slow bool) (fan
 		return fanoutRun{}, err
 	}
 	if slow {
-		wg.Add(1)
+		defer e.startSlow(ctx, n, new(slowStats))()
+	}
+	run, err := e.measureSSE(ctx, s, n, l)
+	run.memPerSub = float64(rss1-rss0) / float64(n)
+	return run, err
+}
+
+// sseSubscribers are SSE subscribers reading in goroutines of this process.
+type sseSubscribers struct {
+	tr     *http.Transport
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// connectSSE connects n SSE subscribers, each on its own connection,
+// recording into l, and waits until all are streaming; close ends them.
+func (e *fanoutEnv) connectSSE(ctx context.Context, n int, l *latencies) (*sseSubscribers, error) {
+	base := "http://" + e.gw.addr
+	ss := &sseSubscribers{tr: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 1}}
+	hc := &http.Client{Transport: ss.tr}
+	var sctx context.Context
+	sctx, ss.cancel = context.WithCancel(ctx)
+	var connected atomic.Int64
+	for i := range n {
+		ss.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			slowSSE(sctx, streamURL(base, fanoutSymbolsOf(n)))
+			defer ss.wg.Done()
+			readSSE(sctx, hc, streamURL(base, fanoutSymbolsOf(i)), l, &connected)
 		}()
 	}
-	cpu, err := e.window(ctx, s, l, e.gw, e.nats)
+	deadline := time.Now().Add(60 * time.Second)
+	for connected.Load() < int64(n) {
+		if time.Now().After(deadline) || l.ended.Load() > 0 || ctx.Err() != nil {
+			return ss, fmt.Errorf("%w: %d of %d, %d failed", errFanoutSetup, connected.Load(), n, l.ended.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return ss, nil
+}
+
+func (ss *sseSubscribers) close() {
+	ss.cancel()
+	ss.wg.Wait()
+	ss.tr.CloseIdleConnections()
+}
+
+// startSlow starts the slow subscriber on subscriber i's symbols; the
+// returned func stops it and waits for it.
+func (e *fanoutEnv) startSlow(ctx context.Context, i int, st *slowStats) (stop func()) {
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		slowSSE(sctx, streamURL("http://"+e.gw.addr, fanoutSymbolsOf(i)), st)
+	}()
+	return func() { cancel(); <-done }
+}
+
+// measureSSE measures one window of the n subscribers recording into l.
+func (e *fanoutEnv) measureSSE(ctx context.Context, s *suite, n int, l *latencies) (fanoutRun, error) {
+	cpu, err := e.window(ctx, s, []*latencies{l}, e.gw, e.nats)
 	if err != nil {
 		return fanoutRun{}, err
 	}
+	return sseRun(s, n, l, cpu[0], cpu[1]), nil
+}
+
+// sseRun is the run of n SSE subscribers that recorded into l, whose
+// gateway and NATS server used gw and nats of CPU in the window.
+func sseRun(s *suite, n int, l *latencies, gw, nats time.Duration) fanoutRun {
 	ev := l.events.Load()
 	return fanoutRun{label: "SSE via the gateway", subs: n, owed: float64(n * fanoutPerSub * fanoutRate),
 		delivered: float64(ev) / s.o.Duration.Seconds(), p50: l.quantile(50), p99: l.quantile(99),
-		gwCPU: perEvent(cpu[0], ev), natsCPU: perEvent(cpu[1], ev),
-		memPerSub: float64(rss1-rss0) / float64(n), cut: l.ended.Load()}, nil
+		gwCPU: perEvent(gw, ev), natsCPU: perEvent(nats, ev), cut: l.ended.Load()}
 }
 
 func streamURL(base string, symbols []string) string {
@@ -127,9 +169,15 @@ func eventTime(line []byte) int64 {
 	return t.UnixNano()
 }
 
+// slowStats counts the slow subscriber's connections and the events it
+// read.
+type slowStats struct {
+	conns, events atomic.Int64
+}
+
 // slowSSE reads one event a second through a 4 KiB socket buffer,
 // reconnecting when the gateway drops it, until ctx ends.
-func slowSSE(ctx context.Context, url string) {
+func slowSSE(ctx context.Context, url string, st *slowStats) {
 	d := &net.Dialer{}
 	tr := &http.Transport{DisableCompression: true, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
@@ -150,6 +198,7 @@ func slowSSE(ctx context.Context, url string) {
 		if err != nil {
 			continue
 		}
+		st.conns.Add(1)
 		br := bufio.NewReaderSize(resp.Body, 512)
 		for ctx.Err() == nil {
 			line, err := br.ReadSlice('\n')
@@ -157,6 +206,7 @@ func slowSSE(ctx context.Context, url string) {
 				break
 			}
 			if len(line) == 1 && line[0] == '\n' { // an event's end
+				st.events.Add(1)
 				select {
 				case <-time.After(time.Second):
 				case <-ctx.Done():
