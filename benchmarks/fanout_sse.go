@@ -178,14 +178,8 @@ type slowStats struct {
 // slowSSE reads one event a second through a 4 KiB socket buffer,
 // reconnecting when the gateway drops it, until ctx ends.
 func slowSSE(ctx context.Context, url string, st *slowStats) {
-	d := &net.Dialer{}
-	tr := &http.Transport{DisableCompression: true, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := d.DialContext(ctx, network, addr)
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(4 << 10)
-		}
-		return c, err
-	}}
+	d := &net.Dialer{Control: rcvBufBeforeConnect(4 << 10)}
+	tr := &http.Transport{DisableCompression: true, DialContext: d.DialContext}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
 	for ctx.Err() == nil {
