@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/sluice-dev/sluice/gateway/stream"
 	"github.com/sluice-dev/sluice/ops/opstest"
 )
@@ -122,6 +124,32 @@ func TestMaxSubscribersPerKeyRelease(t *testing.T) {
 			if n := e.hub.ClientSubscribers("a"); n != 0 {
 				t.Fatalf("after shutdown client a holds %d streams", n)
 			}
+		})
+	}
+}
+
+// TestMaxSubscribersPerKeyWebSocket: a WebSocket stream, over HTTP/1.1 or
+// HTTP/2, counts against its client's bound and gives its slot back when
+// the peer closes it.
+func TestMaxSubscribersPerKeyWebSocket(t *testing.T) {
+	e := newEnv(t, stream.Options{MaxSubscribersPerKey: 1})
+	for _, p := range protos {
+		t.Run(p.name, func(t *testing.T) {
+			o := websocket.DialOptions{HTTPHeader: http.Header{clientHeader: {"ws"}}}
+			if !p.h1 {
+				o.HTTPClient = h2cWebSocket(t)
+			}
+			url := "ws" + e.base[4:] + "/v1/streams/quote?symbols=W&snapshot=false"
+			c, _, err := websocket.Dial(t.Context(), url, &o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.waitClient("ws", 1)
+			if _, resp, err := websocket.Dial(t.Context(), url, &o); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("a second WebSocket of the client: %v, %v; want 429", resp, err)
+			}
+			c.Close(websocket.StatusNormalClosure, "")
+			e.waitClient("ws", 0)
 		})
 	}
 }
