@@ -326,7 +326,7 @@ func (x *fastExchange) done() {
 			end = s.answerResults(&x.w, &x.req, st, wtr)
 		}
 		s.replies.release(x.corr)
-		s.releaseSlot(x.ga, time.Unix(0, st.published), x.timedOut)
+		s.releaseSlotRTT(x.ga, time.Duration(end-st.published), x.timedOut)
 		s.m.latencySync.Update(seconds(end - x.start.UnixNano()))
 	}
 	x.respond()

@@ -70,6 +70,15 @@ func (s *Server) releaseSlot(ga *groupAdmission, published time.Time, timedOut b
 	}
 }
 
+// releaseSlotRTT is releaseSlot for a request that waited for the workers,
+// its round trip already measured (the fast edge's: no clock read of its
+// own).
+func (s *Server) releaseSlotRTT(ga *groupAdmission, rtt time.Duration, timedOut bool) {
+	if !s.adm.opts.Disabled {
+		ga.limit.Release(rtt, timedOut)
+	}
+}
+
 // admitAndPublish reads, decodes, encodes and batches the request's events
 // and waits until their batches are handed to NATS. It has answered the
 // request itself when it returns a non-zero status; corr is the reply

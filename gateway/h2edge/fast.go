@@ -212,8 +212,12 @@ func (cc *conn) writeAnswersLocked() bool {
 	q := fq.q
 	fq.q, fq.spare = fq.spare[:0], nil
 	fq.mu.Unlock()
+	date := "" // one clock read for the answers of a wake-up
+	if len(q) > 0 {
+		date = httpDate()
+	}
 	for i, fs := range q {
-		cc.writeAnswer(fs)
+		cc.writeAnswer(fs, date)
 		q[i] = nil
 	}
 	fq.mu.Lock()
@@ -224,9 +228,9 @@ func (cc *conn) writeAnswersLocked() bool {
 	return len(q) > 0
 }
 
-// writeAnswer sends fs's answer: HEADERS, then DATA as the windows allow
-// (the rest waits for WINDOW_UPDATE, see sendPending).
-func (cc *conn) writeAnswer(fs *FastStream) {
+// writeAnswer sends fs's answer, dated date: HEADERS, then DATA as the
+// windows allow (the rest waits for WINDOW_UPDATE, see sendPending).
+func (cc *conn) writeAnswer(fs *FastStream, date string) {
 	st := &fs.st
 	fs.settled = true
 	if st.reset || st.localClosed || cc.closed {
@@ -240,7 +244,7 @@ func (cc *conn) writeAnswer(fs *FastStream) {
 	st.handlerDone = true
 	length := int64(len(fs.out))
 	hdrEnd := length == 0
-	if err := cc.writeFields(st, fs.status, fs.fields, hdrEnd, length); err != nil {
+	if err := cc.writeFields(st, fs.status, fs.fields, date, hdrEnd, length); err != nil {
 		fs.release()
 		return
 	}
@@ -301,14 +305,14 @@ func (fs *FastStream) release() {
 	fs.out, fs.outp, fs.outOff = nil, nil, 0
 }
 
-// writeFields sends an answer's status and fields (name, value pairs) as
-// HEADERS and CONTINUATION frames. The block without content-length is
+// writeFields sends an answer's status and fields (name, value pairs), and
+// date unless the fields have a Date, as HEADERS and CONTINUATION frames.
+// The block without content-length is
 // reused from the connection's answerCache when the last answer's was the
 // same and made of indexed fields only (the common case: one answer shape
 // repeated on a connection).
-func (cc *conn) writeFields(st *stream, status int, fields []string, end bool, length int64) error {
+func (cc *conn) writeFields(st *stream, status int, fields []string, d string, end bool, length int64) error {
 	st.answered = true
-	d := httpDate()
 	c := &cc.acache
 	if c.match(cc.hgen, status, d, fields) {
 		cc.hbuf.Reset()
