@@ -40,3 +40,20 @@ func TestFanoutSymbols(t *testing.T) {
 		t.Fatalf("100 subscribers name %d symbols, S000 %d times", len(seen), seen["S000"])
 	}
 }
+
+// A fanout count meets its targets when SSE delivers at least half of
+// what direct NATS does with a p99 of at most 50 ms; the note names what
+// it missed.
+func TestFanoutMissed(t *testing.T) {
+	f := func(delivered, direct, p99 float64, want string) {
+		t.Helper()
+		if got := fanoutMissed(fanoutRun{delivered: delivered, p99: p99}, fanoutRun{delivered: direct}); got != want {
+			t.Errorf("fanoutMissed(%v, %v, %v ms) = %q, want %q", delivered, direct, p99, got, want)
+		}
+	}
+	f(100, 100, 50, "")
+	f(50, 100, 1, "")
+	f(49, 100, 1, "SSE delivered 0.49× direct NATS (target ≥ 0.5×)")
+	f(100, 100, 50.1, "SSE p99 50.1 ms (target ≤ 50 ms)")
+	f(10, 100, 400, "SSE delivered 0.10× direct NATS (target ≥ 0.5×), SSE p99 400.0 ms (target ≤ 50 ms)")
+}
