@@ -97,6 +97,7 @@ type batcher struct {
 	lastAdd  int64 // unix ns of the last request's arrival
 	gapEWMA  int64 // smoothed ns between arrivals: the arrival rate
 	cur      *batch
+	opened   int64 // unix ns the request that opened cur arrived
 	gen      uint64
 	timer    *time.Timer
 	timerGen uint64
@@ -190,6 +191,13 @@ func (b *batcher) addTraced(enc []byte, ends []int, arrived int64, wait bool, to
 	flushAt := b.frameLimit()
 	b.held(len(ends))
 	b.mu.Lock()
+	if b.cur != nil && b.opts.Linger > 0 && arrived-b.opened >= int64(b.opts.Linger) {
+		// Its linger is over and the timer has not fired yet (a busy
+		// process runs timers late): it goes out now, not later still.
+		b.cur.reason = flushLinger
+		flush = append(flush, b.cur)
+		b.cur = nil
+	}
 	start := 0
 	for _, end := range ends {
 		ev := enc[start:end]
@@ -201,6 +209,7 @@ func (b *batcher) addTraced(enc []byte, ends []int, arrived int64, wait bool, to
 		}
 		if b.cur == nil {
 			b.cur = b.newBatchLocked()
+			b.opened = arrived
 		}
 		cur := b.cur
 		cur.buf = append(cur.buf, ev...)

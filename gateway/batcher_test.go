@@ -419,3 +419,42 @@ func TestBatcherBusyWaitsForLinger(t *testing.T) {
 		t.Errorf("flushed by linger %d, idle %d; want 1 and 0", be.flushed(flushLinger), be.flushed(flushIdle))
 	}
 }
+
+// TestBatcherLingerOnAdd: a batch whose linger is over goes out when the
+// next request arrives, even though its timer has not fired (a busy
+// process runs timers late; here the linger is an hour), and that
+// request's events start the next batch.
+func TestBatcherLingerOnAdd(t *testing.T) {
+	t.Parallel()
+	const linger = time.Hour
+	be := newBatcherEnv(t, BatchOptions{Linger: linger})
+	be.b.enter() // the holder: no idle flush
+	t0 := time.Now().UnixNano()
+	add := func(prefix string, arrived int64) []*batch {
+		t.Helper()
+		be.b.enter()
+		enc, ends := encodeQuotes(prefix, 1)
+		if err := be.b.reserve(len(enc)); err != nil {
+			t.Fatal(err)
+		}
+		return be.b.add(enc, ends, arrived, false, nil, nil)
+	}
+	first := add("a", t0)
+	add("b", t0+int64(linger)/2)        // within the linger: the same batch
+	third := add("c", t0+int64(linger)) // the linger is over
+	select {
+	case <-first[0].done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lingered batch did not go out when the next request arrived")
+	}
+	if _, evs := be.frames.next(); len(evs) != 2 || evs[0].ID != "a-0" || evs[1].ID != "b-0" {
+		t.Errorf("frame %+v, want a-0 and b-0", evs)
+	}
+	if third[0] == first[0] || be.flushed(flushLinger) != 1 {
+		t.Errorf("the third request joined the lingered batch (linger flushes %d)", be.flushed(flushLinger))
+	}
+	be.b.leave() // the third batch goes out idle
+	if _, evs := be.frames.next(); len(evs) != 1 || evs[0].ID != "c-0" {
+		t.Errorf("frame %+v, want c-0", evs)
+	}
+}
