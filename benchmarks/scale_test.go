@@ -53,33 +53,44 @@ func TestScaleCheckOrder(t *testing.T) {
 }
 
 // Around a kill, each partition's stall runs from the kill to its first
-// event stored after it, and the recovery to the last store of an event
-// ingested before it.
+// event stored after it, its gap is the longest it then went without a
+// store until the load ended, and the recovery runs to the last store of an
+// event ingested before the kill.
 func TestScaleCheckFailover(t *testing.T) {
 	c := newScaleCheck()
 	if f := c.failover(2); f.MaxStall != 0 || f.Silent != 0 || len(f.Stalls) != 0 {
 		t.Fatalf("no kill: %+v", f)
 	}
 	ms := int64(time.Millisecond)
-	c.ingested("p0-old", 0, 10*ms)
-	c.ingested("p1-old", 1, 20*ms)
+	for i, id := range []string{"p0-old", "p1-old", "p2-a", "p2-b"} {
+		c.ingested(id, []int{0, 1, 2, 2}[i], int64(10+i)*ms)
+	}
 	c.ingested("p0-new", 0, 120*ms)
 	c.ingested("p1-new", 1, 130*ms)
-	c.killed(100 * ms)
+	c.ingested("p2-late", 2, 9500*ms) // stored after the load ended
+	c.killed(100*ms, 8100*ms)
 	c.storedEvent("p0-new", "A", 140*ms)  // partition 0 moves on at once
+	c.storedEvent("p2-a", "C", 110*ms)    // partition 2 stores one at once...
 	c.storedEvent("p1-old", "B", 5100*ms) // partition 1's batch waited out its AckWait
 	c.storedEvent("p1-new", "B", 5110*ms)
+	c.storedEvent("p2-b", "C", 5120*ms)   // ...then waits for a batch the dead worker got
 	c.storedEvent("p0-old", "A", 5200*ms) // out of order: stored after p0-new
-	f := c.failover(3)
-	want := []time.Duration{40 * time.Millisecond, 5 * time.Second}
-	if len(f.Stalls) != 2 || f.Stalls[0] != want[0] || f.Stalls[1] != want[1] || f.MaxStall != want[1] || f.Silent != 1 ||
-		f.Recovered != 5100*time.Millisecond {
-		t.Fatalf("failover %+v, want stalls %v, one silent, recovered 5.1s", f, want)
+	c.storedEvent("p2-late", "C", 9600*ms)
+	f := c.failover(4)
+	d := time.Millisecond
+	if len(f.Stalls) != 3 || f.Stalls[0] != 40*d || f.Stalls[1] != 5000*d || f.Stalls[2] != 10*d || f.MaxStall != 5000*d || f.Silent != 1 {
+		t.Fatalf("stalls %v, max %v, %d silent; want [40ms 5s 10ms], one silent", f.Stalls, f.MaxStall, f.Silent)
+	}
+	if len(f.Gaps) != 3 || f.Gaps[0] != 5060*d || f.Gaps[1] != 5000*d || f.Gaps[2] != 5010*d || f.MaxGap != 5060*d {
+		t.Fatalf("gaps %v, max %v; want [5.06s 5s 5.01s]", f.Gaps, f.MaxGap)
+	}
+	if f.Recovered != 5100*d {
+		t.Fatalf("recovered %v, want 5.1s", f.Recovered)
 	}
 	if o := c.result(); o.OutOfOrder != 1 || o.Missing != 0 {
 		t.Fatalf("order %+v", o)
 	}
-	if s := f.String(); !strings.Contains(s, "1 partition waited more than 1 s") || !strings.Contains(s, "1 partitions stored nothing") {
+	if s := f.String(); !strings.Contains(s, "(3 partitions over 1 s)") || !strings.Contains(s, "1 partition stored nothing") {
 		t.Errorf("failover line: %s", s)
 	}
 }
