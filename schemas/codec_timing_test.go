@@ -451,3 +451,22 @@ func BenchmarkMsgpackV5Hand(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAppendJSONString: the strings of an enriched event as JSON
+// (ids, symbols, a source URL: plain ASCII, the common case).
+func BenchmarkAppendJSONString(b *testing.B) {
+	strs := []string{"com.sluice.quote.enriched.v1", "https://feeds.example.com/nasdaq/itch", "3hXq0tC2mYbL1", "AAPL", "XNAS", "Apple Inc.", "USD", "datacontenttype"}
+	n := 0
+	for _, s := range strs {
+		n += len(s)
+	}
+	b.SetBytes(int64(n))
+	b.ReportAllocs()
+	buf := make([]byte, 0, 256)
+	for b.Loop() {
+		buf = buf[:0]
+		for _, s := range strs {
+			buf = schemas.AppendJSONString(buf, s)
+		}
+	}
+}
