@@ -754,9 +754,9 @@ func scaleTargets(sc *Scale) []Target {
 		ts[1].Figure, ts[1].Status = sc.Order.String(), status(sc.Order.Intact())
 	}
 	if f := sc.Failover; f != nil && f.Partitions > 0 {
-		ts[2].Figure = fmt.Sprintf("max %s over %s (--ack-wait %v), the longest gap between two stores of a partition after it %s; "+
+		ts[2].Figure = fmt.Sprintf("max %s over %s (--ack-wait %v), the longest an event of a partition waited after it %s; "+
 			"the killed worker's in-flight events stored %s after the kill", ms(f.MaxStall), plural(f.Partitions, "partition"), f.AckWait,
-			ms(f.MaxGap), ms(f.Recovered))
+			ms(f.MaxWait), ms(f.Recovered))
 		ts[2].Status = Reported
 		if f.Silent > 0 {
 			ts[2].Figure += fmt.Sprintf("; %d partitions stored nothing after it", f.Silent)

@@ -53,8 +53,8 @@ func TestScaleCheckOrder(t *testing.T) {
 }
 
 // Around a kill, each partition's stall runs from the kill to its first
-// event stored after it, its gap is the longest it then went without a
-// store until the load ended, and the recovery runs to the last store of an
+// event stored after it, its wait is the longest any of its events then
+// waited for its store, and the recovery runs to the last store of an
 // event ingested before the kill.
 func TestScaleCheckFailover(t *testing.T) {
 	c := newScaleCheck()
@@ -81,8 +81,8 @@ func TestScaleCheckFailover(t *testing.T) {
 	if len(f.Stalls) != 3 || f.Stalls[0] != 40*d || f.Stalls[1] != 5000*d || f.Stalls[2] != 10*d || f.MaxStall != 5000*d || f.Silent != 1 {
 		t.Fatalf("stalls %v, max %v, %d silent; want [40ms 5s 10ms], one silent", f.Stalls, f.MaxStall, f.Silent)
 	}
-	if len(f.Gaps) != 3 || f.Gaps[0] != 5060*d || f.Gaps[1] != 5000*d || f.Gaps[2] != 5010*d || f.MaxGap != 5060*d {
-		t.Fatalf("gaps %v, max %v; want [5.06s 5s 5.01s]", f.Gaps, f.MaxGap)
+	if len(f.Waits) != 3 || f.Waits[0] != 5100*d || f.Waits[1] != 5000*d || f.Waits[2] != 5020*d || f.MaxWait != 5100*d {
+		t.Fatalf("waits %v, max %v; want [5.1s 5s 5.02s]", f.Waits, f.MaxWait)
 	}
 	if f.Recovered != 5100*d {
 		t.Fatalf("recovered %v, want 5.1s", f.Recovered)

@@ -23,12 +23,11 @@ type scaleCheck struct {
 	kill      int64
 	first     map[int]int64
 	recovered int64
-	// until ends the failover window; prev is each partition's last
-	// store after the kill, gap its longest wait between two stores
-	// that began before until.
+	// until ends the failover window's load; wait is, per partition, the
+	// longest any of its events ingested before until waited after the
+	// kill for its store.
 	until int64
-	prev  map[int]int64
-	gap   map[int]int64
+	wait  map[int]int64
 }
 
 // ingestMark is where one event entered the ingest stream, as the suite's
@@ -75,7 +74,7 @@ func (o ScaleOrder) String() string {
 
 func newScaleCheck() *scaleCheck {
 	return &scaleCheck{marks: map[string]ingestMark{}, last: map[string]uint64{}, stored: map[string]bool{}, first: map[int]int64{},
-		prev: map[int]int64{}, gap: map[int]int64{}}
+		wait: map[int]int64{}}
 }
 
 // ingested records event id seen in a frame of partition at time at. A
@@ -115,14 +114,9 @@ func (c *scaleCheck) storedEvent(id, symbol string, at int64) {
 		if m.at < c.kill {
 			c.recovered = max(c.recovered, at)
 		}
-		prev, ok := c.prev[m.partition]
-		if !ok {
-			prev = c.kill
+		if m.at < c.until {
+			c.wait[m.partition] = max(c.wait[m.partition], at-max(m.at, c.kill))
 		}
-		if prev < c.until {
-			c.gap[m.partition] = max(c.gap[m.partition], at-prev)
-		}
-		c.prev[m.partition] = at
 	}
 	last, seen := c.last[symbol]
 	switch {
@@ -162,12 +156,14 @@ type ScaleFailover struct {
 	Stalls   []time.Duration `json:"stalls_ns"`
 	MaxStall time.Duration   `json:"max_stall_ns"`
 	Silent   int             `json:"silent"`
-	// Gaps is, per partition, the longest it went without storing an
-	// event from the kill to the end of the load (a partition may store
-	// a few events right after the kill, then wait for a batch the server
-	// handed the dead worker); MaxGap the longest.
-	Gaps   []time.Duration `json:"gaps_ns"`
-	MaxGap time.Duration   `json:"max_gap_ns"`
+	// Waits is, per partition, the longest any of its events waited after
+	// the kill, from the later of its ingest and the kill to its store,
+	// over the events ingested until the load ended (a partition may store
+	// a few events right after the kill and only then stall); MaxWait the
+	// longest. Unlike a gap between stores, a wait is not lengthened by a
+	// lull in what the gateway admits.
+	Waits   []time.Duration `json:"waits_ns"`
+	MaxWait time.Duration   `json:"max_wait_ns"`
 	// Recovered is the time from the kill until the last event ingested
 	// before it was stored: the killed worker's in-flight batch, delivered
 	// again once its AckWait passed.
@@ -190,9 +186,9 @@ func (c *scaleCheck) failover(partitions int) ScaleFailover {
 		d := time.Duration(at - c.kill)
 		f.Stalls = append(f.Stalls, d)
 		f.MaxStall = max(f.MaxStall, d)
-		g := time.Duration(c.gap[p])
-		f.Gaps = append(f.Gaps, g)
-		f.MaxGap = max(f.MaxGap, g)
+		w := time.Duration(c.wait[p])
+		f.Waits = append(f.Waits, w)
+		f.MaxWait = max(f.MaxWait, w)
 	}
 	if c.recovered > 0 {
 		f.Recovered = time.Duration(c.recovered - c.kill)
@@ -203,15 +199,15 @@ func (c *scaleCheck) failover(partitions int) ScaleFailover {
 // String describes the failover in one line.
 func (f ScaleFailover) String() string {
 	long := 0
-	for _, d := range f.Gaps {
+	for _, d := range f.Waits {
 		if d > time.Second {
 			long++
 		}
 	}
 	s := fmt.Sprintf("kill -9 of %s, %s (--ack-wait %v): the longest a partition waited for its next stored event %s, "+
-		"the longest a partition went without storing an event until the load ended %s (%s over 1 s); "+
+		"the longest an event of a partition waited after it %s (%s over 1 s); "+
 		"every event ingested before the kill stored %s after it",
-		f.Killed, plural(f.Partitions, "partition"), f.AckWait, ms(f.MaxStall), ms(f.MaxGap), plural(long, "partition"), ms(f.Recovered))
+		f.Killed, plural(f.Partitions, "partition"), f.AckWait, ms(f.MaxStall), ms(f.MaxWait), plural(long, "partition"), ms(f.Recovered))
 	if f.Silent > 0 {
 		s += fmt.Sprintf("; %s stored nothing after the kill", plural(f.Silent, "partition"))
 	}
