@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -41,11 +43,18 @@ type FieldError struct {
 	Field  string
 	Have   string // the existing stream's value
 	Want   string // the value Apply would set
+	// Hint says what to do instead; empty: delete the stream or use
+	// another prefix.
+	Hint string
 }
 
 func (e *FieldError) Error() string {
-	return fmt.Sprintf("stream %q exists with %s %s, want %s: %v (not changed; delete the stream or use another prefix)",
-		e.Stream, e.Field, e.Have, e.Want, ErrIncompatibleStream)
+	hint := e.Hint
+	if hint == "" {
+		hint = "delete the stream or use another prefix"
+	}
+	return fmt.Sprintf("stream %q exists with %s %s, want %s: %v (not changed; %s)",
+		e.Stream, e.Field, e.Have, e.Want, ErrIncompatibleStream, hint)
 }
 
 // Unwrap returns [ErrIncompatibleStream].
@@ -87,6 +96,15 @@ func (e *CapturedError) Unwrap() error { return ErrIncompatibleStream }
 //     subject, which is a [*CapturedError]; a subject outside the
 //     pipeline's is a [*FieldError]. With o.Exact the pipeline's subjects
 //     no durable type needs are removed.
+//   - partitions ([StreamOptions.Partitions], the ingest stream's
+//     [MetadataPartitions]): a stream of one partition (or one created
+//     before partitions existed) gets the partition subjects added and
+//     keeps its <prefix>.ingest.<type> until an Exact apply removes it
+//     (the workers drain it meanwhile). Any other change of the count is
+//     a [*FieldError] naming both counts unless o.Exact: it would move
+//     symbols to other partitions while batches of theirs wait in the
+//     old ones, and components that disagree on the count would publish
+//     where no consumer reads.
 //   - refused: retention, storage and discard policy, and an existing
 //     stream that is a mirror, has sources or is sealed. Changing them
 //     would change what a stored message means (a limits stream turned
@@ -169,6 +187,9 @@ func applyOnce(ctx context.Context, js jetstream.JetStream, sp spec, exact bool)
 	}
 	have := st.CachedInfo().Config
 	if err := compatible(have, want); err != nil {
+		return a, err
+	}
+	if err := checkPartitions(have, sp, exact); err != nil {
 		return a, err
 	}
 	subjects, added, removed, err := reconcile(have.Subjects, sp, exact)
@@ -291,7 +312,44 @@ func merge(have jetstream.StreamConfig, sp spec) (jetstream.StreamConfig, []stri
 	set("replicas", sp.replicas, have.Replicas != want.Replicas, func() { upd.Replicas = want.Replicas })
 	set("allow_direct", true, have.AllowDirect != want.AllowDirect, func() { upd.AllowDirect = want.AllowDirect })
 	set("description", true, have.Description != want.Description, func() { upd.Description = want.Description })
+	if sp.partitions > 0 {
+		set("partitions", true, StreamPartitions(have) != sp.partitions, func() {
+			upd.Metadata = maps.Clone(have.Metadata)
+			if upd.Metadata == nil {
+				upd.Metadata = make(map[string]string, 1)
+			}
+			upd.Metadata[MetadataPartitions] = strconv.Itoa(sp.partitions)
+			if sp.partitions == 1 {
+				delete(upd.Metadata, MetadataPartitions)
+			}
+		})
+	}
 	return upd, changed
+}
+
+// StreamPartitions returns the partition count an ingest stream's
+// configuration records ([MetadataPartitions]): 1 when it records none.
+func StreamPartitions(cfg jetstream.StreamConfig) int {
+	if n, err := strconv.Atoi(cfg.Metadata[MetadataPartitions]); err == nil && n > 1 {
+		return n
+	}
+	return 1
+}
+
+// checkPartitions returns a [*FieldError] when the ingest stream have
+// records another partition count than sp's and the change is not the
+// upgrade from one partition, unless exact.
+func checkPartitions(have jetstream.StreamConfig, sp spec, exact bool) error {
+	if sp.partitions == 0 || exact {
+		return nil
+	}
+	h := StreamPartitions(have)
+	if h == sp.partitions || h == 1 {
+		return nil
+	}
+	return &FieldError{Stream: sp.cfg.Name, Field: "partitions", Have: strconv.Itoa(h), Want: strconv.Itoa(sp.partitions),
+		Hint: fmt.Sprintf("run every gateway and worker with --partitions %d, or, once the stream is drained, "+
+			"\"sluice streams apply --partitions %d\" to change it", h, sp.partitions)}
 }
 
 // ApplyIngest is [Apply] for the ingest stream alone: what a gateway needs

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -91,4 +92,126 @@ func (p *Pull) Pending(ctx context.Context) (Pending, error) {
 		return Pending{}, fmt.Errorf("consumer %q info: %w", p.o.Group, err)
 	}
 	return Pending{Msgs: info.NumPending, AckPending: info.NumAckPending}, nil
+}
+
+// Pulls are several consumers of one worker group read as one: the
+// consumers of its partitions ([NewPartitions]), and the group's
+// unpartitioned consumer while the stream still holds batches on the
+// subjects of before. Consume starts them all; Pending sums their
+// backlogs.
+type Pulls []*Pull
+
+var _ Consumer = Pulls(nil)
+
+// PartitionConsumer names the durable consumer of group for partition
+// part: "<group>-p<part>".
+func PartitionConsumer(group string, part int) string {
+	return group + "-p" + strconv.Itoa(part)
+}
+
+// NewPartitions creates (or updates) the group's consumers of a
+// partitioned ingest stream, one per partition: [PartitionConsumer]
+// filtered on each of o.Subjects (the types' <prefix>.ingest.<type>)
+// followed by ".<partition>", with MaxAckPending 1. The server then hands
+// out one batch of a partition at a time, to whichever member of the
+// group pulls, and the next only once that one is acknowledged or
+// terminated (or its AckWait has passed: a member that died holding it
+// stalls its partition that long): batches of one partition are
+// processed one after another, in stream order. o.MaxAckPending is
+// ignored; o.Buffer applies to each consumer.
+func NewPartitions(ctx context.Context, js jetstream.JetStream, stream string, o ConsumerOptions, partitions int) (Pulls, error) {
+	if partitions < 2 || partitions > MaxPartitions {
+		return nil, fmt.Errorf("consumer group %q: %d partitions, want 2 to %d", o.Group, partitions, MaxPartitions)
+	}
+	out := make(Pulls, 0, partitions)
+	for part := range partitions {
+		po := o
+		po.Group, po.MaxAckPending = PartitionConsumer(o.Group, part), 1
+		po.Subjects = make([]string, len(o.Subjects))
+		for i, s := range o.Subjects {
+			po.Subjects[i] = s + "." + strconv.Itoa(part)
+		}
+		p, err := NewPull(ctx, js, stream, po)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Consume starts every consumer with handle (called from one goroutine
+// per consumer: handle must be safe for concurrent use). The
+// [Subscription] stops, drains and closes them all; on an error the ones
+// started are stopped.
+func (ps Pulls) Consume(handle func(Delivery)) (*Subscription, error) {
+	subs := make([]*Subscription, 0, len(ps))
+	for _, p := range ps {
+		s, err := p.Consume(handle)
+		if err != nil {
+			for _, s := range subs {
+				s.Stop()
+			}
+			return nil, err
+		}
+		subs = append(subs, s)
+	}
+	closed := make(chan struct{})
+	go func() {
+		for _, s := range subs {
+			<-s.Closed()
+		}
+		close(closed)
+	}()
+	return &Subscription{
+		stop: func() {
+			for _, s := range subs {
+				s.Stop()
+			}
+		},
+		drain: func() {
+			for _, s := range subs {
+				s.drain()
+			}
+		},
+		closed: closed,
+	}, nil
+}
+
+// Pending sums the consumers' backlogs: one request each, sent together;
+// the first failure is returned.
+func (ps Pulls) Pending(ctx context.Context) (Pending, error) {
+	if len(ps) == 1 {
+		return ps[0].Pending(ctx)
+	}
+	type answer struct {
+		p   Pending
+		err error
+	}
+	answers := make(chan answer, len(ps))
+	for _, p := range ps {
+		go func() {
+			pe, err := p.Pending(ctx)
+			answers <- answer{pe, err}
+		}()
+	}
+	var sum Pending
+	var first error
+	for range ps {
+		a := <-answers
+		first = cmpFirst(first, a.err)
+		sum.Msgs += a.p.Msgs
+		sum.AckPending += a.p.AckPending
+	}
+	if first != nil {
+		return Pending{}, first
+	}
+	return sum, nil
+}
+
+func cmpFirst(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
 }

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,7 +58,29 @@ type StreamOptions struct {
 	// DLQMaxAge and DLQMaxBytes bound the dead-letter stream (discard old).
 	DLQMaxAge   time.Duration
 	DLQMaxBytes int64
+	// Partitions is how many partitions each durable type's batches are
+	// spread over by symbol ([schemas.Partition]). 0 or 1: one ingest
+	// subject per type, <prefix>.ingest.<type>, which a group reads through
+	// one consumer with many batches in flight (no order across them).
+	// More: the subjects <prefix>.ingest.<type>.<partition> (the stream
+	// holds <prefix>.ingest.<type>.*), each read by one consumer per group
+	// with one batch in flight ([NewPartitions]): a symbol's events are
+	// processed in ingest order. The ingest stream records the count in
+	// its metadata ([MetadataPartitions]); see [Apply] for a stream that
+	// holds another.
+	Partitions int
 }
+
+// MaxPartitions bounds [StreamOptions.Partitions]: each partition is a
+// consumer per group on the server, and a pull request per worker.
+const MaxPartitions = 64
+
+// MetadataPartitions is the ingest stream's metadata key that holds its
+// partition count (absent: 1, one subject per type).
+const MetadataPartitions = "sluice.partitions"
+
+// partitions returns the partition count o stands for: 1 when unset.
+func (o StreamOptions) partitions() int { return max(o.Partitions, 1) }
 
 // orDefault returns v, or def when v is zero, with negative byte limits as
 // the server's "no limit".
@@ -80,6 +103,8 @@ func (o StreamOptions) Validate() error {
 		return fmt.Errorf("stream storage %v: want file or memory", o.Storage)
 	case o.Duplicates < 0 || o.EnrichedMaxAge < 0 || o.DLQMaxAge < 0:
 		return fmt.Errorf("stream durations must not be negative")
+	case o.Partitions < 0 || o.Partitions > MaxPartitions:
+		return fmt.Errorf("partitions %d: want 1 to %d", o.Partitions, MaxPartitions)
 	}
 	return nil
 }
@@ -108,10 +133,11 @@ func streamName(s schemas.Subjects, role string) string {
 // in the order ingest, enriched, dlq, each over the subjects of o's
 // durable types only (none when every type is core):
 //
-//   - ingest, <prefix>.ingest.<type>: work-queue retention (a batch is
-//     removed once a worker group's consumer acks it; one consumer per
-//     group, with filters that do not overlap), discard new past
-//     IngestMaxBytes.
+//   - ingest, <prefix>.ingest.<type> (<prefix>.ingest.<type>.* with more
+//     than one partition, and the count in the metadata): work-queue
+//     retention (a batch is removed once a worker group's consumer acks
+//     it; one consumer per group, or per group and partition, with
+//     filters that do not overlap), discard new past IngestMaxBytes.
 //   - enriched, <prefix>.enriched.<type>.>: limits retention by
 //     EnrichedMaxAge and EnrichedMaxBytes, discard old, direct get allowed
 //     (for snapshots by symbol).
@@ -145,6 +171,9 @@ type spec struct {
 	// set says which of replicas, duplicates, max age and max bytes o
 	// gave.
 	replicas, duplicates, maxAge, maxBytes bool
+	// partitions is the ingest stream's partition count (0 for the
+	// others).
+	partitions int
 }
 
 func specs(s schemas.Subjects, o StreamOptions) []spec {
@@ -170,7 +199,11 @@ func specs(s schemas.Subjects, o StreamOptions) []spec {
 		}
 		for _, k := range schemas.Kinds {
 			if o.Delivery.Of(k) == ModeDurable {
-				sp.cfg.Subjects = append(sp.cfg.Subjects, r.subject(k))
+				subj := r.subject(k)
+				if i == 0 && o.partitions() > 1 {
+					subj = s.IngestPartitions(k)
+				}
+				sp.cfg.Subjects = append(sp.cfg.Subjects, subj)
 			} else {
 				sp.core = append(sp.core, r.subject(k))
 				sp.coreKinds = append(sp.coreKinds, k)
@@ -181,6 +214,9 @@ func specs(s schemas.Subjects, o StreamOptions) []spec {
 	in, en, dl := &out[0], &out[1], &out[2]
 	in.cfg.Retention, in.cfg.Discard = jetstream.WorkQueuePolicy, jetstream.DiscardNew
 	in.cfg.MaxBytes, in.maxBytes = orDefault(o.IngestMaxBytes, DefaultIngestMaxBytes), o.IngestMaxBytes != 0
+	if in.partitions = o.partitions(); in.partitions > 1 {
+		in.cfg.Metadata = map[string]string{MetadataPartitions: strconv.Itoa(in.partitions)}
+	}
 
 	en.cfg.Retention, en.cfg.Discard, en.cfg.AllowDirect = jetstream.LimitsPolicy, jetstream.DiscardOld, true
 	en.cfg.MaxAge, en.maxAge = orDefault(o.EnrichedMaxAge, DefaultEnrichedMaxAge), o.EnrichedMaxAge != 0

@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -50,6 +51,17 @@ func (s Subjects) prefixOrDefault() string {
 
 // Ingest is where the gateway publishes batch frames of kind k.
 func (s Subjects) Ingest(k Kind) string { return s.prefixOrDefault() + ".ingest." + k.String() }
+
+// IngestPartition is where the gateway publishes the batch frames of
+// kind k whose events fall in partition part ([Partition]) when the type
+// is durable and partitioned: [Subjects.Ingest] and the partition number.
+func (s Subjects) IngestPartition(k Kind, part int) string {
+	return s.Ingest(k) + "." + strconv.Itoa(part)
+}
+
+// IngestPartitions is the wildcard of every partition subject of kind k,
+// the ingest stream's subject of a partitioned durable type.
+func (s Subjects) IngestPartitions(k Kind) string { return s.Ingest(k) + ".*" }
 
 // DLQ is where workers publish rejected events of kind k.
 func (s Subjects) DLQ(k Kind) string { return s.prefixOrDefault() + ".dlq." + k.String() }
