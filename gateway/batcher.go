@@ -81,17 +81,23 @@ type batcher struct {
 	opts    BatchOptions
 	pub     framePublisher // core or durable: the batcher holds no connection
 	m       *gatewayMetrics
-	group   *admit.Group // the group's load: events held here
-	out     outstanding  // core: batches sent, not yet reported done by a worker
-	dur     *durablePub  // durable: pub, for admission's backpressure check; nil in core mode
-	msgID   string       // durable: the Nats-Msg-Id prefix, "<publisher id>.<type>."
-	unacked atomic.Int64 // durable: events published, not yet acknowledged
+	group   *admit.Group  // the group's load: events held here
+	out     outstanding   // core: batches sent, not yet reported done by a worker
+	dur     *durablePub   // durable: pub, for admission's backpressure check; nil in core mode
+	msgID   string        // durable: the Nats-Msg-Id prefix, "<publisher id>.<type>.[<partition>.]"
+	unacked *atomic.Int64 // durable: events published, not yet acknowledged
 
 	tracer   trace.Tracer // nil: tracing off
 	spanName string
 
-	active  atomic.Int64 // requests between enter and add
-	pending atomic.Int64 // bytes reserved, not yet published
+	// The counts above and below are shared by the batchers of one
+	// type's partitions (newPartBatcher): a request enters, reserves and
+	// is counted once for its type, whichever partitions its events go to.
+	active  *atomic.Int64 // requests between enter and add
+	pending *atomic.Int64 // bytes reserved, not yet published
+	// siblings are the other partitions' batchers of the type (nil when
+	// it has one): leave flushes them too.
+	siblings []*batcher
 
 	mu       sync.Mutex
 	lastAdd  int64 // unix ns of the last request's arrival
@@ -111,9 +117,20 @@ func newBatcher(pub framePublisher, subject, inbox string, opts BatchOptions, m 
 	// to the real gap over the first two hundred or so requests (it keeps
 	// 7/8 of itself per request), so a new gateway batches only once it has
 	// seen traffic.
-	b := &batcher{subject: subject, inbox: inbox, opts: opts, pub: pub, m: m, gapEWMA: 1 << 62}
+	b := &batcher{subject: subject, inbox: inbox, opts: opts, pub: pub, m: m, gapEWMA: 1 << 62,
+		unacked: new(atomic.Int64), active: new(atomic.Int64), pending: new(atomic.Int64)}
 	b.timer = time.AfterFunc(time.Hour, b.onTimer)
 	b.timer.Stop()
+	return b
+}
+
+// newPartBatcher returns a batcher of head's type for another partition,
+// on subject: its own batch, timer and arrival rate, head's counts (see
+// [partitioned]).
+func newPartBatcher(head *batcher, subject string) *batcher {
+	b := newBatcher(head.pub, subject, head.inbox, head.opts, head.m)
+	b.group, b.dur, b.tracer = head.group, head.dur, head.tracer
+	b.unacked, b.active, b.pending = head.unacked, head.active, head.pending
 	return b
 }
 
@@ -124,6 +141,9 @@ func (b *batcher) enter() { b.active.Add(1) }
 func (b *batcher) leave() {
 	if b.active.Add(-1) == 0 {
 		b.flushIdle()
+		for _, o := range b.siblings {
+			o.flushIdle()
+		}
 	}
 }
 

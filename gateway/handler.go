@@ -164,14 +164,14 @@ func (s *Server) publishBody(w http.ResponseWriter, r *http.Request, kind schema
 		if st.span != nil {
 			sc = &st.sc
 		}
-		bt.addTraced(st.enc, st.ends, start.UnixNano(), corr != 0, touched[:0], call, sc)
+		s.addEvents(kind, bt, st, start.UnixNano(), corr != 0, touched[:0], call, sc)
 		return 0, corr
 	}
 	if st.span != nil {
 		st.span.AddEvent("decoded")
-		st.touched = bt.addTraced(st.enc, st.ends, start.UnixNano(), corr != 0, st.touched[:0], nil, &st.sc)
+		st.touched = s.addEvents(kind, bt, st, start.UnixNano(), corr != 0, st.touched[:0], nil, &st.sc)
 	} else {
-		st.touched = bt.add(st.enc, st.ends, start.UnixNano(), corr != 0, st.touched[:0], nil)
+		st.touched = s.addEvents(kind, bt, st, start.UnixNano(), corr != 0, st.touched[:0], nil, nil)
 	}
 	if err := waitBatches(r, st.touched); err != nil {
 		s.releaseCorr(corr)
@@ -184,6 +184,15 @@ func (s *Server) publishBody(w http.ResponseWriter, r *http.Request, kind schema
 	}
 	s.m.accepted[kind].Add(n)
 	return 0, corr
+}
+
+// addEvents hands the request's encoded events to bt, or to the batchers
+// of their partitions when kind is partitioned.
+func (s *Server) addEvents(kind schemas.Kind, bt *batcher, st *reqState, arrived int64, wait bool, touched []*batch, call batchWaiter, sc *trace.SpanContext) []*batch {
+	if p := s.parts[kind]; p != nil {
+		return p.add(st, arrived, wait, touched, call, sc)
+	}
+	return bt.addTraced(st.enc, st.ends, arrived, wait, touched, call, sc)
 }
 
 func (s *Server) releaseCorr(corr uint64) {

@@ -28,6 +28,7 @@ type Server struct {
 	ids      *idGen
 	replies  *replyTable
 	batchers [3]*batcher         // by schemas.Kind
+	parts    [3]*partitioned     // by schemas.Kind: a partitioned durable type's batchers (batchers holds the first)
 	dur      *durablePub         // the durable types' publisher; nil when all are core
 	js       jetstream.JetStream // durable: set by Start, for CheckIngest
 	adm      *admission
@@ -76,7 +77,13 @@ func New(opts Options) (*Server, error) {
 		if durable {
 			pub = s.dur
 		}
-		b := newBatcher(pub, opts.Subjects.Ingest(k), s.inbox+"."+k.String(), opts.Batch, s.m)
+		subject, partitions := opts.Subjects.Ingest(k), 1
+		if durable {
+			if partitions = max(opts.Durable.Streams.Partitions, 1); partitions > 1 {
+				subject = opts.Subjects.IngestPartition(k, 0)
+			}
+		}
+		b := newBatcher(pub, subject, s.inbox+"."+k.String(), opts.Batch, s.m)
 		b.group = s.adm.groups[k].load
 		if opts.Tracing != nil {
 			b.tracer, b.spanName = opts.Tracing.Tracer(), "publish "+b.subject
@@ -88,6 +95,9 @@ func New(opts Options) (*Server, error) {
 			b.dur, b.msgID = s.dur, s.dur.id+"."+k.String()+"."
 			b.group.SetDurable()
 			b.group.AddOrigin(b.inbox, b.unacked.Load)
+			if partitions > 1 {
+				s.parts[k] = newPartitioned(b, opts.Subjects, k, partitions, b.msgID)
+			}
 		} else {
 			b.group.AddOrigin(b.inbox, b.out.events.Load)
 		}
@@ -446,6 +456,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.once.Do(func() {
 		err = s.srv.Shutdown(ctx)
 		for _, k := range schemas.Kinds {
+			if p := s.parts[k]; p != nil {
+				p.flushAll()
+				continue
+			}
 			s.batchers[k].flushAll()
 		}
 		if s.dur != nil {

@@ -19,6 +19,13 @@ type reqState struct {
 	out     []byte
 	touched []*batch
 	single  bool
+	// A partitioned type's request: each event's partition, the events'
+	// order grouped by partition, and their encodings so grouped
+	// (partitioned.add).
+	part  []uint8
+	order []int32
+	penc  []byte
+	pends []int
 	// trace is the request's W3C trace context (Traceparent, Tracestate
 	// headers), empty when it has none or an invalid one.
 	trace, traceState string
@@ -49,7 +56,7 @@ var statePool = sync.Pool{New: func() any {
 func getState() *reqState { return statePool.Get().(*reqState) }
 
 func putState(st *reqState) {
-	if cap(st.body) > maxPooledBytes || cap(st.enc) > maxPooledBytes || cap(st.out) > maxPooledBytes || cap(st.events) > 4096 {
+	if cap(st.body) > maxPooledBytes || cap(st.enc) > maxPooledBytes || cap(st.out) > maxPooledBytes || cap(st.penc) > maxPooledBytes || cap(st.events) > 4096 {
 		return
 	}
 	clear(st.touched)

@@ -23,7 +23,11 @@ func (s *Server) handleTypes(w http.ResponseWriter, r *http.Request) {
 		b = append(b, `,"enriched_type":`...)
 		b = schemas.AppendJSONString(b, k.EnrichedType())
 		b = append(b, `,"subject":`...)
-		b = schemas.AppendJSONString(b, s.opts.Subjects.Ingest(k))
+		subject := s.opts.Subjects.Ingest(k)
+		if s.parts[k] != nil {
+			subject = s.opts.Subjects.IngestPartitions(k)
+		}
+		b = schemas.AppendJSONString(b, subject)
 		b = append(b, `,"schema":`...)
 		if sch := schemas.JSONSchema(k); sch != nil {
 			b = append(b, sch...)

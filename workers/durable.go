@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -62,7 +63,7 @@ type durable struct {
 	names [2]string             // the enriched and dead-letter streams
 	kinds map[string]*kindState // by ingest subject
 	pub   *bus.Durable
-	pull  *bus.Pull
+	pull  bus.Pulls // the group's consumer, or its partitions' ones
 	sub   *bus.Subscription
 	m     durableMetrics
 	// stopping is closed when Shutdown begins: a store retried in place
@@ -100,17 +101,21 @@ func newDurableMetrics(s *metrics.Set, group string) durableMetrics {
 	return dm
 }
 
-// prepareDurable applies the streams and creates the group's consumer and
-// the publisher of the durable kinds (consuming starts in subscribe). It
-// does nothing without any.
+// prepareDurable applies the streams and creates the group's consumers
+// and the publisher of the durable kinds (consuming starts in subscribe).
+// It does nothing without any.
 func (w *Worker) prepareDurable() error {
 	var subjects []string
+	parts := max(w.opts.Streams.Partitions, 1)
 	kinds := make(map[string]*kindState)
 	for _, k := range w.opts.Kinds {
 		if w.opts.Delivery.Of(k) == bus.ModeDurable {
 			s := w.opts.Subjects.Ingest(k)
 			subjects = append(subjects, s)
 			kinds[s] = w.pl.kinds[k]
+			for p := 0; parts > 1 && p < parts; p++ {
+				kinds[w.opts.Subjects.IngestPartition(k, p)] = w.pl.kinds[k]
+			}
 		}
 	}
 	js, err := jetstream.New(w.nc)
@@ -137,8 +142,23 @@ func (w *Worker) prepareDurable() error {
 	}
 	d := &durable{stopping: make(chan struct{}), js: js, names: [2]string{bus.EnrichedStream(w.opts.Subjects), bus.DLQStream(w.opts.Subjects)}, kinds: kinds, pub: pub, m: newDurableMetrics(w.opts.Metrics, w.opts.Group),
 		slots: make(chan struct{}, w.opts.Concurrency)}
+	if d.pull, err = w.consumers(ctx, js, subjects, parts); err != nil {
+		return err
+	}
+	w.dur = d
+	return nil
+}
+
+// consumers creates the group's consumers on the ingest stream: one over
+// subjects (the durable kinds' ingest subjects) when parts is 1; else one
+// per partition ([bus.NewPartitions]) and, while the stream still holds
+// some of subjects themselves (it was upgraded from one partition), the
+// unpartitioned one on those too, so that the batches stored there before
+// the upgrade are processed (in no particular order) rather than left.
+func (w *Worker) consumers(ctx context.Context, js jetstream.JetStream, subjects []string, parts int) (bus.Pulls, error) {
 	var consumeLog logLimiter
-	d.pull, err = bus.NewPull(ctx, js, bus.IngestStream(w.opts.Subjects), bus.ConsumerOptions{
+	stream := bus.IngestStream(w.opts.Subjects)
+	co := bus.ConsumerOptions{
 		Group:      w.opts.Group,
 		Subjects:   subjects,
 		AckWait:    w.opts.AckWait,
@@ -152,13 +172,41 @@ func (w *Worker) prepareDurable() error {
 				w.opts.Logger.Warn("consuming", "group", w.opts.Group, "err", err, "suppressed", suppressed)
 			}
 		},
-	})
-	if err != nil {
-		return err
 	}
-	w.dur = d
-	return nil
+	if parts == 1 {
+		p, err := bus.NewPull(ctx, js, stream, co)
+		return bus.Pulls{p}, err
+	}
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("looking up stream %q: %w", stream, err)
+	}
+	var legacy []string
+	for _, s := range subjects {
+		if slices.Contains(st.CachedInfo().Config.Subjects, s) {
+			legacy = append(legacy, s)
+		}
+	}
+	po := co
+	// The server hands out one batch per partition at a time anyway.
+	po.Buffer = partitionBuffer
+	ps, err := bus.NewPartitions(ctx, js, stream, po, parts)
+	if err != nil || len(legacy) == 0 {
+		return ps, err
+	}
+	co.Subjects = legacy
+	p, err := bus.NewPull(ctx, js, stream, co)
+	if err != nil {
+		return nil, err
+	}
+	w.opts.Logger.Info("draining the unpartitioned ingest subjects as well", "group", w.opts.Group, "subjects", legacy)
+	return append(ps, p), nil
 }
+
+// partitionBuffer is how many batches a worker pulls ahead on each
+// partition's consumer: the server delivers one at a time, the second
+// request waits on the server for the next.
+const partitionBuffer = 2
 
 // coreCheckTimeout bounds the look a worker whose types are all core takes
 // at the streams.

@@ -28,6 +28,12 @@ const (
 	// DefaultNakDelay is how long a durable batch that failed waits before
 	// its next delivery.
 	DefaultNakDelay = time.Second
+	// DefaultPartitionedAckWait is the AckWait of a group that reads a
+	// partitioned ingest stream: a partition has one batch in flight, and
+	// when the worker holding it dies the partition waits this long
+	// before another worker gets the batch. A live worker keeps a slow
+	// batch with in-progress acks every half of it.
+	DefaultPartitionedAckWait = 5 * time.Second
 )
 
 // DefaultGroups maps the built-in worker groups to the event kinds they
@@ -117,7 +123,10 @@ type Options struct {
 	Delivery bus.Modes
 	// AckWait is how long a durable batch may stay unacknowledged before
 	// the stream delivers it again; a batch still running at half of it
-	// is kept with an in-progress ack. Default [bus.DefaultAckWait].
+	// is kept with an in-progress ack. Default [bus.DefaultAckWait], or
+	// [DefaultPartitionedAckWait] when Streams.Partitions is more than 1:
+	// a partition whose batch was held by a worker that died (kill -9, a
+	// lost connection) stalls until its AckWait has passed.
 	AckWait time.Duration
 	// MaxDeliver is how many times a durable batch is delivered: a batch
 	// that still fails on its last delivery goes to <prefix>.dlq.<kind>
@@ -168,6 +177,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.AckWait == 0 {
 		o.AckWait = bus.DefaultAckWait
+		if o.Streams.Partitions > 1 {
+			o.AckWait = DefaultPartitionedAckWait
+		}
 	}
 	if o.MaxDeliver == 0 {
 		o.MaxDeliver = bus.DefaultMaxDeliver

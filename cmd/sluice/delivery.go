@@ -171,6 +171,7 @@ func registerDurableFlags(fs *flag.FlagSet, o *gateway.DurableOptions) {
 	fs.IntVar(&o.Streams.Replicas, "replicas", 0, replicasUsage)
 	fs.DurationVar(&o.Streams.Duplicates, "duplicates", 0, duplicatesUsage)
 	fs.Int64Var(&o.Streams.IngestMaxBytes, "ingest-max-bytes", 0, ingestMaxBytesUsage)
+	fs.IntVar(&o.Streams.Partitions, "partitions", bus.DefaultPartitions, partitionsUsage)
 }
 
 // addIngestCheck adds the readiness check "stream:ingest" when a type is

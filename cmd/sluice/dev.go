@@ -164,6 +164,7 @@ func startStack(ctx context.Context, cfg devConfig, log *slog.Logger) (st *devSt
 	gs := cfg.gateway.opts.Durable.Streams
 	wf.delivery = cfg.gateway.opts.Delivery
 	wf.streams.Replicas, wf.streams.Duplicates, wf.streams.IngestMaxBytes = gs.Replicas, gs.Duplicates, gs.IngestMaxBytes
+	wf.streams.Partitions = gs.Partitions
 	for _, group := range groups {
 		nc, err := st.connect(url, "sluice-dev-worker-"+group, log)
 		if err != nil {

@@ -245,6 +245,7 @@ func registerStreamFlags(fs *flag.FlagSet, o *bus.StreamOptions, enriched bool) 
 	fs.IntVar(&o.Replicas, "replicas", 0, replicasUsage)
 	fs.DurationVar(&o.Duplicates, "duplicates", 0, duplicatesUsage)
 	fs.Int64Var(&o.IngestMaxBytes, "ingest-max-bytes", 0, ingestMaxBytesUsage)
+	fs.IntVar(&o.Partitions, "partitions", bus.DefaultPartitions, partitionsUsage)
 	if enriched {
 		registerEnrichedFlags(fs, o)
 	}
@@ -256,6 +257,7 @@ const (
 	replicasUsage       = "durable delivery: replicas of each stream (3 on a cluster that must survive the loss of a node)" + keepUsage + "1"
 	duplicatesUsage     = "durable delivery: the streams' duplicate window: a batch, enriched event or dead letter published again with the same Nats-Msg-Id within it is stored once" + keepUsage + "2m"
 	ingestMaxBytesUsage = "durable delivery: bytes of batches the ingest stream holds unprocessed; past it the stream refuses new batches (and requests get 503); -1 for no bound" + keepUsage + "1 GiB"
+	partitionsUsage     = "durable delivery: partitions of each durable type's batches, by symbol: each is processed one batch at a time by one worker of a group, so a symbol's events are processed in ingest order (1: one unordered consumer per group, as before partitions). Fixed for the life of the ingest stream: every gateway and worker must give the same count (a stream with another one fails start naming both), and only sluice streams apply changes it"
 )
 
 // registerEnrichedFlags registers the enriched stream's limits, 0 meaning
@@ -274,7 +276,7 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&w.priceBand, "price-band", enrich.DefaultPriceBand, "a price further than this fraction from its symbol's last enriched price is rejected as price_out_of_band (0.5: below half or above 1.5 times it; after 3 in a row the next is the new level); 0 disables")
 	fs.DurationVar(&w.stageCost, "stage-cost", 0, "TEST KNOB: burn this much CPU per event to make workers slow on purpose (capacity and shedding tests)")
 	fs.DurationVar(&w.stageDelay, "stage-delay", 0, "TEST KNOB: a downstream taking this long per event, one at a time, without CPU: caps a worker at 1/DURATION events/s (capacity tests on a shared machine)")
-	fs.DurationVar(&w.ackWait, "ack-wait", bus.DefaultAckWait, "durable delivery: a batch not acknowledged within this is delivered again (to any worker of the group); a batch still running at half of it is kept with an in-progress ack")
+	fs.DurationVar(&w.ackWait, "ack-wait", 0, "durable delivery: a batch not acknowledged within this is delivered again (to any worker of the group); a batch still running at half of it is kept with an in-progress ack. With --partitions above 1 a partition whose batch a dead worker held (kill -9, lost connection) stalls this long (default 30s, 5s with --partitions above 1)")
 	fs.IntVar(&w.maxDeliver, "max-deliver", bus.DefaultMaxDeliver, "durable delivery: deliveries of a batch; one that still fails on the last goes whole to <prefix>.dlq.<type> with its reason and count")
 	registerEnrichedFlags(fs, &w.streams)
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/sluice-dev/sluice/schemas"
 )
 
-const streamsUsage = "Usage: sluice streams apply --nats URL [--delivery MODES] [--prefix P] [--replicas N] [--enriched-max-age D] [--enriched-max-bytes N] [--duplicates D]"
+const streamsUsage = "Usage: sluice streams apply --nats URL [--delivery MODES] [--prefix P] [--replicas N] [--enriched-max-age D] [--enriched-max-bytes N] [--duplicates D] [--partitions N]"
 
 // streamsTimeout bounds `sluice streams apply`: bus.Apply retries while a
 // cluster elects its leaders.

@@ -1,0 +1,102 @@
+package gateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/sluice-dev/sluice/bus"
+	"github.com/sluice-dev/sluice/schemas"
+)
+
+// partitions makes every type durable with n partitions.
+func partitions(n int) envOption {
+	return func(o *Options) {
+		durable(o)
+		o.Durable.Streams.Partitions = n
+	}
+}
+
+// TestPartitionedBatchSplit: with 4 partitions, a request whose events
+// fall in several partitions is stored as one frame per partition, on
+// <prefix>.ingest.<type>.<partition>, each frame holding that partition's
+// events in request order, with Nats-Msg-Ids that differ; its 202 comes
+// once every frame is stored. GET /v1/types names the partition subjects.
+func TestPartitionedBatchSplit(t *testing.T) {
+	forModes(t, func(t *testing.T, mode string) {
+		e := newTestEnv(t, mode, nil, partitions(4))
+		syms := []string{"AAPL", "MSFT", "GOOG", "TSLA", "IBM", "AAPL", "NVDA", "MSFT", "AMZN", "AAPL"}
+		var evs []string
+		for i, s := range syms {
+			evs = append(evs, fmt.Sprintf(`{"symbol":%q,"bid":%d,"ask":%d.5,"bid_size":1,"ask_size":1,"venue":"XNAS"}`, s, 100+i, 100+i))
+		}
+		resp, body := e.post("quote", "application/json", "["+strings.Join(evs, ",")+"]")
+		wantAccepted(t, resp, body, len(syms))
+		msgs := e.ingestMsgs() // stored before the 202
+		want := make(map[int][]float64)
+		for i, s := range syms {
+			p := schemas.Partition(s, 4)
+			want[p] = append(want[p], float64(100+i))
+		}
+		if len(msgs) != len(want) {
+			t.Fatalf("%d frames stored, want one per partition touched (%d)", len(msgs), len(want))
+		}
+		ids := make(map[string]bool)
+		for _, m := range msgs {
+			var p int
+			if _, err := fmt.Sscanf(m.Subject, e.subj.Ingest(schemas.KindQuote)+".%d", &p); err != nil {
+				t.Fatalf("frame on %q: %v", m.Subject, err)
+			}
+			var got []float64
+			for _, ev := range storedEvents(t, append(msgs[:0:0], m)) {
+				if q := schemas.Partition(ev.Quote.Symbol, 4); q != p {
+					t.Errorf("%s (partition %d) in the frame of partition %d", ev.Quote.Symbol, q, p)
+				}
+				got = append(got, ev.Quote.Bid)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want[p]) {
+				t.Errorf("partition %d holds bids %v, want %v (request order)", p, got, want[p])
+			}
+			ids[m.Header.Get(bus.HeaderMsgID)] = true
+		}
+		if len(ids) != len(msgs) {
+			t.Errorf("Nats-Msg-Ids %v: want %d distinct", ids, len(msgs))
+		}
+		if p, a := e.srv.batchers[schemas.KindQuote].pending.Load(), e.srv.batchers[schemas.KindQuote].active.Load(); p != 0 || a != 0 {
+			t.Errorf("after the 202: %d bytes reserved, %d requests active; want 0", p, a)
+		}
+
+		_, body = e.do("GET", "/v1/types", "", nil)
+		var types struct {
+			Types []struct{ Name, Subject string }
+		}
+		if err := json.Unmarshal(body, &types); err != nil {
+			t.Fatal(err)
+		}
+		for _, ty := range types.Types {
+			if k, _ := schemas.ParseKind(ty.Name); ty.Subject != e.subj.IngestPartitions(k) {
+				t.Errorf("GET /v1/types: %s subject %q, want %q", ty.Name, ty.Subject, e.subj.IngestPartitions(k))
+			}
+		}
+	})
+}
+
+// TestPartitionedMismatchFailsStart: a gateway whose --partitions differs
+// from the ingest stream's fails Start with an error naming both counts.
+func TestPartitionedMismatchFailsStart(t *testing.T) {
+	e := newTestEnv(t, "h1", nil, partitions(8))
+	o := e.srv.opts
+	o.Durable.Streams.Partitions = 4
+	o.Listen, o.Metrics = "127.0.0.1:0", metrics.NewSet()
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Start()
+	if err == nil || !strings.Contains(err.Error(), "partitions 8, want 4") {
+		t.Fatalf("Start with 4 partitions on a stream of 8: %v", err)
+	}
+}
