@@ -101,7 +101,8 @@ func (e *CapturedError) Unwrap() error { return ErrIncompatibleStream }
 //     before partitions existed) gets the partition subjects added and
 //     keeps its <prefix>.ingest.<type> until an Exact apply removes it
 //     (the workers drain it meanwhile). Any other change of the count is
-//     a [*FieldError] naming both counts unless o.Exact: it would move
+//     a [*FieldError] naming both counts, unless o.Exact and the stream
+//     is empty: it would move
 //     symbols to other partitions while batches of theirs wait in the
 //     old ones, and components that disagree on the count would publish
 //     where no consumer reads.
@@ -189,7 +190,7 @@ func applyOnce(ctx context.Context, js jetstream.JetStream, sp spec, exact bool)
 	if err := compatible(have, want); err != nil {
 		return a, err
 	}
-	if err := checkPartitions(have, sp, exact); err != nil {
+	if err := checkPartitions(have, st.CachedInfo().State.Msgs, sp, exact); err != nil {
 		return a, err
 	}
 	subjects, added, removed, err := reconcile(have.Subjects, sp, exact)
@@ -336,20 +337,22 @@ func StreamPartitions(cfg jetstream.StreamConfig) int {
 	return 1
 }
 
-// checkPartitions returns a [*FieldError] when the ingest stream have
-// records another partition count than sp's and the change is not the
-// upgrade from one partition, unless exact.
-func checkPartitions(have jetstream.StreamConfig, sp spec, exact bool) error {
-	if sp.partitions == 0 || exact {
-		return nil
-	}
+// checkPartitions returns a [*FieldError] when the ingest stream have,
+// holding msgs messages, records another partition count than sp's and
+// the change is not the upgrade from one partition; exact allows it on an
+// empty stream only (batches waiting in a partition no consumer reads any
+// more would stay there).
+func checkPartitions(have jetstream.StreamConfig, msgs uint64, sp spec, exact bool) error {
 	h := StreamPartitions(have)
-	if h == sp.partitions || h == 1 {
+	if sp.partitions == 0 || h == sp.partitions || h == 1 || exact && msgs == 0 {
 		return nil
 	}
-	return &FieldError{Stream: sp.cfg.Name, Field: "partitions", Have: strconv.Itoa(h), Want: strconv.Itoa(sp.partitions),
-		Hint: fmt.Sprintf("run every gateway and worker with --partitions %d, or, once the stream is drained, "+
-			"\"sluice streams apply --partitions %d\" to change it", h, sp.partitions)}
+	hint := fmt.Sprintf("run every gateway and worker with --partitions %d, or, once the stream is drained, "+
+		"\"sluice streams apply --partitions %d\" to change it", h, sp.partitions)
+	if exact {
+		hint = fmt.Sprintf("it holds %d batches: stop the gateways, let the workers drain it, then apply again", msgs)
+	}
+	return &FieldError{Stream: sp.cfg.Name, Field: "partitions", Have: strconv.Itoa(h), Want: strconv.Itoa(sp.partitions), Hint: hint}
 }
 
 // ApplyIngest is [Apply] for the ingest stream alone: what a gateway needs

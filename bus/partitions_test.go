@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -41,6 +42,16 @@ func TestApplyPartitions(t *testing.T) {
 			!strings.Contains(err.Error(), "--partitions 8") {
 			t.Fatalf("apply with %d partitions on a stream of 8: %v, want a partitions field error naming 8", p, err)
 		}
+	}
+	if _, err := e.js.Publish(context.Background(), e.subj.IngestPartition(1, 3), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := bus.Apply(context.Background(), e.js, e.subj, bus.StreamOptions{Delivery: durable, Partitions: 4, Exact: true})
+	if !strings.Contains(fmt.Sprint(err), "holds 1 batches") {
+		t.Fatalf("exact apply with 4 on a stream holding a batch: %v, want refused", err)
+	}
+	if st, err := e.js.Stream(context.Background(), "t1-ingest"); err != nil || st.Purge(context.Background()) != nil {
+		t.Fatalf("purging the ingest stream: %v", err)
 	}
 	got = e.apply(t, bus.StreamOptions{Delivery: durable, Partitions: 4, Exact: true})
 	if !slices.Equal(got[0].Removed, []string{"t1.ingest.quote", "t1.ingest.trade"}) || !slices.Contains(got[0].Changed, "partitions") {

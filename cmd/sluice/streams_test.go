@@ -52,13 +52,26 @@ func TestStreamsApply(t *testing.T) {
 		t.Errorf("apply without limits:\n%s", out)
 	}
 	// Quotes turned core: their subjects are removed, and said so.
-	if out := run(0, "--delivery", "quote=core,trade=durable"); out != "sluice-ingest: updated (subjects) removed sluice.ingest.quote\n"+
+	if out := run(0, "--delivery", "quote=core,trade=durable"); out != "sluice-ingest: updated (subjects) removed sluice.ingest.quote.*\n"+
 		"sluice-enriched: updated (subjects) removed sluice.enriched.quote.>\nsluice-dlq: updated (subjects) removed sluice.dlq.quote\n" {
 		t.Errorf("apply with quote core:\n%s", out)
 	}
-	if out := run(0, "--delivery", "durable"); out != "sluice-ingest: updated (subjects) added sluice.ingest.quote\n"+
+	if out := run(0, "--delivery", "durable"); out != "sluice-ingest: updated (subjects) added sluice.ingest.quote.*\n"+
 		"sluice-enriched: updated (subjects) added sluice.enriched.quote.>\nsluice-dlq: updated (subjects) added sluice.dlq.quote\n" {
 		t.Errorf("apply with quote durable again:\n%s", out)
+	}
+	// The partition count changes on an empty stream only (the default
+	// is 8); 1 puts back the unpartitioned subjects.
+	if out := run(0, "--partitions", "4"); out != "sluice-ingest: updated (partitions)\nsluice-enriched: unchanged\nsluice-dlq: unchanged\n" {
+		t.Errorf("apply with 4 partitions:\n%s", out)
+	}
+	if out := run(0, "--partitions", "1"); out != "sluice-ingest: updated (subjects, partitions) added sluice.ingest.quote sluice.ingest.trade removed sluice.ingest.trade.* sluice.ingest.quote.*\n"+
+		"sluice-enriched: unchanged\nsluice-dlq: unchanged\n" {
+		t.Errorf("apply with 1 partition:\n%s", out)
+	}
+	if out := run(0); out != "sluice-ingest: updated (subjects, partitions) added sluice.ingest.quote.* sluice.ingest.trade.* removed sluice.ingest.quote sluice.ingest.trade\n"+
+		"sluice-enriched: unchanged\nsluice-dlq: unchanged\n" {
+		t.Errorf("apply with the default partitions:\n%s", out)
 	}
 
 	nc, err := nats.Connect(url)
