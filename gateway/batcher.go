@@ -98,6 +98,16 @@ type batcher struct {
 	// siblings are the other partitions' batchers of the type (nil when
 	// it has one): leave flushes them too.
 	siblings []*batcher
+	// typeArrivals, for a partition's batcher, is the arrival rate of the
+	// type's requests, which decides the idle flush: a partition sees a
+	// fraction of them, and its own rate would call it idle while the type
+	// is busy (nil: the batcher's own gapEWMA).
+	typeArrivals *arrivals
+
+	// linger is how long a batch waits to fill: opts.Linger, longer for a
+	// partition's batcher (newPartitioned). The idle flush keeps
+	// opts.Linger.
+	linger time.Duration
 
 	mu       sync.Mutex
 	lastAdd  int64 // unix ns of the last request's arrival
@@ -117,7 +127,7 @@ func newBatcher(pub framePublisher, subject, inbox string, opts BatchOptions, m 
 	// to the real gap over the first two hundred or so requests (it keeps
 	// 7/8 of itself per request), so a new gateway batches only once it has
 	// seen traffic.
-	b := &batcher{subject: subject, inbox: inbox, opts: opts, pub: pub, m: m, gapEWMA: 1 << 62,
+	b := &batcher{subject: subject, inbox: inbox, opts: opts, pub: pub, m: m, gapEWMA: 1 << 62, linger: opts.Linger,
 		unacked: new(atomic.Int64), active: new(atomic.Int64), pending: new(atomic.Int64)}
 	b.timer = time.AfterFunc(time.Hour, b.onTimer)
 	b.timer.Stop()
@@ -271,9 +281,9 @@ func (b *batcher) newBatchLocked() *batch {
 	b.gen++
 	buf, _ := b.bufs.Get().([]byte)
 	nb := &batch{buf: schemas.BatchFrameHeader(buf[:0]), gen: b.gen, done: make(chan struct{})}
-	if b.opts.Linger > 0 {
+	if b.linger > 0 {
 		b.timerGen = b.gen
-		b.timer.Reset(b.opts.Linger)
+		b.timer.Reset(b.linger)
 	}
 	return nb
 }
@@ -309,6 +319,9 @@ func (b *batcher) noteArrivalLocked(arrived int64) {
 // going out one event at a time. Measured alternatives are in
 // benchmarks/README.md ("Batching policy").
 func (b *batcher) idleFlushLocked() bool {
+	if b.typeArrivals != nil {
+		return b.typeArrivals.gap() >= int64(b.opts.Linger)
+	}
 	return b.gapEWMA >= int64(b.opts.Linger)
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -65,6 +66,11 @@ func TestPartitionedBatchSplit(t *testing.T) {
 		if len(ids) != len(msgs) {
 			t.Errorf("Nats-Msg-Ids %v: want %d distinct", ids, len(msgs))
 		}
+		// A lone request on a quiet gateway: every partition's frame
+		// goes out at once (idle), none waits for the partitions' linger.
+		if idle := e.counter(`sluice_gateway_batches_flushed_total{reason="idle"}`); idle != uint64(len(msgs)) {
+			t.Errorf("%d frames flushed idle, want all %d", idle, len(msgs))
+		}
 		if p, a := e.srv.batchers[schemas.KindQuote].pending.Load(), e.srv.batchers[schemas.KindQuote].active.Load(); p != 0 || a != 0 {
 			t.Errorf("after the 202: %d bytes reserved, %d requests active; want 0", p, a)
 		}
@@ -99,4 +105,20 @@ func TestPartitionedMismatchFailsStart(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "partitions 8, want 4") {
 		t.Fatalf("Start with 4 partitions on a stream of 8: %v", err)
 	}
+}
+
+// TestPartitionLinger: a partition lingers the type's linger times the
+// partition count, at most maxPartitionLinger, never less than the type's.
+func TestPartitionLinger(t *testing.T) {
+	f := func(linger time.Duration, n int, want time.Duration) {
+		t.Helper()
+		if got := partitionLinger(linger, n); got != want {
+			t.Errorf("partitionLinger(%v, %d) = %v, want %v", linger, n, got, want)
+		}
+	}
+	f(time.Millisecond, 4, 4*time.Millisecond)
+	f(time.Millisecond, 8, 8*time.Millisecond)
+	f(time.Millisecond, 64, maxPartitionLinger)
+	f(20*time.Millisecond, 8, 20*time.Millisecond)
+	f(0, 8, 0)
 }

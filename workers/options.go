@@ -68,7 +68,12 @@ type Options struct {
 	// enrich stages and before the worker publishes the outcome. Optional.
 	Stages []Stage
 	// Concurrency is the number of goroutines that process batches.
-	// Default runtime.GOMAXPROCS(0).
+	// Default runtime.GOMAXPROCS(0), or, when a durable kind reads a
+	// partitioned ingest stream (Streams.Partitions above 1), at least
+	// the partition count: a partition has one batch in flight, which
+	// spends most of its time waiting for its stores' acks, and one
+	// goroutine per partition lets those waits overlap (the goroutines
+	// still share GOMAXPROCS threads).
 	Concurrency int
 	// QueueLen is the number of received batches buffered between the
 	// subscriptions and the processing goroutines. Past it, batches wait in
@@ -150,6 +155,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Concurrency == 0 {
 		o.Concurrency = runtime.GOMAXPROCS(0)
+		if o.Streams.Partitions > 1 && o.Delivery.Any(bus.ModeDurable) {
+			o.Concurrency = max(o.Concurrency, o.Streams.Partitions)
+		}
 	}
 	if o.ReportInterval == 0 {
 		o.ReportInterval = DefaultReportInterval

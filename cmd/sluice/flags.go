@@ -268,7 +268,7 @@ func registerEnrichedFlags(fs *flag.FlagSet, o *bus.StreamOptions) {
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet) {
-	fs.IntVar(&w.concurrency, "concurrency", 0, "batches processed at once by one worker (default GOMAXPROCS: 1 for sluice worker at its default --procs)")
+	fs.IntVar(&w.concurrency, "concurrency", 0, "batches processed at once by one worker (default GOMAXPROCS: 1 for sluice worker at its default --procs; at least --partitions in durable delivery, so that the partitions' batches wait for their stores at once)")
 	fs.DurationVar(&w.maxAge, "max-age", schemas.DefaultMaxAge, "events whose ts is older are rejected as stale")
 	fs.DurationVar(&w.maxFuture, "max-future", schemas.DefaultMaxFuture, "events whose ts is further ahead are rejected as future_timestamp")
 	fs.Float64Var(&w.maxPrice, "max-price", schemas.DefaultMaxPrice, "a bid, ask or price above this, in any currency, is rejected as out_of_range")
