@@ -74,7 +74,7 @@ type StreamOptions struct {
 // DefaultPartitions is the partition count of the commands' --partitions
 // (the zero value of [StreamOptions.Partitions] means 1, no partitions).
 // Chosen by measurement: see workers/PARTITIONS.md.
-const DefaultPartitions = 8
+const DefaultPartitions = 4
 
 // MaxPartitions bounds [StreamOptions.Partitions]: each partition is a
 // consumer per group on the server, and a pull request per worker.

@@ -61,9 +61,9 @@ func TestStreamsApply(t *testing.T) {
 		t.Errorf("apply with quote durable again:\n%s", out)
 	}
 	// The partition count changes on an empty stream only (the default
-	// is 8); 1 puts back the unpartitioned subjects.
-	if out := run(0, "--partitions", "4"); out != "sluice-ingest: updated (partitions)\nsluice-enriched: unchanged\nsluice-dlq: unchanged\n" {
-		t.Errorf("apply with 4 partitions:\n%s", out)
+	// is 4); 1 puts back the unpartitioned subjects.
+	if out := run(0, "--partitions", "8"); out != "sluice-ingest: updated (partitions)\nsluice-enriched: unchanged\nsluice-dlq: unchanged\n" {
+		t.Errorf("apply with 8 partitions:\n%s", out)
 	}
 	if out := run(0, "--partitions", "1"); out != "sluice-ingest: updated (subjects, partitions) added sluice.ingest.quote sluice.ingest.trade removed sluice.ingest.trade.* sluice.ingest.quote.*\n"+
 		"sluice-enriched: unchanged\nsluice-dlq: unchanged\n" {
