@@ -61,7 +61,7 @@ func testPartitionsOrder(t *testing.T, killed bool) {
 	wf := workerFlags{delivery: bus.AllModes(bus.ModeDurable), ackWait: ackWait, concurrency: 2,
 		priceBand: enrich.DefaultPriceBand, streams: bus.StreamOptions{Partitions: parts},
 		// Batches take a while, so that the killed worker holds some.
-		stageDelay: 200 * time.Microsecond}
+		stageDelay: 500 * time.Microsecond}
 	st := stackWith(t, func(c *devConfig) {
 		c.gateway.opts.Delivery = wf.delivery
 		c.gateway.opts.Durable.Streams.Partitions = parts
@@ -117,6 +117,15 @@ func testPartitionsOrder(t *testing.T, killed bool) {
 		opstest.CheckFor(t, time.Minute, time.Millisecond, func() error {
 			if n := sent.Load(); n < symbols*perSymbol/3 {
 				return fmt.Errorf("%d events sent", n)
+			}
+			return nil
+		})
+		// Killed while it processes a batch (it may hold more, pulled
+		// ahead): that batch's partition stalls for AckWait.
+		inflight := sets[1].GetOrCreateGauge(`sluice_worker_inflight_batches{group="quotes"}`, nil)
+		opstest.CheckFor(t, time.Minute, 50*time.Microsecond, func() error {
+			if inflight.Get() == 0 {
+				return errors.New("the worker to kill processes no batch")
 			}
 			return nil
 		})
