@@ -221,7 +221,7 @@ func (b *batcher) addTraced(enc []byte, ends []int, arrived int64, wait bool, to
 	flushAt := b.frameLimit()
 	b.held(len(ends))
 	b.mu.Lock()
-	if b.cur != nil && b.opts.Linger > 0 && arrived-b.opened >= int64(b.opts.Linger) {
+	if b.cur != nil && b.linger > 0 && arrived-b.opened >= int64(b.linger) {
 		// Its linger is over and the timer has not fired yet (a busy
 		// process runs timers late): it goes out now, not later still.
 		b.cur.reason = flushLinger
