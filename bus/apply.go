@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -193,6 +194,9 @@ func applyOnce(ctx context.Context, js jetstream.JetStream, sp spec, exact bool)
 	if err := checkPartitions(have, st.CachedInfo().State.Msgs, sp, exact); err != nil {
 		return a, err
 	}
+	if err := checkUndrained(rctx, st, have, sp, exact); err != nil {
+		return a, err
+	}
 	subjects, added, removed, err := reconcile(have.Subjects, sp, exact)
 	if err != nil {
 		return a, err
@@ -353,6 +357,34 @@ func checkPartitions(have jetstream.StreamConfig, msgs uint64, sp spec, exact bo
 		hint = fmt.Sprintf("it holds %d batches: stop the gateways, let the workers drain it, then apply again", msgs)
 	}
 	return &FieldError{Stream: sp.cfg.Name, Field: "partitions", Have: strconv.Itoa(h), Want: strconv.Itoa(sp.partitions), Hint: hint}
+}
+
+// checkUndrained returns a [*FieldError] when an exact apply would remove
+// an unpartitioned ingest subject (<prefix>.ingest.<type>, kept by the
+// upgrade in place) of the partitioned ingest stream st while batches
+// wait on it: the workers drain that subject only while the stream holds
+// it, so its batches would stay unread.
+func checkUndrained(ctx context.Context, st jetstream.Stream, have jetstream.StreamConfig, sp spec, exact bool) error {
+	if !exact || sp.partitions < 2 || st.CachedInfo().State.Msgs == 0 {
+		return nil
+	}
+	for _, w := range sp.cfg.Subjects {
+		legacy, ok := strings.CutSuffix(w, ".*")
+		if !ok || !slices.Contains(have.Subjects, legacy) {
+			continue
+		}
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(legacy))
+		if err != nil {
+			return fmt.Errorf("counting the batches on %q of stream %q: %w", legacy, sp.cfg.Name, err)
+		}
+		if n := info.State.Subjects[legacy]; n > 0 {
+			return &FieldError{Stream: sp.cfg.Name, Field: "partitions", Have: strconv.Itoa(StreamPartitions(have)),
+				Want: strconv.Itoa(sp.partitions), Hint: fmt.Sprintf("%d batches wait on %s, which this apply would remove "+
+					"and no worker would read any more: let workers with --partitions %d drain it, then apply again",
+					n, legacy, sp.partitions)}
+		}
+	}
+	return nil
 }
 
 // ApplyIngest is [Apply] for the ingest stream alone: what a gateway needs

@@ -149,3 +149,50 @@ func TestPartitionsOneInFlight(t *testing.T) {
 		t.Errorf("pending of no consumer: %+v %v", pe, err)
 	}
 }
+
+// TestApplyPartitionsExactKeepsUndrained: an exact apply that would remove
+// the unpartitioned ingest subjects of an upgraded stream while batches
+// wait on them is refused naming the partitions and the subject (the
+// workers drain those subjects only while the stream holds them: removed,
+// the batches would stay unread); with them drained it removes them,
+// whatever the partitions hold.
+func TestApplyPartitionsExactKeepsUndrained(t *testing.T) {
+	durable := bus.AllModes(bus.ModeDurable)
+	e := newEnv(t)
+	e.apply(t, bus.StreamOptions{Delivery: durable})
+	ctx := context.Background()
+	if _, err := e.js.Publish(ctx, e.subj.Ingest(1), []byte("before the upgrade")); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []bus.StreamOptions{
+		{Delivery: durable, Partitions: 4, Exact: true}, // straight from one partition
+		{Delivery: durable, Partitions: 4},              // upgraded in place first...
+		{Delivery: durable, Partitions: 4, Exact: true}, // ...then exact
+	} {
+		_, err := bus.Apply(ctx, e.js, e.subj, o)
+		if !o.Exact {
+			if err != nil {
+				t.Fatalf("in-place upgrade: %v", err)
+			}
+			continue
+		}
+		var fe *bus.FieldError
+		if !errors.As(err, &fe) || fe.Field != "partitions" || !strings.Contains(err.Error(), e.subj.Ingest(1)) {
+			t.Fatalf("exact apply with a batch on %s: %v, want a partitions field error naming it", e.subj.Ingest(1), err)
+		}
+		if in := e.streamInfo(t, "t1-ingest").Config; !slices.Contains(in.Subjects, e.subj.Ingest(1)) {
+			t.Fatalf("refused, yet the stream's subjects are now %v", in.Subjects)
+		}
+	}
+	// Drained (the worker's consumer took it); the partitions hold a batch.
+	if st, err := e.js.Stream(ctx, "t1-ingest"); err != nil || st.Purge(ctx) != nil {
+		t.Fatalf("purging the ingest stream: %v", err)
+	}
+	if _, err := e.js.Publish(ctx, e.subj.IngestPartition(1, 2), []byte("partitioned")); err != nil {
+		t.Fatal(err)
+	}
+	got := e.apply(t, bus.StreamOptions{Delivery: durable, Partitions: 4, Exact: true})
+	if !slices.Contains(got[0].Removed, e.subj.Ingest(1)) {
+		t.Fatalf("exact apply once drained = %+v, want %s removed", got[0], e.subj.Ingest(1))
+	}
+}
