@@ -263,7 +263,8 @@ func (b *batcher) addTraced(enc []byte, ends []int, arrived int64, wait bool, to
 	}
 	var idle *batch
 	b.noteArrivalLocked(arrived)
-	if b.active.Add(-1) == 0 && b.cur != nil && b.idleFlushLocked() {
+	last := b.active.Add(-1) == 0
+	if last && b.cur != nil && b.idleFlushLocked() {
 		idle, b.cur = b.cur, nil
 		idle.reason = flushIdle
 	}
@@ -273,6 +274,15 @@ func (b *batcher) addTraced(enc []byte, ends []int, arrived int64, wait bool, to
 	}
 	if idle != nil {
 		b.publish(idle)
+	}
+	if last && len(b.siblings) > 0 && b.idleFlushLocked() {
+		// The type is idle: the other partitions' batches, which requests
+		// added while this one was in flight left for it, go out too, as
+		// they would have in the type's one batch. (A batcher with
+		// siblings reads the type's arrivals, atomically: no lock.)
+		for _, o := range b.siblings {
+			o.flushIdle()
+		}
 	}
 	return touched
 }

@@ -152,8 +152,6 @@ func (p *partitioned) add(st *reqState, arrived int64, wait bool, touched []*bat
 	// Each addTraced below leaves once: enter for the shares after the
 	// first, so that none sees the type idle before the last is added.
 	p.parts[0].active.Add(int64(used - 1))
-	var added [bus.MaxPartitions]bool
-	last := -1
 	for q := range n {
 		if counts[q] == 0 {
 			continue
@@ -168,16 +166,9 @@ func (p *partitioned) add(st *reqState, arrived int64, wait bool, touched []*bat
 			st.pends = append(st.pends, len(st.penc)-from)
 		}
 		touched = p.parts[q].addTraced(st.penc[from:], st.pends[first:], arrived, wait, touched, call, sc)
-		added[q] = true
-		last = q
 	}
-	// The last share's add saw the type idle, if it is, and flushed its
-	// own batch; the earlier shares' batches follow the same rule.
-	for q := range n {
-		if added[q] && q != last {
-			p.parts[q].flushIdle()
-		}
-	}
+	// The last share's add saw the type idle, if it is, and flushed every
+	// partition's batch (the earlier shares' with them).
 	return touched
 }
 

@@ -122,3 +122,53 @@ func TestPartitionLinger(t *testing.T) {
 	f(20*time.Millisecond, 8, 20*time.Millisecond)
 	f(0, 8, 0)
 }
+
+// TestPartitionedIdleFlushesEveryPartition: on a quiet type, two requests
+// in flight at once whose events fall in different partitions: the first
+// one's add leaves its batch for the second (the type is not idle yet),
+// and when the second's add leaves the type idle, the first one's batch
+// goes out too, as it would in the one batch of an unpartitioned type,
+// rather than waiting for its partition's linger (an hour here).
+func TestPartitionedIdleFlushesEveryPartition(t *testing.T) {
+	t.Parallel()
+	be := newBatcherEnv(t, BatchOptions{Linger: time.Hour})
+	subj, err := schemas.NewSubjects("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPartitioned(be.b, subj, schemas.KindQuote, 4, "x.quote.")
+	// Two symbols of different partitions.
+	a, b := "AAPL", ""
+	for i := 0; b == ""; i++ {
+		if s := fmt.Sprintf("S%d", i); schemas.Partition(s, 4) != schemas.Partition(a, 4) {
+			b = s
+		}
+	}
+	request := func(symbol string) *reqState {
+		st := &reqState{}
+		ev := plainQuote(sym(symbol))
+		ev.ID, ev.Source = symbol, testSource
+		st.events = append(st.events, ev)
+		st.enc = ev.AppendMsgpack(nil)
+		st.ends = []int{len(st.enc)}
+		p.parts[0].enter()
+		if err := p.parts[0].reserve(len(st.enc)); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	first, second := request(a), request(b) // both entered
+	now := time.Now().UnixNano()
+	t1 := p.add(first, now, false, nil, nil, nil)
+	t2 := p.add(second, now, false, nil, nil, nil)
+	for i, f := range append(t1, t2...) {
+		select {
+		case <-f.done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("batch %d still held on a quiet type once no request is in flight", i)
+		}
+	}
+	if got := be.flushed(flushIdle); got != 2 {
+		t.Errorf("%d batches flushed idle, want 2", got)
+	}
+}
