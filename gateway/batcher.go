@@ -119,6 +119,17 @@ type batcher struct {
 	timerGen uint64
 	closed   bool
 
+	// ordered (a partition's batcher) publishes its batches in the order
+	// they were filled, gen by gen, whichever goroutine publishes each: a
+	// batch taken out under mu is published after mu is released, and a
+	// later one taken by another goroutine could otherwise reach NATS
+	// first, storing a symbol's later events before its earlier ones.
+	// published is the gen of the last batch handed to pub.
+	ordered   bool
+	pubMu     sync.Mutex
+	pubCond   sync.Cond
+	published uint64
+
 	bufs sync.Pool
 }
 
@@ -129,6 +140,7 @@ func newBatcher(pub framePublisher, subject, inbox string, opts BatchOptions, m 
 	// seen traffic.
 	b := &batcher{subject: subject, inbox: inbox, opts: opts, pub: pub, m: m, gapEWMA: 1 << 62, linger: opts.Linger,
 		unacked: new(atomic.Int64), active: new(atomic.Int64), pending: new(atomic.Int64)}
+	b.pubCond.L = &b.pubMu
 	b.timer = time.AfterFunc(time.Hour, b.onTimer)
 	b.timer.Stop()
 	return b
@@ -369,7 +381,22 @@ func (b *batcher) flushAll() {
 // the stream has stored it).
 func (b *batcher) publish(f *batch) {
 	schemas.FinishBatchFrame(f.buf, f.n)
-	b.pub.publish(b, f)
+	if !b.ordered {
+		b.pub.publish(b, f)
+		return
+	}
+	// Every batch is published once (none is dropped from cur), so the
+	// one before f comes.
+	b.pubMu.Lock()
+	for b.published != f.gen-1 {
+		b.pubCond.Wait()
+	}
+	b.pubMu.Unlock()
+	b.pub.publish(b, f) // the next waits for published: the publishes are in gen order
+	b.pubMu.Lock()
+	b.published = f.gen
+	b.pubCond.Broadcast()
+	b.pubMu.Unlock()
 }
 
 // finish releases a published (or refused) batch's bytes and buffer, counts

@@ -89,6 +89,7 @@ func newPartitioned(head *batcher, s schemas.Subjects, k schemas.Kind, n int, ms
 		p.parts[i] = b
 	}
 	for _, b := range p.parts {
+		b.ordered = true
 		for _, o := range p.parts {
 			if o != b {
 				b.siblings = append(b.siblings, o)

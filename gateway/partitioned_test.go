@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -170,5 +171,96 @@ func TestPartitionedIdleFlushesEveryPartition(t *testing.T) {
 	}
 	if got := be.flushed(flushIdle); got != 2 {
 		t.Errorf("%d batches flushed idle, want 2", got)
+	}
+}
+
+// gatedPub publishes through pub, recording the order of the batches it is
+// handed, and holds a batch whose gen is in gate until its channel closes.
+type gatedPub struct {
+	framePublisher
+	mu      sync.Mutex
+	order   []uint64
+	gate    map[uint64]chan struct{}
+	entered chan uint64
+}
+
+func (g *gatedPub) publish(b *batcher, f *batch) {
+	g.entered <- f.gen
+	g.mu.Lock()
+	ch := g.gate[f.gen]
+	g.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+	g.mu.Lock()
+	g.order = append(g.order, f.gen)
+	g.mu.Unlock()
+	g.framePublisher.publish(b, f)
+}
+
+// TestPartitionedPublishesInBatchOrder: a partition's batches reach NATS
+// in the order they were filled, whichever goroutine publishes them: a
+// request whose events of one partition fill batch 1 and begin batch 2
+// publishes batch 1 after it unlocks the batcher, and another request that
+// fills batch 2 meanwhile must not publish it first (the stream would
+// store the first request's later events before its earlier ones, which
+// the partition's order promises against).
+func TestPartitionedPublishesInBatchOrder(t *testing.T) {
+	t.Parallel()
+	be := newBatcherEnv(t, BatchOptions{MaxEvents: 2, Linger: time.Hour})
+	g := &gatedPub{framePublisher: be.b.pub, gate: map[uint64]chan struct{}{1: make(chan struct{})}, entered: make(chan uint64, 8)}
+	be.b.pub = g
+	subj, err := schemas.NewSubjects("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPartitioned(be.b, subj, schemas.KindQuote, 2, "x.quote.")
+	p.arrivals.ewma.Store(1) // busy: no idle flush
+	request := func(n int) *reqState {
+		st := &reqState{}
+		for i := range n {
+			ev := plainQuote(sym("AAPL"))
+			ev.ID, ev.Source = fmt.Sprintf("e%d", i), testSource
+			st.events = append(st.events, ev)
+			st.enc = ev.AppendMsgpack(st.enc)
+			st.ends = append(st.ends, len(st.enc))
+		}
+		p.parts[0].enter()
+		if err := p.parts[0].reserve(len(st.enc)); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	first, second := request(3), request(1)
+	firstDone := make(chan struct{})
+	go func() {
+		defer close(firstDone)
+		p.add(first, time.Now().UnixNano(), false, nil, nil, nil) // batch 1 full, held in publish; batch 2 begun
+	}()
+	if gen := <-g.entered; gen != 1 {
+		t.Fatalf("batch %d published first, want 1", gen)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.add(second, time.Now().UnixNano(), false, nil, nil, nil) // fills batch 2
+	}()
+	select {
+	case <-g.entered: // batch 2 handed to the publisher while batch 1 is held
+	case <-done:
+	case <-time.After(200 * time.Millisecond): // waiting for batch 1, as it should
+	}
+	close(g.gate[1])
+	for _, c := range []chan struct{}{firstDone, done} {
+		select {
+		case <-c:
+		case <-time.After(10 * time.Second):
+			t.Fatal("an add did not return once batch 1 was published")
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if fmt.Sprint(g.order) != "[1 2]" {
+		t.Errorf("batches published in the order %v, want [1 2]", g.order)
 	}
 }
