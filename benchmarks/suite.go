@@ -187,6 +187,9 @@ func (s *suite) measure(ctx context.Context, spec runSpec) (*Measurement, error)
 			}
 		},
 	}
+	if spec.v.backoff {
+		cfg.Backoff = loadgen.DefaultBackoff // an open-loop run ignores it
+	}
 	if cfg.Label == "" {
 		cfg.Label = fmt.Sprintf("%s #%d", spec.v.name, spec.round+1)
 	}

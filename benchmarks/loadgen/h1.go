@@ -41,13 +41,20 @@ func (g *gen) runClosedH1(ctx context.Context, wg *sync.WaitGroup) {
 		for range g.cfg.Client.Streams {
 			wg.Go(func() {
 				w := g.newWorker(c)
+				sheds := 0
 				for ctx.Err() == nil {
 					now := time.Now()
 					if !now.Before(g.winEnd) {
 						return
 					}
 					g.issued.Add(1)
-					w.do(ticket{seq: g.seq.Add(1) - 1, intended: now, measured: g.measured(now)})
+					status, retryAfter := w.do(ticket{seq: g.seq.Add(1) - 1, intended: now, measured: g.measured(now)})
+					if !g.cfg.Backoff.On() || classify(status) != classShed {
+						sheds = 0
+						continue
+					}
+					sheds++
+					sleepUntil(ctx, time.Now().Add(g.cfg.Backoff.pause(sheds, retryAfter)))
 				}
 			})
 		}
@@ -83,13 +90,15 @@ func (g *gen) newWorker(c int) *worker {
 	return &worker{g: g, rt: g.rts[c], sh: g.shards[c]}
 }
 
-// do sends one request, reads the whole answer and records it.
-func (w *worker) do(t ticket) {
+// do sends one request, reads the whole answer and records it; it returns
+// the answer's status (0 without one) and Retry-After (negative without
+// one).
+func (w *worker) do(t ticket) (status int, retryAfter time.Duration) {
 	req, pl := w.g.cfg.Payloads.request(w.g.reqCtx, t.seq)
 	resp, err := w.rt.RoundTrip(req)
 	if err != nil {
 		w.sh.recordError(t.measured, err)
-		return
+		return 0, -1
 	}
 	w.buf.Reset()
 	_, err = w.buf.ReadFrom(resp.Body)
@@ -97,7 +106,7 @@ func (w *worker) do(t ticket) {
 	lat := time.Since(t.intended)
 	if err != nil {
 		w.sh.recordError(t.measured, fmt.Errorf("reading the answer: %w", err))
-		return
+		return 0, -1
 	}
 	w.sh.record(resp.StatusCode, lat, t.measured, pl.events)
 	if w.g.collect && t.measured && resp.StatusCode == http.StatusAccepted {
@@ -105,4 +114,5 @@ func (w *worker) do(t ticket) {
 		w.sh.ids.add(w.buf.Bytes(), pl)
 		w.sh.mu.Unlock()
 	}
+	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"))
 }

@@ -58,6 +58,7 @@ type h2Conn struct {
 	// Reader goroutine only: the header block being decoded and the
 	// answer bytes not yet credited to the connection's window.
 	hdrStatus int
+	hdrRetry  time.Duration // the block's Retry-After, negative without one
 	hdrStream uint32
 	hdrEnd    bool
 	recvConn  uint32
@@ -87,6 +88,11 @@ type h2Conn struct {
 	// queued are tickets to send before new ones (retries); retry those
 	// to send on the next connection.
 	queued, retry []ticket
+	// backingOff counts the streams waiting out a [Backoff] after a
+	// refusal: they count against limit. woken are the refusal streaks of
+	// those whose wait is over, for the next requests they send.
+	backingOff int
+	woken      []int
 }
 
 // h2Stream is one request in flight.
@@ -94,6 +100,7 @@ type h2Stream struct {
 	id          uint32
 	t           ticket
 	status      int
+	retryAfter  time.Duration
 	body        []byte // the answer, when its ids are collected
 	pending     []byte // the part of the request body not yet sent
 	sendWin     int64
@@ -170,8 +177,12 @@ func (c *h2Conn) handshake() error {
 }
 
 // onField is the HPACK decoder's callback: of an answer's fields, only
-// :status matters.
+// :status and Retry-After matter.
 func (c *h2Conn) onField(f hpack.HeaderField) {
+	if f.Name == "retry-after" {
+		c.hdrRetry = parseRetryAfter(f.Value)
+		return
+	}
 	if f.Name != ":status" || len(f.Value) != 3 {
 		return
 	}
@@ -256,7 +267,7 @@ func (c *h2Conn) shut(err error) {
 func (c *h2Conn) handle(f http2.Frame) error {
 	switch f := f.(type) {
 	case *http2.HeadersFrame:
-		c.hdrStatus, c.hdrStream, c.hdrEnd = 0, f.StreamID, f.StreamEnded()
+		c.hdrStatus, c.hdrRetry, c.hdrStream, c.hdrEnd = 0, -1, f.StreamID, f.StreamEnded()
 		return c.headerBlock(f.HeaderBlockFragment(), f.HeadersEnded())
 	case *http2.ContinuationFrame:
 		return c.headerBlock(f.HeaderBlockFragment(), f.HeadersEnded())
@@ -314,6 +325,7 @@ func (c *h2Conn) headerBlock(frag []byte, end bool) error {
 	}
 	if s.status == 0 && c.hdrStatus >= 200 {
 		s.status = c.hdrStatus // 1xx answers are skipped; trailers keep it
+		s.retryAfter = c.hdrRetry
 	}
 	if c.hdrEnd {
 		var err error
@@ -417,8 +429,42 @@ func (c *h2Conn) complete(s *h2Stream, err error) {
 	} else {
 		c.l.answer(s, time.Since(s.t.intended))
 	}
+	t, status, retryAfter := s.t, s.status, s.retryAfter
 	c.release(s)
 	c.wake.Signal()
+	if err == nil && c.l.tickets == nil && c.l.g.cfg.Backoff.On() && classify(status) == classShed {
+		c.backOff(t.sheds+1, retryAfter)
+	}
+}
+
+// backOff keeps a closed-loop stream whose request was refused, the
+// sheds-th in a row, idle for its [Backoff]; then [h2Conn.resume] sends its
+// next request. mu is held.
+func (c *h2Conn) backOff(sheds int, retryAfter time.Duration) {
+	c.backingOff++
+	time.AfterFunc(c.l.g.cfg.Backoff.pause(sheds, retryAfter), func() { c.resume(sheds) })
+}
+
+// resume ends a stream's backoff: the connection sends its next request,
+// unless the connection or the run is over first. It runs on a timer's
+// goroutine, so it flushes what it wrote: the reader may be waiting for a
+// frame that only this request will bring.
+func (c *h2Conn) resume(sheds int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.backingOff--
+	if c.err != nil {
+		return
+	}
+	c.woken = append(c.woken, sheds)
+	c.l.fill(c)
+	if c.srcDone && len(c.streams) == 0 && len(c.queued) == 0 {
+		c.shut(errConnDone) // nothing in flight will wake the reader
+		return
+	}
+	if err := c.flushLocked(); err != nil {
+		c.shut(err)
+	}
 }
 
 // release forgets a stream and keeps it for reuse. mu is held.

@@ -143,10 +143,11 @@ func (l *h2Lane) nextClosed() (ticket, bool) {
 	return ticket{seq: l.g.seq.Add(1) - 1, intended: now, measured: l.g.measured(now)}, true
 }
 
-// fill opens streams while the connection has room: retries first, then,
-// in a closed-loop run, new requests. mu is held.
+// fill opens streams while the connection has room (streams backing off
+// take theirs): retries first, then, in a closed-loop run, new requests.
+// mu is held.
 func (l *h2Lane) fill(c *h2Conn) {
-	for c.err == nil && c.werr == nil && !c.goaway && len(c.streams) < c.limit {
+	for c.err == nil && c.werr == nil && !c.goaway && len(c.streams)+c.backingOff < c.limit {
 		var t ticket
 		switch {
 		case len(c.queued) > 0:
@@ -158,6 +159,9 @@ func (l *h2Lane) fill(c *h2Conn) {
 			if t, ok = l.nextClosed(); !ok {
 				c.srcDone = true
 				return
+			}
+			if n := len(c.woken); n > 0 { // a stream back from its backoff
+				t.sheds, c.woken = c.woken[n-1], c.woken[:n-1]
 			}
 		}
 		c.send(t)

@@ -22,6 +22,8 @@ type testServer struct {
 	protos  sync.Map // proto -> true
 	times   []time.Time
 	status  func(n int64) int
+	// retryAfter, when set before the run, is every answer's Retry-After.
+	retryAfter string
 }
 
 // newTestServer starts an HTTP/1.1 + h2c server, or a TLS h2 server when
@@ -45,6 +47,9 @@ func newTestServer(t *testing.T, useTLS bool, status func(n int64) int) *testSer
 			code = ts.status(n)
 		}
 		w.Header().Set("Content-Type", "application/json")
+		if ts.retryAfter != "" {
+			w.Header().Set("Retry-After", ts.retryAfter)
+		}
 		w.WriteHeader(code)
 		_, _ = io.WriteString(w, `{"accepted":1,"ids":["abc`+string(rune('a'+n%26))+`"]}`)
 	})

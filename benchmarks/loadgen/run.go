@@ -40,6 +40,10 @@ type Config struct {
 	Mode Mode
 	// Rate is the offered rate of an open-loop run, requests per second.
 	Rate float64
+	// Backoff makes a closed-loop stream whose request was refused (429,
+	// 503) wait before its next one; the zero value sends it at once. An
+	// open-loop run ignores it.
+	Backoff Backoff
 	// MaxInFlight bounds the requests in flight of an open-loop run; a
 	// request scheduled past it is dropped by the generator and counted.
 	// Default Conns x Streams (every stream busy).
@@ -125,6 +129,9 @@ type ticket struct {
 	intended time.Time
 	measured bool
 	tries    int // times the server refused it or did not process it
+	// sheds counts the 429 and 503 answers in a row to the requests its
+	// stream sent before it (closed loop with [Backoff]).
+	sheds int
 }
 
 // gen is one run in progress. Over HTTP/1.1 it sends through net/http's
@@ -206,6 +213,9 @@ func newGen(cfg Config) (*gen, error) {
 	}
 	if cfg.Mode == Open && cfg.Rate <= 0 {
 		return nil, errors.New("loadgen: an open-loop run needs a positive rate")
+	}
+	if cfg.Mode == Open {
+		cfg.Backoff = Backoff{} // an offered rate holds whatever the answers
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = cfg.Client.Conns * cfg.Client.Streams
