@@ -152,7 +152,8 @@ var scenarioDefs = map[string]scenarioDef{
 			"`nats bench js pub` (one client, asynchronous publishes in batches of 100, each batch's acks awaited), written " +
 			"with nats.go's jetstream package in the suite's process: their rate is stored messages per second, their latency " +
 			"a batch of 100's, their CPU per stored message. Then durable publish open loop at half its maximum, and core " +
-			"publish offered the same rate: the latency target.",
+			"publish offered the same rate: the latency target. The batch rows measure a client that honours backpressure: " +
+			"a stream refused with 429 or 503 waits 1 ms, doubling up to 100 ms or Retry-After, before its next request.",
 		order: []string{"js-pub-600", "js-pub-600-dedupe", "js-pub-16k", "publish", "publish-durable", "naive-durable",
 			"request", "request-durable", "batch-ndjson", "batch-durable"},
 		refs: map[string]string{"js-pub-600-dedupe": "js-pub-600", "publish-durable": "publish",
@@ -161,7 +162,8 @@ var scenarioDefs = map[string]scenarioDef{
 	ScenarioBatch: {
 		title: "batch: 100 events per request",
 		description: "NDJSON and MessagePack bodies of 100 events, answered 202 (closed loop); the baseline reads the " +
-			"same NDJSON bodies.",
+			"same NDJSON bodies. The batch rows measure a client that honours backpressure: a stream refused with 429 or 503 " +
+			"waits 1 ms, doubling up to 100 ms or Retry-After, before its next request.",
 		order: []string{"baseline-batch", "batch-ndjson", "batch-msgpack"},
 		refs:  map[string]string{"batch-ndjson": "baseline-batch", "batch-msgpack": "baseline-batch"},
 	},
