@@ -71,11 +71,10 @@ type fastExchange struct {
 	// taken by whichever of resultsIn, onTimeout or a batch error first
 	// swaps wait from the request's correlation id to zero.
 	pending   atomic.Int32
-	batches   atomic.Int32 // batches not yet done
-	published int64        // when the last was, Unix ns
 	errMu     sync.Mutex
 	err       error // the first batch error
 	sent      int64 // when the last batch was handed to NATS, Unix ns
+	published int64 // when the last batch was published (stored), Unix ns
 	corr      uint64
 	wait      atomic.Uint64
 	timedOut  bool
@@ -179,8 +178,7 @@ func (x *fastExchange) End(_ *h2edge.FastStream, body []byte, err error) {
 	// or a batch done before addTraced returns cannot answer and free x
 	// under it; the last share answers, End's own or a later one.
 	x.pending.Store(1)
-	x.batches.Store(0)
-	x.err, x.corr, x.timedOut, x.sent = nil, 0, false, 0
+	x.err, x.corr, x.timedOut, x.sent, x.published = nil, 0, false, 0, 0
 	if status, _ := s.publishBody(&x.w, &x.req, x.kind, bt, st, x.start, x.sync, derr, x); status != 0 {
 		if x.corr != 0 { // publishBody gave the slot back
 			x.wait.Store(0)
@@ -258,7 +256,6 @@ func (x *fastExchange) Abort(*h2edge.FastStream) {
 
 func (x *fastExchange) touch() {
 	x.pending.Add(1)
-	x.batches.Add(1)
 }
 
 // batchDone counts one of the request's batches done. A batch refused
@@ -269,15 +266,16 @@ func (x *fastExchange) batchDone(err error, sent, done int64) {
 	if x.err == nil {
 		x.err = err
 	}
+	// The latest batch's time, under the lock: a request's batches (one
+	// per partition) finish on different goroutines, and one may finish
+	// before the next is even touched.
+	x.published = max(x.published, done)
 	x.errMu.Unlock()
 	if err != nil {
 		if corr := x.wait.Load(); x.claim(corr) {
 			x.stopTimer()
 			x.done()
 		}
-	}
-	if x.batches.Add(-1) == 0 {
-		x.published = done
 	}
 	x.done()
 }
@@ -290,11 +288,11 @@ func (x *fastExchange) done() {
 	}
 	s, st := x.s, x.st
 	x.errMu.Lock()
-	err, sent := x.err, x.sent
+	err, sent, published := x.err, x.sent, x.published
 	x.errMu.Unlock()
 	if err == nil {
 		// As handleEvents times its stages (observeBatches).
-		st.published = x.published
+		st.published = published
 		if sent != 0 {
 			s.m.observe(stageBatchWait, st.added, sent)
 			s.m.observe(stagePublish, sent, st.published)
