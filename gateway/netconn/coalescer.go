@@ -71,6 +71,7 @@ type coalescer struct {
 	deadline   time.Time // the write deadline, applied to Writes
 	closed     bool      // Close was called
 	closeWrite bool      // CloseWrite was called
+	limit      int       // bytes pending past which a Write waits; 0: coalesceMaxPending
 
 	closeOnce sync.Once
 	closeErr  error
@@ -83,7 +84,7 @@ func newCoalescer(c net.Conn, flushing *atomic.Int64) *coalescer {
 }
 
 // Write queues p for the flusher. It waits while coalesceMaxPending bytes
-// are pending, and fails once a socket write has failed, after Close or
+// (or the bound setLimit set) are pending, and fails once a socket write has failed, after Close or
 // CloseWrite, or past the write deadline.
 func (w *coalescer) Write(p []byte) (int, error) {
 	w.wmu.Lock()
@@ -103,7 +104,7 @@ func (w *coalescer) Write(p []byte) (int, error) {
 			if err := w.writeErr(); err != nil {
 				return n, err
 			}
-			if w.pending == nil || len(*w.pending) < coalesceMaxPending {
+			if w.pending == nil || len(*w.pending) < w.maxPending() {
 				break
 			}
 			if !w.deadline.IsZero() && !w.deadline.Equal(armed) {
@@ -117,7 +118,7 @@ func (w *coalescer) Write(p []byte) (int, error) {
 		if w.pending == nil {
 			w.pending = coalesceBufs.Get().(*[]byte)
 		}
-		k := min(len(p), coalesceMaxPending-len(*w.pending))
+		k := min(len(p), w.maxPending()-len(*w.pending))
 		*w.pending = appendBounded(*w.pending, p[:k])
 		n += k
 		p = p[k:]
@@ -130,6 +131,26 @@ func (w *coalescer) Write(p []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// maxPending is the bytes pending past which a Write waits; w.mu is held.
+func (w *coalescer) maxPending() int {
+	if w.limit > 0 {
+		return w.limit
+	}
+	return coalesceMaxPending
+}
+
+// setLimit bounds the bytes pending to n (0 or less: coalesceMaxPending,
+// and never more), as [SetNotSentLowat] bounds the kernel's unsent bytes.
+func (w *coalescer) setLimit(n int) {
+	w.mu.Lock()
+	w.limit = 0
+	if n > 0 && n < coalesceMaxPending {
+		w.limit = n
+	}
+	w.mu.Unlock()
+	w.broadcast()
 }
 
 // writeErr is why a Write cannot queue now, or nil.
