@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-dev/sluice/bus"
 	"github.com/sluice-dev/sluice/gateway/h2edge"
 	"github.com/sluice-dev/sluice/gateway/netconn"
+	"github.com/sluice-dev/sluice/gateway/stream"
 	"github.com/sluice-dev/sluice/schemas"
 )
 
@@ -155,6 +156,11 @@ func (s *Server) newHTTPServer() *http.Server {
 			CountError:           h2e.count,
 		},
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	if s.opts.Streams != nil {
+		// The subscribers' hub bounds the unsent bytes of an HTTP/1.1
+		// stream's connection (stream.Options.NotSentLowat).
+		srv.ConnContext = stream.WithConn
 	}
 	if s.opts.HTTP2Server != HTTP2Std {
 		s.fastEdge(srv, h2e)

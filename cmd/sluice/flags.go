@@ -159,6 +159,16 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&so.CacheSymbols, "stream-cache-symbols", stream.DefaultCacheSymbols, "symbols per type in the last-value cache that snapshots come from; past it a symbol no subscriber names is evicted")
 	fs.DurationVar(&so.KeepAlive, "stream-keepalive", stream.DefaultKeepAlive, "idle time after which a stream gets a keep-alive (SSE comment, NDJSON empty line, WebSocket ping) so that proxies keep it")
 	fs.DurationVar(&so.WriteTimeout, "stream-write-timeout", stream.DefaultWriteTimeout, "time allowed for each write to a subscriber; a peer that stops reading is disconnected after it")
+	fs.IntVar(&so.NotSentLowat, "stream-notsent-lowat", stream.DefaultNotSentLowat, "bytes of an HTTP/1.1 subscriber's connection the kernel may hold unsent (TCP_NOTSENT_LOWAT, Linux; 0: off, the kernel then grows the send buffer to megabytes for a peer that stopped reading before its quotes are conflated)")
+}
+
+// streamOptions returns the hub's options as the flags set them.
+func (g *gatewayFlags) streamOptions() stream.Options {
+	so := g.stream
+	if so.NotSentLowat == 0 {
+		so.NotSentLowat = -1 // --stream-notsent-lowat=0 is off; the Options' 0 is the default
+	}
+	return so
 }
 
 // attachStreams builds the subscribers' hub on o's connection and mounts
@@ -167,7 +177,7 @@ func (g *gatewayFlags) attachStreams(o *gateway.Options) (*stream.Hub, error) {
 	if g.noStream {
 		return nil, nil
 	}
-	so := g.stream
+	so := g.streamOptions()
 	so.Conn, so.Subjects, so.Logger, so.Metrics = o.Conn, o.Subjects, o.Logger, o.Metrics
 	if o.Delivery.Any(bus.ModeDurable) {
 		// Durable types are served from the enriched stream: snapshots,

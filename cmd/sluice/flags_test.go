@@ -33,3 +33,26 @@ func TestCoalesceWritesFlag(t *testing.T) {
 	f("false", nil, true)
 	f("false", []string{"--coalesce-writes=true"}, false)
 }
+
+// TestStreamNotSentLowatFlag: --stream-notsent-lowat defaults to 64 KiB,
+// and 0 (flag or SLUICE_STREAM_NOTSENT_LOWAT) turns the bound off.
+func TestStreamNotSentLowatFlag(t *testing.T) {
+	f := func(env string, args []string, want int) {
+		t.Helper()
+		t.Setenv("SLUICE_STREAM_NOTSENT_LOWAT", env)
+		var g gatewayFlags
+		fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		g.register(fs)
+		if ok, code := parse(fs, "gateway", "", args); !ok {
+			t.Fatalf("%q: parse failed with code %d", args, code)
+		}
+		if got := g.streamOptions().NotSentLowat; got != want {
+			t.Errorf("env %q, args %q: NotSentLowat %d, want %d", env, args, got, want)
+		}
+	}
+	f("", nil, 64<<10)
+	f("", []string{"--stream-notsent-lowat=0"}, -1)
+	f("0", nil, -1)
+	f("16384", nil, 16384)
+}

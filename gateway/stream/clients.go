@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 )
@@ -22,6 +23,22 @@ func WithClient(ctx context.Context, client string) context.Context {
 
 func clientOf(ctx context.Context) string {
 	c, _ := ctx.Value(clientKey{}).(string)
+	return c
+}
+
+// connKey is the context key of [WithConn].
+type connKey struct{}
+
+// WithConn returns a copy of ctx holding the connection a request came
+// on; set it in http.Server.ConnContext. The hub sets
+// [Options.NotSentLowat] on the connection of an HTTP/1.1 stream while the
+// stream runs.
+func WithConn(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+func connOf(ctx context.Context) net.Conn {
+	c, _ := ctx.Value(connKey{}).(net.Conn)
 	return c
 }
 

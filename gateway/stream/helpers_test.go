@@ -32,6 +32,7 @@ type env struct {
 	subjects schemas.Subjects
 	base     string
 	srv      *http.Server
+	conns    chan net.Conn // the connections accepted, as they come
 }
 
 func newEnv(t *testing.T, o stream.Options) *env {
@@ -78,6 +79,15 @@ func newEnvWith(t *testing.T, o stream.Options, sndbuf int, setup func(nc *nats.
 	p.SetUnencryptedHTTP2(true)
 	// The gateway's bounds: a write timeout shorter than the streams' life.
 	srv := &http.Server{Handler: mux, Protocols: &p, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
+	conns := make(chan net.Conn, 64)
+	// As the gateway does: the hub bounds an HTTP/1.1 stream's unsent bytes.
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		select {
+		case conns <- c:
+		default:
+		}
+		return stream.WithConn(ctx, c)
+	}
 	srv.RegisterOnShutdown(hub.Close)
 	var lc net.ListenConfig
 	if sndbuf > 0 {
@@ -94,7 +104,7 @@ func newEnvWith(t *testing.T, o stream.Options, sndbuf int, setup func(nc *nats.
 		_ = srv.Shutdown(ctx)
 		_ = hub.Shutdown(ctx)
 	})
-	return &env{t: t, hub: hub, hubNC: hubNC, pub: pub, subjects: o.Subjects, base: "http://" + ln.Addr().String(), srv: srv}
+	return &env{t: t, hub: hub, hubNC: hubNC, pub: pub, subjects: o.Subjects, base: "http://" + ln.Addr().String(), srv: srv, conns: conns}
 }
 
 // clientHeader names a test request's client, as the gateway's keys do.

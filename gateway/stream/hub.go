@@ -13,6 +13,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/sluice-dev/sluice/gateway/netconn"
 	"github.com/sluice-dev/sluice/internal/h2ws"
 	"github.com/sluice-dev/sluice/schemas"
 )
@@ -168,11 +169,37 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.unregister(q, &req)
+	if undo := h.boundUnsent(r); undo != nil {
+		defer undo()
+	}
 	if ws {
 		s.serveWebSocket(w, r)
 		return
 	}
 	s.serveHTTP(w, r, fm)
+}
+
+// boundUnsent sets Options.NotSentLowat on the connection of an HTTP/1.1
+// stream, which it has to itself while the stream runs, and returns what
+// sets the connection's bound before back (nil when nothing was set): an
+// HTTP/1.1 connection may carry requests after the stream. An HTTP/2 connection is left alone: it carries other streams and
+// publishing, whose writes the bound would cut into small ones, and the
+// stream's flow-control window bounds what it holds.
+func (h *Hub) boundUnsent(r *http.Request) func() {
+	if h.opts.NotSentLowat <= 0 || r.ProtoMajor != 1 {
+		return nil
+	}
+	c := connOf(r.Context())
+	if c == nil {
+		return nil
+	}
+	prev, err := netconn.SetNotSentLowat(c, h.opts.NotSentLowat)
+	if err != nil {
+		h.opts.Logger.Debug("stream: bounding the unsent bytes", "err", err)
+		return nil
+	}
+	// A failure here is a connection already closed.
+	return func() { _, _ = netconn.SetNotSentLowat(c, prev) }
 }
 
 // admitResume checks a resume's token and, in core mode, refuses it or

@@ -19,6 +19,7 @@ const (
 	DefaultCacheSymbols   = 100_000
 	DefaultKeepAlive      = 15 * time.Second
 	DefaultWriteTimeout   = 10 * time.Second
+	DefaultNotSentLowat   = 64 << 10
 )
 
 // DefaultMaxSubscribersPerKey is the default of
@@ -57,6 +58,17 @@ type Options struct {
 	// WriteTimeout bounds each write to a subscriber: a peer that stops
 	// reading is disconnected after it.
 	WriteTimeout time.Duration
+	// NotSentLowat bounds the bytes of an HTTP/1.1 subscriber's connection
+	// written and not yet sent (TCP_NOTSENT_LOWAT, Linux; see
+	// [netconn.SetNotSentLowat]), set while its stream runs; negative: not
+	// set. Without it the kernel grows a connection's send buffer up to
+	// megabytes (net.ipv4.tcp_wmem's max) for a peer that stopped reading,
+	// and the subscriber's queue, which conflates quotes, cuts a trade
+	// subscriber and starts WriteTimeout, only fills once that is full.
+	// Over HTTP/2 the stream's flow-control window (the client's) bounds
+	// it instead: one connection carries many streams, publishing too.
+	// The hub reaches the connection through [WithConn].
+	NotSentLowat int
 	// Replayer serves resumes and snapshots from a durable stream; nil is
 	// core mode.
 	Replayer Replayer
@@ -86,6 +98,7 @@ func (o *Options) setDefaults() {
 	if o.KeepAlive == 0 {
 		o.KeepAlive = DefaultKeepAlive
 	}
+	def(&o.NotSentLowat, DefaultNotSentLowat)
 	if o.WriteTimeout == 0 {
 		o.WriteTimeout = DefaultWriteTimeout
 	}
