@@ -320,24 +320,35 @@ func (r *storeReader) read(ctx context.Context) (map[string]int, error) {
 	return r.counts, nil
 }
 
-// waitDrained waits until the quotes group's consumer on the ingest
-// stream has nothing pending and nothing awaiting its ack.
+// waitDrained waits until the quotes group's consumers on the ingest
+// stream (one per partition, quotes-p<i>, or the single quotes) have
+// nothing pending and nothing awaiting their ack.
 func (r *storeReader) waitDrained(ctx context.Context, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for {
 		err := func() error {
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			c, err := r.js.Consumer(cctx, "sluice-ingest", "quotes")
+			str, err := r.js.Stream(cctx, "sluice-ingest")
 			if err != nil {
 				return err
 			}
-			info, err := c.Info(cctx)
-			if err != nil {
+			found := 0
+			cl := str.ListConsumers(cctx)
+			for info := range cl.Info() {
+				if name := info.Name; name != "quotes" && !strings.HasPrefix(name, "quotes-p") {
+					continue
+				}
+				found++
+				if info.NumPending > 0 || info.NumAckPending > 0 {
+					return fmt.Errorf("consumer %s: %d pending, %d awaiting ack", info.Name, info.NumPending, info.NumAckPending)
+				}
+			}
+			if err := cl.Err(); err != nil {
 				return err
 			}
-			if info.NumPending > 0 || info.NumAckPending > 0 {
-				return fmt.Errorf("consumer quotes: %d pending, %d awaiting ack", info.NumPending, info.NumAckPending)
+			if found == 0 {
+				return errors.New("the quotes group has no consumer on sluice-ingest")
 			}
 			return nil
 		}()

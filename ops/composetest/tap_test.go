@@ -17,8 +17,11 @@ import (
 
 // Subjects of the default prefix, as a NATS user of the stack sees them.
 const (
-	ingestQuotes   = "sluice.ingest.quote"
-	enrichedQuotes = "sluice.enriched.quote.>"
+	// The quote ingest subject of core delivery, and its partition
+	// subjects of durable delivery (the default, with --partitions 4).
+	ingestQuotes            = "sluice.ingest.quote"
+	ingestQuotesPartitioned = "sluice.ingest.quote.*"
+	enrichedQuotes          = "sluice.enriched.quote.>"
 )
 
 // tap watches the pipeline from the NATS side, through ports published on
@@ -66,7 +69,7 @@ func newTap(t *testing.T, s *stack, idx ...int) *tap {
 	}
 	t.Cleanup(nc.Close)
 	tp.nc = nc
-	for subj, cb := range map[string]nats.MsgHandler{ingestQuotes: tp.onBatch, enrichedQuotes: tp.onEnriched} {
+	for subj, cb := range map[string]nats.MsgHandler{ingestQuotes: tp.onBatch, ingestQuotesPartitioned: tp.onBatch, enrichedQuotes: tp.onEnriched} {
 		sub, err := nc.Subscribe(subj, cb)
 		if err != nil {
 			t.Fatalf("subscribing to %s: %v", subj, err)
