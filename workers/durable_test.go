@@ -438,9 +438,14 @@ func TestDurableUndecodableFrame(t *testing.T) {
 		string(dl[0].Data) != "not a frame" {
 		t.Errorf("dead-lettered frame %v %q", h, dl[0].Data)
 	}
-	if n := counterValue(set, `sluice_worker_dead_lettered_batches_total{group="quotes",reason="undecodable"}`); n != 1 {
-		t.Errorf("%d undecodable batches counted", n)
-	}
+	// The worker counts a dead letter once its store is acknowledged, a
+	// moment after the stream shows it.
+	opstest.CheckFor(t, waitFor, pollEvery, func() error {
+		if n := counterValue(set, `sluice_worker_dead_lettered_batches_total{group="quotes",reason="undecodable"}`); n != 1 {
+			return fmt.Errorf("%d undecodable batches counted", n)
+		}
+		return nil
+	})
 }
 
 // TestDurableSlowBatchInProgress: a batch that runs longer than AckWait is

@@ -54,9 +54,14 @@ func TestStoreRetryBounded(t *testing.T) {
 	if n := counterValue(set, `sluice_worker_store_retries_total{group="quotes"}`); n == 0 {
 		t.Error("the store was not retried in place before the nak")
 	}
-	if n := counterValue(set, `sluice_worker_dead_lettered_batches_total{group="quotes",reason="`+workers.ReasonPublishFailed+`"}`); n != 1 {
-		t.Errorf("%d batches dead-lettered as %s, want 1", n, workers.ReasonPublishFailed)
-	}
+	// Counted once the dead letter's store is acknowledged, a moment after
+	// the stream shows it.
+	opstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		if n := counterValue(set, `sluice_worker_dead_lettered_batches_total{group="quotes",reason="`+workers.ReasonPublishFailed+`"}`); n != 1 {
+			return fmt.Errorf("%d batches dead-lettered as %s, want 1", n, workers.ReasonPublishFailed)
+		}
+		return nil
+	})
 }
 
 // TestStoreRetryGivesUpOnShutdown: a graceful Shutdown while a store is
