@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -199,7 +200,7 @@ func (ps Pulls) Pending(ctx context.Context) (Pending, error) {
 	var first error
 	for range ps {
 		a := <-answers
-		first = cmpFirst(first, a.err)
+		first = cmp.Or(first, a.err)
 		sum.Msgs += a.p.Msgs
 		sum.AckPending += a.p.AckPending
 	}
@@ -207,11 +208,4 @@ func (ps Pulls) Pending(ctx context.Context) (Pending, error) {
 		return Pending{}, first
 	}
 	return sum, nil
-}
-
-func cmpFirst(first, err error) error {
-	if first != nil {
-		return first
-	}
-	return err
 }

@@ -591,7 +591,7 @@ func (p *processor) publishDurable(reply string, ks *kindState, bd *durableDeliv
 	for _, a := range p.acks {
 		rc, werr := a.Wait(p.ctx)
 		if werr != nil {
-			err = cmpErr(err, werr)
+			err = firstErr(err, werr)
 			if p.ctx.Err() != nil {
 				p.arena, p.hdrs = nil, nil
 				break
@@ -632,13 +632,6 @@ func (p *processor) publishDurable(reply string, ks *kindState, bd *durableDeliv
 
 // span is an event's encoding in the arena.
 type span struct{ from, to int }
-
-func cmpErr(first, err error) error {
-	if first != nil {
-		return first
-	}
-	return err
-}
 
 // msgID is the Nats-Msg-Id of an event's enriched form (prefix "") or dead
 // letter (prefix "dlq "): prefix, the event's CloudEvents source, a space
