@@ -63,7 +63,11 @@ func evaluateTargets(res *Results) []Target {
 	ts = append(ts, costTarget("cost, batches",
 		fmt.Sprintf("≤ %.1f µs of CPU per event added in batches of 100", targetCostBatch),
 		[]Row{findRow(bat, "batch-ndjson"), findRow(bat, "batch-msgpack")}, findRow(bat, "baseline-batch"), targetCostBatch))
-	ts = append(ts, durableTargets(rows(ScenarioDurable))...)
+	var durRuns []Measurement
+	if s := sc(ScenarioDurable); s != nil {
+		durRuns = s.Runs
+	}
+	ts = append(ts, durableTargets(rows(ScenarioDurable), durRuns)...)
 	var ov, edge *Overload
 	if s := sc(ScenarioOverload); s != nil {
 		ov, edge = s.Overload, s.EdgeOverload
