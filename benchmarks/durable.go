@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -197,7 +198,10 @@ func (s *suite) waitDurableIdle(ctx context.Context) {
 	var left uint64
 	for {
 		st, err := js.Stream(ctx, name)
-		if err == nil {
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			return // nothing durable was admitted yet
+		case err == nil:
 			if left = st.CachedInfo().State.Msgs; left == 0 {
 				return
 			}
