@@ -166,33 +166,36 @@ func halfRatios(runs []Measurement) []float64 {
 // waitDurableIdle waits, when the durable pipeline runs, until its ingest
 // stream is empty: the workers have processed and acknowledged every batch
 // the runs before admitted (the stream is a work queue). It gives up after
-// durableIdleMax (with a warning), and costs one stream info request every
-// 50 ms.
+// durableIdleMax (2 s with --quick) with a warning, and costs one stream
+// info request every 50 ms.
 func (s *suite) waitDurableIdle(ctx context.Context) {
 	if s.systems[sysDurable] == nil || s.nats == nil {
 		return
 	}
-	nc, err := nats.Connect(s.nats.addr, nats.Name("bench-idle-wait"))
-	if err != nil {
-		s.log.Warn("waiting for the durable pipeline to go idle", "err", err)
-		return
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		s.log.Warn("waiting for the durable pipeline to go idle", "err", err)
-		return
-	}
-	subj, err := schemas.NewSubjects(durablePrefix)
-	if err != nil {
-		s.log.Warn("waiting for the durable pipeline to go idle", "err", err)
-		return
-	}
-	name := bus.IngestStream(subj)
 	wait := durableIdleMax
 	if s.o.Quick {
 		wait = 2 * time.Second
 	}
+	if err := s.untilDurableIdle(ctx, wait); err != nil {
+		s.log.Warn("the durable pipeline did not go idle", "err", err)
+	}
+}
+
+func (s *suite) untilDurableIdle(ctx context.Context, wait time.Duration) error {
+	nc, err := nats.Connect(s.nats.addr, nats.Name("bench-idle-wait"))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	subj, err := schemas.NewSubjects(durablePrefix)
+	if err != nil {
+		return err
+	}
+	name := bus.IngestStream(subj)
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	var left uint64
@@ -200,16 +203,15 @@ func (s *suite) waitDurableIdle(ctx context.Context) {
 		st, err := js.Stream(ctx, name)
 		switch {
 		case errors.Is(err, jetstream.ErrStreamNotFound):
-			return // nothing durable was admitted yet
+			return nil // nothing durable was admitted yet
 		case err == nil:
 			if left = st.CachedInfo().State.Msgs; left == 0 {
-				return
+				return nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			s.log.Warn("the durable pipeline did not go idle", "stream", name, "batches_left", left, "waited", wait)
-			return
+			return fmt.Errorf("stream %s still holds %d batches after %v (last error: %v)", name, left, wait, err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
