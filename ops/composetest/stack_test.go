@@ -29,7 +29,7 @@ type stack struct {
 	compose []string // docker compose, or docker-compose
 	project string
 	env     []string // KEY=value given to every command on top of os.Environ
-	images  []string // image tags built for this run, removed at the end
+	images  []string // image tags of the run (sluice, nats), built once for the package
 	build   string   // SLUICE_BUILD_DIR of docker/build.sh: holds the sluice binary
 	ports   hostPorts
 	// profiles are the compose profiles given to every compose command
@@ -66,9 +66,9 @@ type container struct {
 }
 
 // newStack finds the repository, the compose tool and free ports, and
-// registers the clean-up that takes the project down (down -v) and removes
-// the images it built. It skips the test where no Docker engine or compose
-// tool is available.
+// registers the clean-up that takes the project down (down -v). The images
+// are the package's (built): TestMain removes them. It skips the test where
+// no Docker engine or compose tool is available.
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
@@ -82,13 +82,12 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := os.Getpid()
 	s := &stack{
 		root:    root,
 		compose: compose,
-		project: fmt.Sprintf("sluicetest%d", pid),
-		images:  []string{fmt.Sprintf("sluice:composetest-%d", pid), fmt.Sprintf("sluice-nats:composetest-%d", pid)},
-		build:   filepath.Join(t.TempDir(), "build"),
+		project: fmt.Sprintf("sluicetest%d", os.Getpid()),
+		images:  []string{imageTag("sluice"), imageTag("nats")},
+		build:   built.dir,
 		creds:   t.TempDir(),
 	}
 	ports, err := freePorts(10)
@@ -197,12 +196,87 @@ func (s *stack) docker(ctx context.Context, args ...string) (string, error) {
 	return s.run(ctx, "docker", args...)
 }
 
+// built is what docker/build.sh built for this test binary. Every test of
+// the package runs the same sources under the same tags, so each image is
+// built once, by the first test that needs it, into one build folder, and
+// TestMain removes the images and the folder at the end: a build of sluice
+// and nats costs about 20 s (mostly the legacy builder's steps), and three
+// tests used to build them three times.
+var built = struct {
+	sync.Mutex
+	dir  string          // SLUICE_BUILD_DIR of every stack
+	done map[string]bool // sluice, nats, prometheus
+}{done: map[string]bool{}}
+
+// imageTag is the tag of this run's image name (sluice, nats or prometheus).
+func imageTag(name string) string {
+	repo := "sluice"
+	if name != "sluice" {
+		repo += "-" + name
+	}
+	return fmt.Sprintf("%s:composetest-%d", repo, os.Getpid())
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sluice-composetest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	built.dir = filepath.Join(dir, "build")
+	code := m.Run()
+	removeImages()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// removeImages removes the images the tests built.
+func removeImages() {
+	built.Lock()
+	defer built.Unlock()
+	var tags []string
+	for name := range built.done {
+		tags = append(tags, imageTag(name))
+	}
+	if len(tags) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "docker", append([]string{"rmi"}, tags...)...).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "composetest: removing the images of the run: %v: %s\n", err, out)
+	}
+}
+
 // buildImages runs docker/build.sh, which builds the static binaries and
-// the FROM-scratch images under this run's tags: by default sluice and
-// nats, or the images named.
-func (s *stack) buildImages(ctx context.Context, images ...string) error {
-	_, err := s.run(ctx, "bash", append([]string{filepath.Join(s.root, "docker", "build.sh")}, images...)...)
-	return err
+// the FROM-scratch images under this run's tags, for the images named (by
+// default sluice and nats) that no earlier test of the run built, and says
+// what it did.
+func (s *stack) buildImages(ctx context.Context, images ...string) (string, error) {
+	if len(images) == 0 {
+		images = []string{"sluice", "nats"}
+	}
+	built.Lock()
+	defer built.Unlock()
+	var need []string
+	for _, name := range images {
+		if !built.done[name] {
+			need = append(need, name)
+		}
+	}
+	if len(need) == 0 {
+		return fmt.Sprintf("images %s already built by an earlier test", strings.Join(images, ", ")), nil
+	}
+	t0 := time.Now()
+	if _, err := s.run(ctx, "bash", append([]string{filepath.Join(s.root, "docker", "build.sh")}, need...)...); err != nil {
+		return "", err
+	}
+	var tags []string
+	for _, name := range need {
+		built.done[name] = true
+		tags = append(tags, imageTag(name))
+	}
+	return fmt.Sprintf("images %s built in %v", strings.Join(tags, ", "), time.Since(t0).Round(100*time.Millisecond)), nil
 }
 
 // sluiceBin is the sluice binary built for the images, run by the test as a
@@ -366,8 +440,8 @@ func (s *stack) leftovers(ctx context.Context) ([]string, error) {
 	return left, nil
 }
 
-// cleanup dumps the logs of a failed run, takes the project down if a step
-// did not, and removes the images of the run.
+// cleanup dumps the logs of a failed run and takes the project down if a
+// step did not (TestMain removes the images).
 func (s *stack) cleanup(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -380,8 +454,5 @@ func (s *stack) cleanup(t *testing.T) {
 		if err := s.down(ctx); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
-	}
-	if _, err := s.docker(ctx, append([]string{"rmi"}, s.images...)...); err != nil {
-		t.Logf("cleanup: removing the images of the run: %v", err)
 	}
 }
