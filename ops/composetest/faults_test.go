@@ -195,7 +195,7 @@ func runFault(t *testing.T, s *stack, st *storeReader, name string, fault func(*
 		if row.missing == 0 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(time.Second)
+		time.Sleep(200 * time.Millisecond)
 	}
 	// Then the batches still unacknowledged (a killed worker's come back
 	// after the ack wait) are processed again, and a second copy they made
@@ -358,7 +358,7 @@ func (r *storeReader) waitDrained(ctx context.Context, within time.Duration) err
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not drained %v after the load stopped: %w", within, err)
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
@@ -406,9 +406,11 @@ func faultWorkerKill(t *testing.T, s *stack, ctx context.Context, ld *stream) {
 	if _, err := s.docker(ctx, "start", victim.ID); err != nil {
 		t.Fatal(err)
 	}
+	t0 := time.Now()
 	opstest.CheckFor(t, 60*time.Second, 500*time.Millisecond, func() error {
 		return s.checkReady(ctx, stackSize(s.quotes), "refdata")
 	})
+	t.Logf("stack healthy %v after docker start", time.Since(t0).Round(100*time.Millisecond))
 }
 
 // faultNodeRestart stops the NATS node serving the most gateway connections
@@ -427,7 +429,9 @@ func faultNodeRestart(t *testing.T, s *stack, ctx context.Context, ld *stream) {
 	if _, err := s.docker(ctx, "start", node[0].ID); err != nil {
 		t.Fatal(err)
 	}
+	t0 := time.Now()
 	s.waitNodeBack(t, ctx, victim)
+	t.Logf("%s back and the stack healthy %v after docker start", nodes[victim], time.Since(t0).Round(100*time.Millisecond))
 }
 
 // faultPartition cuts the NATS node serving the most gateway connections
@@ -508,9 +512,11 @@ func faultGatewayKill(t *testing.T, s *stack, ctx context.Context, ld *stream) {
 	if _, err := s.docker(ctx, "start", gw[0].ID); err != nil {
 		t.Fatal(err)
 	}
+	t0 := time.Now()
 	opstest.CheckFor(t, 60*time.Second, 500*time.Millisecond, func() error {
 		return s.checkReady(ctx, stackSize(s.quotes), "refdata")
 	})
+	t.Logf("stack healthy %v after docker start", time.Since(t0).Round(100*time.Millisecond))
 }
 
 // faultFullRestart stops the whole stack (compose stop: gateways and
@@ -520,15 +526,18 @@ func faultGatewayKill(t *testing.T, s *stack, ctx context.Context, ld *stream) {
 // (compose start does not wait: docker-compose 1.29 then ran refdata
 // before the cluster had a meta leader, and started no gateway.)
 func faultFullRestart(t *testing.T, s *stack, ctx context.Context, ld *stream) {
+	t0 := time.Now()
 	if _, err := s.composeCmd(ctx, "stop", "-t", "15"); err != nil {
 		t.Fatal(err)
 	}
-	t.Log("stack stopped")
+	t.Logf("stack stopped in %v", time.Since(t0).Round(100*time.Millisecond))
+	t0 = time.Now()
 	if _, err := s.composeCmd(ctx, "up", "-d", "--scale", fmt.Sprintf("quotes=%d", s.quotes)); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("up -d returned in %v", time.Since(t0).Round(100*time.Millisecond))
 	opstest.CheckFor(t, 2*time.Minute, 500*time.Millisecond, func() error {
 		return s.checkReady(ctx, stackSize(s.quotes), "refdata")
 	})
-	t.Log("stack healthy again")
+	t.Logf("stack healthy again %v after up -d started", time.Since(t0).Round(100*time.Millisecond))
 }

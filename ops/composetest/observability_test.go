@@ -57,7 +57,7 @@ func TestComposeObservability(t *testing.T) {
 
 	prom := fmt.Sprintf("http://127.0.0.1:%d", promPort)
 	want := map[string]int{"gateway-a": 1, "gateway-b": 1, "quotes": 1, "trades": 1}
-	opstest.CheckFor(t, 90*time.Second, time.Second, func() error { return checkTargets(ctx, prom, want) })
+	opstest.CheckFor(t, 90*time.Second, 250*time.Millisecond, func() error { return checkTargets(ctx, prom, want) })
 
 	var rules struct {
 		Data struct {
@@ -92,10 +92,10 @@ func TestComposeObservability(t *testing.T) {
 		return s.checkReady(ctx, size, "refdata")
 	})
 	want["quotes"] = 2
-	opstest.CheckFor(t, 90*time.Second, time.Second, func() error { return checkTargets(ctx, prom, want) })
+	opstest.CheckFor(t, 90*time.Second, 250*time.Millisecond, func() error { return checkTargets(ctx, prom, want) })
 
 	// Every process scraped is connected to NATS, as Prometheus has it.
-	opstest.CheckFor(t, 60*time.Second, time.Second, func() error {
+	opstest.CheckFor(t, 60*time.Second, 250*time.Millisecond, func() error {
 		var q struct {
 			Data struct {
 				Result []struct {
