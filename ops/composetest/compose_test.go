@@ -25,7 +25,8 @@ import (
 // default, durable delivery, where the fault cases (faults_test.go) find
 // no acknowledged quote lost; then the gateways and workers are recreated
 // in core delivery, where the worker and node loss steps measure and bound
-// what core NATS loses.
+// what core NATS loses. Before it goes down, the stack gets
+// TestSecureCompose's checks of the NATS users' permissions (SecureRoles).
 func TestCompose(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compose test skipped in -short mode: it builds images and starts containers")
@@ -43,6 +44,7 @@ func TestCompose(t *testing.T) {
 		{"CoreDelivery", testCoreDelivery},
 		{"WorkerLoss", testWorkerLoss},
 		{"NATSNodeLoss", testNodeLoss},
+		{"SecureRoles", testSecureRoles},
 		{"Down", testDown},
 	}
 	for _, step := range steps {
@@ -77,7 +79,7 @@ func testUp(t *testing.T, s *stack) {
 		t.Fatal(err)
 	}
 	opstest.CheckFor(t, 2*time.Minute, 500*time.Millisecond, func() error {
-		return s.checkReady(ctx, stackSize(1), "refdata")
+		return s.checkReady(ctx, stackSize(1), "refdata", "natsauth")
 	})
 	t.Logf("stack healthy %v after `up -d` started", time.Since(t0).Round(100*time.Millisecond))
 

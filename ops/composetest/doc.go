@@ -21,11 +21,15 @@
 // the store reader, the admin connection) connect as the operator, `sluice
 // sub` as the subscriber, each with the password and the CA copied out of
 // the natsauth container (docker cp), as a user of the stack would.
-// TestSecureCompose checks from the host that each role's forbidden actions
-// are refused and that the pipeline still works (named so that -run
-// TestCompose leaves it out; it takes minutes):
+// TestCompose's step SecureRoles checks from the host that each role's
+// forbidden actions are refused and that the pipeline still works; run
+// alone, TestSecureCompose makes the same checks on a stack of its own (it
+// skips where TestCompose runs, which makes them on its stack):
 //
 //	go test ./ops/composetest/ -run TestSecureCompose -v -count=1
+//
+// The images are built once per test binary, by the first test that needs
+// them, and removed when the package's tests end.
 //
 // SLUICE_FAULTS picks the fault cases (all, none, or a list of worker, node,
 // partition, gateway, restart); unset, TestCompose runs the default ones and

@@ -82,12 +82,16 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	build, err := buildDir()
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := &stack{
 		root:    root,
 		compose: compose,
 		project: fmt.Sprintf("sluicetest%d", os.Getpid()),
 		images:  []string{imageTag("sluice"), imageTag("nats")},
-		build:   built.dir,
+		build:   build,
 		creds:   t.TempDir(),
 	}
 	ports, err := freePorts(10)
@@ -204,9 +208,23 @@ func (s *stack) docker(ctx context.Context, args ...string) (string, error) {
 // tests used to build them three times.
 var built = struct {
 	sync.Mutex
-	dir  string          // SLUICE_BUILD_DIR of every stack
+	tmp  string          // made by the first stack, removed by TestMain
 	done map[string]bool // sluice, nats, prometheus
 }{done: map[string]bool{}}
+
+// buildDir is the SLUICE_BUILD_DIR of every stack of the run.
+func buildDir() (string, error) {
+	built.Lock()
+	defer built.Unlock()
+	if built.tmp == "" {
+		dir, err := os.MkdirTemp("", "sluice-composetest-")
+		if err != nil {
+			return "", err
+		}
+		built.tmp = dir
+	}
+	return filepath.Join(built.tmp, "build"), nil
+}
 
 // imageTag is the tag of this run's image name (sluice, nats or prometheus).
 func imageTag(name string) string {
@@ -218,15 +236,11 @@ func imageTag(name string) string {
 }
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "sluice-composetest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	built.dir = filepath.Join(dir, "build")
 	code := m.Run()
 	removeImages()
-	os.RemoveAll(dir)
+	if built.tmp != "" {
+		os.RemoveAll(built.tmp)
+	}
 	os.Exit(code)
 }
 
