@@ -145,7 +145,7 @@ func testSecureRoles(t *testing.T, s *stack) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	sub, err := nc.SubscribeSync("sluice.enriched.quote.MSFT")
+	sub, err := nc.SubscribeSync("sluice.enriched.quote." + secureSymbol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,10 +194,18 @@ func runsTestCompose() bool {
 	return true
 }
 
-// enrichedQuote posts a quote of MSFT to gateway with Prefer:
+// secureSymbol is the instrument SecureRoles quotes: one no other step of
+// the compose test quotes, so that the last price its quote leaves in the
+// workers' price band cannot turn another step's quotes of the same symbol
+// into dead letters (price_out_of_band). With MSFT at 410 it did, when
+// SecureRoles ran before ScaleQuotes (quotes near 100): two of 10,000
+// quotes were dead-lettered and the step failed as if they were lost.
+const secureSymbol = "JPM"
+
+// enrichedQuote posts a quote of secureSymbol to gateway with Prefer:
 // return=representation and wants it back enriched.
 func enrichedQuote(ctx context.Context, c *http.Client, gateway string) error {
-	body := `{"symbol":"MSFT","bid":410.1,"ask":410.3,"bid_size":100,"ask_size":200,"venue":"XNAS"}`
+	body := `{"symbol":"` + secureSymbol + `","bid":301.1,"ask":301.3,"bid_size":100,"ask_size":200,"venue":"XNAS"}`
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, gateway+"/v1/events/quote", strings.NewReader(body))
 	if err != nil {
 		return err
@@ -210,7 +218,7 @@ func enrichedQuote(ctx context.Context, c *http.Client, gateway string) error {
 	}
 	defer resp.Body.Close()
 	var ev struct{ Subject, Type string }
-	if err := json.NewDecoder(resp.Body).Decode(&ev); err != nil || resp.StatusCode != http.StatusOK || ev.Subject != "MSFT" {
+	if err := json.NewDecoder(resp.Body).Decode(&ev); err != nil || resp.StatusCode != http.StatusOK || ev.Subject != secureSymbol {
 		return fmt.Errorf("%s: status %d, %+v %v", gateway, resp.StatusCode, ev, err)
 	}
 	return nil
