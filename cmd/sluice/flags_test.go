@@ -11,14 +11,7 @@ import (
 func TestCoalesceWritesFlag(t *testing.T) {
 	f := func(env string, args []string, wantOff bool) {
 		t.Helper()
-		t.Setenv("SLUICE_COALESCE_WRITES", env)
-		var g gatewayFlags
-		fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		g.register(fs)
-		if ok, code := parse(fs, "gateway", "", args); !ok {
-			t.Fatalf("%q: parse failed with code %d", args, code)
-		}
+		g := parseGatewayFlags(t, "SLUICE_COALESCE_WRITES", env, args)
 		o, err := g.build(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -39,14 +32,7 @@ func TestCoalesceWritesFlag(t *testing.T) {
 func TestStreamNotSentLowatFlag(t *testing.T) {
 	f := func(env string, args []string, want int) {
 		t.Helper()
-		t.Setenv("SLUICE_STREAM_NOTSENT_LOWAT", env)
-		var g gatewayFlags
-		fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		g.register(fs)
-		if ok, code := parse(fs, "gateway", "", args); !ok {
-			t.Fatalf("%q: parse failed with code %d", args, code)
-		}
+		g := parseGatewayFlags(t, "SLUICE_STREAM_NOTSENT_LOWAT", env, args)
 		if got := g.streamOptions().NotSentLowat; got != want {
 			t.Errorf("env %q, args %q: NotSentLowat %d, want %d", env, args, got, want)
 		}
@@ -55,4 +41,19 @@ func TestStreamNotSentLowatFlag(t *testing.T) {
 	f("", []string{"--stream-notsent-lowat=0"}, -1)
 	f("0", nil, -1)
 	f("16384", nil, 16384)
+}
+
+// parseGatewayFlags parses args as sluice gateway's flags with the
+// environment variable name set to env.
+func parseGatewayFlags(t *testing.T, name, env string, args []string) *gatewayFlags {
+	t.Helper()
+	t.Setenv(name, env)
+	var g gatewayFlags
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	g.register(fs)
+	if ok, code := parse(fs, "gateway", "", args); !ok {
+		t.Fatalf("%q: parse failed with code %d", args, code)
+	}
+	return &g
 }
